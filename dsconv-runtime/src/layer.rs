@@ -1,0 +1,153 @@
+//! Argument validation and weight packing shared by every generated layer.
+//!
+//! Generated code calls these functions; they are public so that it can, but they are an
+//! implementation detail of `#[separable_conv]` (re-exported as `dsconv::__private`).
+
+use crate::{Error, LayerShape, Padding, Tensor};
+
+/// Validated sizes of one `forward`-like call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Output height.
+    pub ho: usize,
+    /// Output width.
+    pub wo: usize,
+    /// Output pixels per image, `ho * wo`.
+    pub pixels: usize,
+    /// Input floats per image, `h * w * m`.
+    pub input_len: usize,
+    batch: usize,
+    h: usize,
+    w: usize,
+}
+
+impl Geometry {
+    /// Validates an `h x w` image size (and batch) against `shape`.
+    pub fn new(shape: &LayerShape, batch: usize, h: usize, w: usize) -> Result<Self, Error> {
+        if h == 0 || w == 0 {
+            return Err(Error::EmptyImage { h, w });
+        }
+        if let Some(fixed) = shape.fixed_size {
+            if fixed != (h, w) {
+                return Err(Error::FixedSizeMismatch {
+                    expected: fixed,
+                    actual: (h, w),
+                });
+            }
+        }
+        if shape.padding == Padding::Valid && (h < shape.dk || w < shape.dk) {
+            return Err(Error::ImageSmallerThanKernel { h, w, dk: shape.dk });
+        }
+        let overflow = Error::SizeOverflow { h, w, batch };
+        let (ho, wo) = shape.output_size(h, w).ok_or(overflow.clone())?;
+        let pixels = ho.checked_mul(wo).ok_or(overflow.clone())?;
+        let input_len = h
+            .checked_mul(w)
+            .and_then(|x| x.checked_mul(shape.m))
+            .ok_or(overflow)?;
+        Ok(Geometry {
+            ho,
+            wo,
+            pixels,
+            input_len,
+            batch,
+            h,
+            w,
+        })
+    }
+
+    /// Checks the input length (`batch * h * w * m`) and the output length
+    /// (`batch * ho * wo * out_channels`).
+    pub fn check(&self, input: usize, output: usize, out_channels: usize) -> Result<(), Error> {
+        let overflow = || Error::SizeOverflow {
+            h: self.h,
+            w: self.w,
+            batch: self.batch,
+        };
+        let in_len = self.input_len.checked_mul(self.batch).ok_or_else(overflow)?;
+        let out_len = self
+            .pixels
+            .checked_mul(out_channels)
+            .and_then(|x| x.checked_mul(self.batch))
+            .ok_or_else(overflow)?;
+        check_length(Tensor::Input, in_len, input)?;
+        check_length(Tensor::Output, out_len, output)
+    }
+}
+
+/// Pixels of an `h x w` grid given to a pointwise stage (which has no kernel-size rules).
+pub fn pointwise_pixels(h: usize, w: usize) -> Result<usize, Error> {
+    if h == 0 || w == 0 {
+        return Err(Error::EmptyImage { h, w });
+    }
+    h.checked_mul(w)
+        .ok_or(Error::SizeOverflow { h, w, batch: 1 })
+}
+
+/// `pixels * channels`, or `SizeOverflow` naming the image size.
+pub fn mul(pixels: usize, channels: usize, h: usize, w: usize) -> Result<usize, Error> {
+    pixels
+        .checked_mul(channels)
+        .ok_or(Error::SizeOverflow { h, w, batch: 1 })
+}
+
+/// `Err(Error::Length)` unless `actual == expected`.
+pub fn check_length(tensor: Tensor, expected: usize, actual: usize) -> Result<(), Error> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(Error::Length {
+            tensor,
+            expected,
+            actual,
+        })
+    }
+}
+
+/// Checks a weight or bias tensor's length and that every value is finite.
+pub fn check_weights(tensor: Tensor, expected: usize, values: &[f32]) -> Result<(), Error> {
+    check_length(tensor, expected, values.len())?;
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(index) => Err(Error::NonFiniteWeight { tensor, index }),
+        None => Ok(()),
+    }
+}
+
+/// Transposes a row-major `rows x cols` matrix into a row-major `cols x rows` one.
+///
+/// Packs PyTorch's `(M*DM, 1, DK, DK)` depthwise weights tap-major (`[tap][channel]`) and
+/// `(N, M*DM, 1, 1)` pointwise weights channel-major (`[in][out]`), the layouts the kernels
+/// stream through.
+pub fn transpose(src: &[f32], rows: usize, cols: usize) -> Box<[f32]> {
+    assert_eq!(src.len(), rows * cols, "transpose: length");
+    let mut out = vec![0.0f32; src.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = src[r * cols + c];
+        }
+    }
+    out.into_boxed_slice()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transpose_swaps_rows_and_columns() {
+        let t = transpose(&[1., 2., 3., 4., 5., 6.], 2, 3);
+        assert_eq!(&*t, &[1., 4., 2., 5., 3., 6.]);
+    }
+
+    #[test]
+    fn non_finite_weight_reports_its_index() {
+        let e = check_weights(Tensor::PointwiseBias, 3, &[0.0, f32::NAN, 1.0]).unwrap_err();
+        assert_eq!(
+            e,
+            Error::NonFiniteWeight {
+                tensor: Tensor::PointwiseBias,
+                index: 1
+            }
+        );
+    }
+}

@@ -1,0 +1,248 @@
+//! Naive reference kernels: the oracle every generated kernel is tested against.
+//!
+//! These loops are written to be obviously right, not fast, and share no code with the
+//! generated kernels. They pad explicitly (a zero-filled copy of the image), visit every tap
+//! (so a padded tap is a multiplication by zero, as the counting convention says), and are
+//! generic over the number type so that tests can run them in `f64`, or with a number type
+//! that counts its multiplications. Layouts: images HWC (NHWC, batch 1); weights in PyTorch
+//! layouts, row-major.
+//!
+//! They panic on inconsistent lengths: they are test oracles, not an API for untrusted input.
+
+use crate::{Activation, LayerShape};
+use std::ops::{Add, Mul};
+
+/// A number the reference kernels can compute with.
+pub trait Element: Copy + Add<Output = Self> + Mul<Output = Self> {
+    /// Additive identity (also the padding value).
+    fn zero() -> Self;
+    /// `x < 0 ? 0 : x` — NaN stays NaN.
+    fn relu(self) -> Self;
+    /// `x < 0 ? 0 : (x > 6 ? 6 : x)` — NaN stays NaN.
+    fn relu6(self) -> Self;
+}
+
+macro_rules! float_element {
+    ($t:ty) => {
+        impl Element for $t {
+            fn zero() -> Self {
+                0.0
+            }
+            fn relu(self) -> Self {
+                if self < 0.0 {
+                    0.0
+                } else {
+                    self
+                }
+            }
+            fn relu6(self) -> Self {
+                if self < 0.0 {
+                    0.0
+                } else if self > 6.0 {
+                    6.0
+                } else {
+                    self
+                }
+            }
+        }
+    };
+}
+float_element!(f32);
+float_element!(f64);
+
+/// Applies `activation` to one value.
+pub fn activate<T: Element>(x: T, activation: Activation) -> T {
+    match activation {
+        Activation::None => x,
+        Activation::Relu => x.relu(),
+        Activation::Relu6 => x.relu6(),
+    }
+}
+
+/// Output extent along one axis, computed the long way (independent of `shape.rs`):
+/// the number of window positions `start = o * stride` with `start + dk <= padded`.
+fn extent(input: usize, pad: usize, dk: usize, stride: usize) -> usize {
+    let padded = input + 2 * pad;
+    let mut count = 0;
+    while count * stride + dk <= padded {
+        count += 1;
+    }
+    count
+}
+
+fn pad_of(shape: &LayerShape) -> usize {
+    match shape.padding {
+        crate::Padding::Same => (shape.dk - 1) / 2,
+        crate::Padding::Valid => 0,
+    }
+}
+
+/// A zero-padded copy of an HWC image: `(h + 2p) x (w + 2p) x c`.
+fn padded_image<T: Element>(input: &[T], h: usize, w: usize, c: usize, p: usize) -> Vec<T> {
+    assert_eq!(input.len(), h * w * c, "reference: input length");
+    let (hp, wp) = (h + 2 * p, w + 2 * p);
+    let mut out = vec![T::zero(); hp * wp * c];
+    for y in 0..h {
+        for x in 0..w {
+            for ch in 0..c {
+                out[((y + p) * wp + (x + p)) * c + ch] = input[(y * w + x) * c + ch];
+            }
+        }
+    }
+    out
+}
+
+/// Depthwise stage: returns `(output HWC of ho x wo x m*dm, ho, wo)`.
+///
+/// `weights` has the PyTorch layout `(m*dm, 1, dk, dk)`; output channel `o` reads input
+/// channel `o / dm`. `bias`, when given, has `m*dm` values. The activation is applied.
+pub fn depthwise<T: Element>(
+    shape: &LayerShape,
+    activation: Activation,
+    input: &[T],
+    h: usize,
+    w: usize,
+    weights: &[T],
+    bias: Option<&[T]>,
+) -> (Vec<T>, usize, usize) {
+    let (dk, m, dm, s) = (shape.dk, shape.m, shape.depth_multiplier, shape.stride);
+    let c = m * dm;
+    assert_eq!(weights.len(), c * dk * dk, "reference: depthwise weights length");
+    let p = pad_of(shape);
+    let padded = padded_image(input, h, w, m, p);
+    let wp = w + 2 * p;
+    let (ho, wo) = (extent(h, p, dk, s), extent(w, p, dk, s));
+    let mut out = vec![T::zero(); ho * wo * c];
+    for oy in 0..ho {
+        for ox in 0..wo {
+            for o in 0..c {
+                let ci = o / dm;
+                let mut acc = match bias {
+                    Some(b) => b[o],
+                    None => T::zero(),
+                };
+                for ky in 0..dk {
+                    for kx in 0..dk {
+                        let x = padded[((oy * s + ky) * wp + (ox * s + kx)) * m + ci];
+                        acc = acc + x * weights[(o * dk + ky) * dk + kx];
+                    }
+                }
+                out[(oy * wo + ox) * c + o] = activate(acc, activation);
+            }
+        }
+    }
+    (out, ho, wo)
+}
+
+/// Pointwise (1x1) stage over `pixels` pixels of `k` channels each, to `n` channels.
+///
+/// `weights` has the PyTorch layout `(n, k, 1, 1)`; `bias`, when given, has `n` values.
+/// The activation is applied.
+pub fn pointwise<T: Element>(
+    activation: Activation,
+    input: &[T],
+    pixels: usize,
+    k: usize,
+    n: usize,
+    weights: &[T],
+    bias: Option<&[T]>,
+) -> Vec<T> {
+    assert_eq!(input.len(), pixels * k, "reference: pointwise input length");
+    assert_eq!(weights.len(), n * k, "reference: pointwise weights length");
+    let mut out = vec![T::zero(); pixels * n];
+    for px in 0..pixels {
+        for on in 0..n {
+            let mut acc = match bias {
+                Some(b) => b[on],
+                None => T::zero(),
+            };
+            for ik in 0..k {
+                acc = acc + input[px * k + ik] * weights[on * k + ik];
+            }
+            out[px * n + on] = activate(acc, activation);
+        }
+    }
+    out
+}
+
+/// Weights and biases of a separable layer, in PyTorch layouts, for the reference.
+#[derive(Clone, Copy, Debug)]
+pub struct SeparableWeights<'a, T> {
+    /// `(m*dm, 1, dk, dk)`.
+    pub depthwise: &'a [T],
+    /// `m*dm` values, or None for a layer without bias.
+    pub depthwise_bias: Option<&'a [T]>,
+    /// `(n, m*dm, 1, 1)`.
+    pub pointwise: &'a [T],
+    /// `n` values, or None for a layer without bias.
+    pub pointwise_bias: Option<&'a [T]>,
+}
+
+/// The whole separable layer: `act(pw(act(dw(x) + b_dw)) + b_pw)`.
+/// Returns `(output HWC of ho x wo x n, ho, wo)`.
+pub fn separable<T: Element>(
+    shape: &LayerShape,
+    activation: Activation,
+    input: &[T],
+    h: usize,
+    w: usize,
+    weights: &SeparableWeights<'_, T>,
+) -> (Vec<T>, usize, usize) {
+    let (dw, ho, wo) = depthwise(
+        shape,
+        activation,
+        input,
+        h,
+        w,
+        weights.depthwise,
+        weights.depthwise_bias,
+    );
+    let c = shape.m * shape.depth_multiplier;
+    let out = pointwise(
+        activation,
+        &dw,
+        ho * wo,
+        c,
+        shape.n,
+        weights.pointwise,
+        weights.pointwise_bias,
+    );
+    (out, ho, wo)
+}
+
+/// The standard (dense) `dk x dk` convolution from `m` to `n` channels that a separable
+/// layer replaces, without bias or activation. `weights` has the PyTorch layout
+/// `(n, m, dk, dk)`. Returns `(output HWC of ho x wo x n, ho, wo)`. Used to check the
+/// `STANDARD_MULS` accounting.
+pub fn standard<T: Element>(
+    shape: &LayerShape,
+    input: &[T],
+    h: usize,
+    w: usize,
+    weights: &[T],
+) -> (Vec<T>, usize, usize) {
+    let (dk, m, n, s) = (shape.dk, shape.m, shape.n, shape.stride);
+    assert_eq!(weights.len(), n * m * dk * dk, "reference: standard weights length");
+    let p = pad_of(shape);
+    let padded = padded_image(input, h, w, m, p);
+    let wp = w + 2 * p;
+    let (ho, wo) = (extent(h, p, dk, s), extent(w, p, dk, s));
+    let mut out = vec![T::zero(); ho * wo * n];
+    for oy in 0..ho {
+        for ox in 0..wo {
+            for on in 0..n {
+                let mut acc = T::zero();
+                for ci in 0..m {
+                    for ky in 0..dk {
+                        for kx in 0..dk {
+                            let x = padded[((oy * s + ky) * wp + (ox * s + kx)) * m + ci];
+                            acc = acc + x * weights[((on * m + ci) * dk + ky) * dk + kx];
+                        }
+                    }
+                }
+                out[(oy * wo + ox) * n + on] = acc;
+            }
+        }
+    }
+    (out, ho, wo)
+}
