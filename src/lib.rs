@@ -1,1 +1,14 @@
-//! x
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+pub use dsconv_macros::separable_conv;
+pub use dsconv_runtime::{
+    output_extent, pad_before, reference, Activation, Error, LayerShape, MulCount, Padding,
+    SeparableConv, Tensor,
+};
+
+/// Support code for the items `#[separable_conv]` generates. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use dsconv_runtime::layer::*;
+}

@@ -129,6 +129,18 @@ pub fn transpose(src: &[f32], rows: usize, cols: usize) -> Box<[f32]> {
     out.into_boxed_slice()
 }
 
+/// Turns a boxed slice into a boxed array of the length a kernel indexes with constants.
+/// Fails (with `Error::Length` for `tensor`) only if the length differs, which validated
+/// callers rule out.
+pub fn to_array<const L: usize>(tensor: Tensor, values: Box<[f32]>) -> Result<Box<[f32; L]>, Error> {
+    let actual = values.len();
+    values.try_into().map_err(|_| Error::Length {
+        tensor,
+        expected: L,
+        actual,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,124 @@
+//! The scalar backend: portable kernels with the taps of interior pixels unrolled and every
+//! trip count a constant of the layer. It compiles on every target, is the fallback of the
+//! SIMD backends, and uses only safe indexing.
+
+use super::activate_scalar;
+use crate::model::LayerSpec;
+use crate::plan::Plan;
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote};
+
+/// `fn NAME(&self, input, h, w, wo, first_pixel, out)`: depthwise output for the pixels
+/// `first_pixel .. first_pixel + out.len() / C` (row-major over the `ho x wo` output grid).
+pub fn depthwise_tile(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
+    let s = &plan.shape;
+    let (dk, m, dm, stride, pad, c) = (s.dk, s.m, s.depth_multiplier, s.stride, plan.depthwise.pad, plan.channels);
+    let init = if spec.bias {
+        quote!(self.dw_bias[o])
+    } else {
+        quote!(0.0f32)
+    };
+
+    // Interior: one slice per kernel row, then every tap unrolled in (ky, kx) order.
+    let rows: Vec<Ident> = (0..dk).map(|ky| format_ident!("row_{}", ky)).collect();
+    let row_slices = rows.iter().enumerate().map(|(ky, row)| {
+        quote!(let #row = &input[base + #ky * w * #m..base + #ky * w * #m + #dk * #m];)
+    });
+    let taps = (0..dk).flat_map(|ky| (0..dk).map(move |kx| (ky, kx))).map(|(ky, kx)| {
+        let row = &rows[ky];
+        let tap = ky * dk + kx;
+        quote!(acc = acc + #row[#kx * #m + ci] * self.dw[#tap * #c + o];)
+    });
+    let interior_store = activate_scalar(spec.activation, quote!(acc));
+    let border_store = activate_scalar(spec.activation, quote!(acc));
+
+    quote! {
+        /// Depthwise stage of the scalar backend for a run of output pixels.
+        #[inline]
+        fn #name(
+            &self,
+            input: &[f32],
+            h: usize,
+            w: usize,
+            wo: usize,
+            first_pixel: usize,
+            out: &mut [f32],
+        ) {
+            let (pixels, _) = out.as_chunks_mut::<#c>();
+            for (i, px) in pixels.iter_mut().enumerate() {
+                let p = first_pixel + i;
+                // Window origin in padded coordinates; input row = y0 + ky - PAD.
+                let (y0, x0) = ((p / wo) * #stride, (p % wo) * #stride);
+                if y0 >= #pad && x0 >= #pad && y0 - #pad + #dk <= h && x0 - #pad + #dk <= w {
+                    let base = ((y0 - #pad) * w + (x0 - #pad)) * #m;
+                    #(#row_slices)*
+                    for ci in 0..#m {
+                        for j in 0..#dm {
+                            let o = ci * #dm + j;
+                            let mut acc: f32 = #init;
+                            #(#taps)*
+                            px[o] = #interior_store;
+                        }
+                    }
+                } else {
+                    // Border: clip the tap range to the image (the skipped taps read padding).
+                    // y0 < h + PAD holds for every output row, so these do not underflow.
+                    let (ky_lo, ky_hi) = ((#pad).saturating_sub(y0), (h + #pad - y0).min(#dk));
+                    let (kx_lo, kx_hi) = ((#pad).saturating_sub(x0), (w + #pad - x0).min(#dk));
+                    for ci in 0..#m {
+                        for j in 0..#dm {
+                            let o = ci * #dm + j;
+                            let mut acc: f32 = #init;
+                            for ky in ky_lo..ky_hi {
+                                let row = (y0 + ky - #pad) * w;
+                                for kx in kx_lo..kx_hi {
+                                    acc = acc
+                                        + input[(row + x0 + kx - #pad) * #m + ci]
+                                            * self.dw[(ky * #dk + kx) * #c + o];
+                                }
+                            }
+                            px[o] = #border_store;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `fn NAME(&self, input, out)`: pointwise stage over `input.len() / C` pixels.
+pub fn pointwise_tile(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
+    let (c, n) = (plan.pointwise.k, plan.pointwise.n);
+    let init = if spec.bias {
+        quote!(y.copy_from_slice(&self.pw_bias[..]);)
+    } else {
+        quote!(y.fill(0.0);)
+    };
+    let store = activate_scalar(spec.activation, quote!(*v));
+    let activation = match spec.activation {
+        dsconv_runtime::Activation::None => quote!(),
+        _ => quote! {
+            for v in y.iter_mut() {
+                *v = #store;
+            }
+        },
+    };
+    quote! {
+        /// Pointwise stage of the scalar backend for a run of pixels.
+        #[inline]
+        fn #name(&self, input: &[f32], out: &mut [f32]) {
+            let (weight_rows, _) = self.pw.as_chunks::<#n>();
+            let (inputs, _) = input.as_chunks::<#c>();
+            let (outputs, _) = out.as_chunks_mut::<#n>();
+            for (x, y) in inputs.iter().zip(outputs.iter_mut()) {
+                #init
+                for (xk, row) in x.iter().zip(weight_rows.iter()) {
+                    for (yn, wn) in y.iter_mut().zip(row.iter()) {
+                        *yn = *yn + *xk * *wn;
+                    }
+                }
+                #activation
+            }
+        }
+    }
+}
