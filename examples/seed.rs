@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo run --release --example seed`
 
-use dsconv::reference::{self, SeparableWeights};
+use dsconv::reference;
 use dsconv::{separable_conv, SeparableConv};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -48,15 +48,36 @@ fn median_time(mut f: impl FnMut()) -> Duration {
 fn main() -> Result<(), dsconv::Error> {
     let (h, w) = (Stem::H, Stem::W);
     let counts = Stem::multiplications(h, w);
-    println!("Seed layer: {h}x{w}x{} input, dk = {}, {} -> {} channels, \"same\" padding", Stem::M, Stem::DK, Stem::M, Stem::N);
+    println!(
+        "Seed layer: {h}x{w}x{} input, dk = {}, {} -> {} channels, \"same\" padding",
+        Stem::M,
+        Stem::DK,
+        Stem::M,
+        Stem::N
+    );
     println!();
     println!("| stage                         | multiplications |");
     println!("|-------------------------------|----------------:|");
-    println!("| standard 5x5x3 convolution    | {:>15} |", fmt(counts.standard));
-    println!("| depthwise (8*8*5*5*3)         | {:>15} |", fmt(counts.depthwise));
-    println!("| pointwise (8*8*3*256)         | {:>15} |", fmt(counts.pointwise));
-    println!("| separable total               | {:>15} |", fmt(counts.total()));
-    println!("| reduction                     | {:>14.1}x |", counts.reduction());
+    println!(
+        "| standard 5x5x3 convolution    | {:>15} |",
+        fmt(counts.standard)
+    );
+    println!(
+        "| depthwise (8*8*5*5*3)         | {:>15} |",
+        fmt(counts.depthwise)
+    );
+    println!(
+        "| pointwise (8*8*3*256)         | {:>15} |",
+        fmt(counts.pointwise)
+    );
+    println!(
+        "| separable total               | {:>15} |",
+        fmt(counts.total())
+    );
+    println!(
+        "| reduction                     | {:>14.1}x |",
+        counts.reduction()
+    );
     println!("(the seed text prints the depthwise count as 3,800; 8*8*5*5*3 is 4,800)");
     println!();
 
@@ -68,7 +89,7 @@ fn main() -> Result<(), dsconv::Error> {
     let mut out = vec![0.0f32; ho * wo * Stem::N];
     layer.forward(&input, h, w, &mut out)?;
 
-    let weights = SeparableWeights {
+    let weights = dsconv::Weights {
         depthwise: &dw,
         depthwise_bias: None,
         pointwise: &pw,
@@ -81,8 +102,14 @@ fn main() -> Result<(), dsconv::Error> {
         .zip(&expected)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
-    println!("generated vs reference: {} outputs, max |difference| = {max_err:e}", out.len());
-    assert!(max_err <= 1e-4, "generated layer disagrees with the reference");
+    println!(
+        "generated vs reference: {} outputs, max |difference| = {max_err:e}",
+        out.len()
+    );
+    assert!(
+        max_err <= 1e-4,
+        "generated layer disagrees with the reference"
+    );
 
     let generated = median_time(|| {
         layer
@@ -102,9 +129,20 @@ fn main() -> Result<(), dsconv::Error> {
     let flops = 2.0 * counts.total() as f64;
     println!();
     println!("time per forward (median of 31 samples; use `cargo bench` for real figures):");
-    println!("  generated (scalar): {:>9.2?}  {:>6.2} GFLOP/s", generated, flops / generated.as_nanos() as f64);
-    println!("  reference:          {:>9.2?}  {:>6.2} GFLOP/s", naive, flops / naive.as_nanos() as f64);
-    println!("  speed-up:           {:>8.1}x", naive.as_secs_f64() / generated.as_secs_f64());
+    println!(
+        "  generated (scalar): {:>9.2?}  {:>6.2} GFLOP/s",
+        generated,
+        flops / generated.as_nanos() as f64
+    );
+    println!(
+        "  reference:          {:>9.2?}  {:>6.2} GFLOP/s",
+        naive,
+        flops / naive.as_nanos() as f64
+    );
+    println!(
+        "  speed-up:           {:>8.1}x",
+        naive.as_secs_f64() / generated.as_secs_f64()
+    );
     Ok(())
 }
 

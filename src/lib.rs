@@ -4,7 +4,7 @@
 pub use dsconv_macros::separable_conv;
 pub use dsconv_runtime::{
     output_extent, pad_before, reference, Activation, Error, LayerShape, MulCount, Padding,
-    SeparableConv, Tensor,
+    SeparableConv, Tensor, Weights,
 };
 
 /// Support code for the items `#[separable_conv]` generates. Not a public API.

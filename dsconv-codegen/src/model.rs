@@ -172,10 +172,7 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<LayerSpec> {
             Some((s, _)) if s == "same" => Padding::Same,
             Some((s, _)) if s == "valid" => Padding::Valid,
             _ => {
-                errors.at(
-                    e.span(),
-                    "`padding` must be \"same\" or \"valid\"",
-                );
+                errors.at(e.span(), "`padding` must be \"same\" or \"valid\"");
                 Padding::Same
             }
         },
@@ -217,31 +214,32 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<LayerSpec> {
         _ => {}
     }
 
-    errors.finish_with(|| {
-        let spec = LayerSpec {
-            item: item?,
-            dk: dk?,
-            m: m?,
-            n: n?,
-            stride: stride.unwrap_or(Spanned {
-                value: 1,
-                span: Span::call_site(),
-            }),
-            padding,
-            fixed_size: h.zip(w),
-            bias,
-            activation,
-            depth_multiplier: depth_multiplier.unwrap_or(Spanned {
-                value: 1,
-                span: Span::call_site(),
-            }),
-        };
-        Some(spec)
-    })
-    .and_then(|spec| {
-        check_shape(&spec)?;
-        Ok(spec)
-    })
+    errors
+        .finish_with(|| {
+            let spec = LayerSpec {
+                item: item?,
+                dk: dk?,
+                m: m?,
+                n: n?,
+                stride: stride.unwrap_or(Spanned {
+                    value: 1,
+                    span: Span::call_site(),
+                }),
+                padding,
+                fixed_size: h.zip(w),
+                bias,
+                activation,
+                depth_multiplier: depth_multiplier.unwrap_or(Spanned {
+                    value: 1,
+                    span: Span::call_site(),
+                }),
+            };
+            Some(spec)
+        })
+        .and_then(|spec| {
+            check_shape(&spec)?;
+            Ok(spec)
+        })
 }
 
 impl Errors {
@@ -289,7 +287,11 @@ fn check_shape(spec: &LayerSpec) -> syn::Result<()> {
     let per_pixel_ok = shape.depthwise_muls_per_pixel().is_some()
         && shape.pointwise_muls_per_pixel().is_some()
         && shape.standard_muls_per_pixel().is_some()
-        && shape.depthwise_muls_per_pixel().unwrap().checked_add(shape.pointwise_muls_per_pixel().unwrap()).is_some();
+        && shape
+            .depthwise_muls_per_pixel()
+            .unwrap()
+            .checked_add(shape.pointwise_muls_per_pixel().unwrap())
+            .is_some();
     if !per_pixel_ok {
         let largest = [spec.dk, spec.m, spec.n, spec.depth_multiplier]
             .into_iter()
@@ -301,10 +303,11 @@ fn check_shape(spec: &LayerSpec) -> syn::Result<()> {
         ));
     }
     if let Some((h, w)) = spec.fixed_size {
-        let fits = shape
-            .multiplications(h.value, w.value)
-            .is_some()
-            && h.value.checked_mul(w.value).and_then(|p| p.checked_mul(spec.m.value)).is_some();
+        let fits = shape.multiplications(h.value, w.value).is_some()
+            && h.value
+                .checked_mul(w.value)
+                .and_then(|p| p.checked_mul(spec.m.value))
+                .is_some();
         if !fits {
             let larger = if h.value >= w.value { h } else { w };
             return Err(syn::Error::new(
@@ -387,10 +390,16 @@ fn positive_int(key: &str, expr: &Expr) -> syn::Result<Spanned<usize>> {
         ));
     }
     let value: usize = lit.base10_parse().map_err(|_| {
-        syn::Error::new(lit.span(), format!("`{key}` = {} does not fit in usize", lit.base10_digits()))
+        syn::Error::new(
+            lit.span(),
+            format!("`{key}` = {} does not fit in usize", lit.base10_digits()),
+        )
     })?;
     if value == 0 {
-        return Err(syn::Error::new(lit.span(), format!("`{key}` must be at least 1, got 0")));
+        return Err(syn::Error::new(
+            lit.span(),
+            format!("`{key}` must be at least 1, got 0"),
+        ));
     }
     Ok(Spanned {
         value,
@@ -436,13 +445,24 @@ mod tests {
     use quote::quote;
 
     fn parse_ok(attr: TokenStream) -> LayerSpec {
-        parse(attr, quote!(pub struct Layer;)).expect("valid attribute")
+        parse(
+            attr,
+            quote!(
+                pub struct Layer;
+            ),
+        )
+        .expect("valid attribute")
     }
 
     fn parse_err(attr: TokenStream) -> String {
-        parse(attr, quote!(pub struct Layer;))
-            .expect_err("invalid attribute")
-            .to_string()
+        parse(
+            attr,
+            quote!(
+                pub struct Layer;
+            ),
+        )
+        .expect_err("invalid attribute")
+        .to_string()
     }
 
     #[test]
@@ -460,8 +480,16 @@ mod tests {
     #[test]
     fn every_key_is_read() {
         let s = parse_ok(quote!(
-            dk = 3, m = 4, n = 8, stride = 2, padding = "valid", h = 9, w = 10, bias = true,
-            activation = "relu6", depth_multiplier = 2
+            dk = 3,
+            m = 4,
+            n = 8,
+            stride = 2,
+            padding = "valid",
+            h = 9,
+            w = 10,
+            bias = true,
+            activation = "relu6",
+            depth_multiplier = 2
         ));
         let shape = s.shape();
         assert_eq!(shape.stride, 2);
@@ -478,7 +506,9 @@ mod tests {
         assert_eq!(closest_key("depth_multipler"), Some("depth_multiplier"));
         assert_eq!(closest_key("activaton"), Some("activation"));
         assert_eq!(closest_key("zzzzzz"), None);
-        assert!(parse_err(quote!(dk = 3, m = 1, n = 1, strid = 2)).contains("did you mean `stride`"));
+        assert!(
+            parse_err(quote!(dk = 3, m = 1, n = 1, strid = 2)).contains("did you mean `stride`")
+        );
     }
 
     #[test]
@@ -490,8 +520,15 @@ mod tests {
         assert!(parse_err(quote!(dk = 3, m = 1)).contains("missing required key `n`"));
         assert!(parse_err(quote!(dk = 3, m = 1, n = 1, m = 2)).contains("duplicate key `m`"));
         assert!(parse_err(quote!(dk = 3.0, m = 1, n = 1)).contains("positive integer"));
-        assert!(parse_err(quote!(dk = 5, m = 1, n = 1, padding = "valid", h = 4, w = 9))
-            .contains("smaller than `dk = 5`"));
+        assert!(parse_err(quote!(
+            dk = 5,
+            m = 1,
+            n = 1,
+            padding = "valid",
+            h = 4,
+            w = 9
+        ))
+        .contains("smaller than `dk = 5`"));
         assert!(parse_err(quote!(dk = 3, m = 18446744073709551615, n = 2)).contains("overflow"));
     }
 
@@ -503,11 +540,25 @@ mod tests {
 
     #[test]
     fn non_unit_items_are_rejected() {
-        let e = parse(quote!(dk = 3, m = 1, n = 1), quote!(struct S { x: u8 }))
-            .unwrap_err()
-            .to_string();
+        let e = parse(
+            quote!(dk = 3, m = 1, n = 1),
+            quote!(
+                struct S {
+                    x: u8,
+                }
+            ),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("unit struct"), "{e}");
-        let e = parse(quote!(dk = 3, m = 1, n = 1), quote!(enum E {})).unwrap_err().to_string();
+        let e = parse(
+            quote!(dk = 3, m = 1, n = 1),
+            quote!(
+                enum E {}
+            ),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("unit struct"), "{e}");
     }
 }

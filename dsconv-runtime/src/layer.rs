@@ -64,7 +64,10 @@ impl Geometry {
             w: self.w,
             batch: self.batch,
         };
-        let in_len = self.input_len.checked_mul(self.batch).ok_or_else(overflow)?;
+        let in_len = self
+            .input_len
+            .checked_mul(self.batch)
+            .ok_or_else(overflow)?;
         let out_len = self
             .pixels
             .checked_mul(out_channels)
@@ -113,6 +116,22 @@ pub fn check_weights(tensor: Tensor, expected: usize, values: &[f32]) -> Result<
     }
 }
 
+/// Checks an optional bias against the layer's declaration: required (and `len` finite
+/// values) when `declared`, absent otherwise.
+pub fn check_bias(
+    tensor: Tensor,
+    declared: bool,
+    len: usize,
+    bias: Option<&[f32]>,
+) -> Result<(), Error> {
+    match (declared, bias) {
+        (true, Some(b)) => check_weights(tensor, len, b),
+        (true, None) => check_length(tensor, len, 0),
+        (false, Some(b)) => check_length(tensor, 0, b.len()),
+        (false, None) => Ok(()),
+    }
+}
+
 /// Transposes a row-major `rows x cols` matrix into a row-major `cols x rows` one.
 ///
 /// Packs PyTorch's `(M*DM, 1, DK, DK)` depthwise weights tap-major (`[tap][channel]`) and
@@ -132,7 +151,10 @@ pub fn transpose(src: &[f32], rows: usize, cols: usize) -> Box<[f32]> {
 /// Turns a boxed slice into a boxed array of the length a kernel indexes with constants.
 /// Fails (with `Error::Length` for `tensor`) only if the length differs, which validated
 /// callers rule out.
-pub fn to_array<const L: usize>(tensor: Tensor, values: Box<[f32]>) -> Result<Box<[f32; L]>, Error> {
+pub fn to_array<const L: usize>(
+    tensor: Tensor,
+    values: Box<[f32]>,
+) -> Result<Box<[f32; L]>, Error> {
     let actual = values.len();
     values.try_into().map_err(|_| Error::Length {
         tensor,

@@ -9,7 +9,7 @@
 //!
 //! They panic on inconsistent lengths: they are test oracles, not an API for untrusted input.
 
-use crate::{Activation, LayerShape};
+use crate::{Activation, LayerShape, Weights};
 use std::ops::{Add, Mul};
 
 /// A number the reference kernels can compute with.
@@ -107,7 +107,11 @@ pub fn depthwise<T: Element>(
 ) -> (Vec<T>, usize, usize) {
     let (dk, m, dm, s) = (shape.dk, shape.m, shape.depth_multiplier, shape.stride);
     let c = m * dm;
-    assert_eq!(weights.len(), c * dk * dk, "reference: depthwise weights length");
+    assert_eq!(
+        weights.len(),
+        c * dk * dk,
+        "reference: depthwise weights length"
+    );
     let p = pad_of(shape);
     let padded = padded_image(input, h, w, m, p);
     let wp = w + 2 * p;
@@ -165,19 +169,6 @@ pub fn pointwise<T: Element>(
     out
 }
 
-/// Weights and biases of a separable layer, in PyTorch layouts, for the reference.
-#[derive(Clone, Copy, Debug)]
-pub struct SeparableWeights<'a, T> {
-    /// `(m*dm, 1, dk, dk)`.
-    pub depthwise: &'a [T],
-    /// `m*dm` values, or None for a layer without bias.
-    pub depthwise_bias: Option<&'a [T]>,
-    /// `(n, m*dm, 1, 1)`.
-    pub pointwise: &'a [T],
-    /// `n` values, or None for a layer without bias.
-    pub pointwise_bias: Option<&'a [T]>,
-}
-
 /// The whole separable layer: `act(pw(act(dw(x) + b_dw)) + b_pw)`.
 /// Returns `(output HWC of ho x wo x n, ho, wo)`.
 pub fn separable<T: Element>(
@@ -186,7 +177,7 @@ pub fn separable<T: Element>(
     input: &[T],
     h: usize,
     w: usize,
-    weights: &SeparableWeights<'_, T>,
+    weights: &Weights<'_, T>,
 ) -> (Vec<T>, usize, usize) {
     let (dw, ho, wo) = depthwise(
         shape,
@@ -222,7 +213,11 @@ pub fn standard<T: Element>(
     weights: &[T],
 ) -> (Vec<T>, usize, usize) {
     let (dk, m, n, s) = (shape.dk, shape.m, shape.n, shape.stride);
-    assert_eq!(weights.len(), n * m * dk * dk, "reference: standard weights length");
+    assert_eq!(
+        weights.len(),
+        n * m * dk * dk,
+        "reference: standard weights length"
+    );
     let p = pad_of(shape);
     let padded = padded_image(input, h, w, m, p);
     let wp = w + 2 * p;

@@ -22,7 +22,13 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
     let attrs = &item.attrs;
     let struct_token = &item.struct_token;
 
-    let (dk, m, n, stride, dm) = (shape.dk, shape.m, shape.n, shape.stride, shape.depth_multiplier);
+    let (dk, m, n, stride, dm) = (
+        shape.dk,
+        shape.m,
+        shape.n,
+        shape.stride,
+        shape.depth_multiplier,
+    );
     let c = plan.channels;
     let dw_len = c * dk * dk;
     let pw_len = c * n;
@@ -52,73 +58,78 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
     let plan_doc = format!("Plan of the {} backend: {plan}", plan.isa.name());
     let plan_text = plan.to_string();
 
-    let (bias_fields, loaders) = if bias {
-        (
-            quote! {
-                dw_bias: ::std::boxed::Box<[f32; #c]>,
-                pw_bias: ::std::boxed::Box<[f32; #n]>,
-            },
-            quote! {
-                /// Loads weights and biases in PyTorch layouts: `depthwise` is `(M*DM, 1, DK, DK)`,
-                /// `depthwise_bias` has `M*DM` values, `pointwise` is `(N, M*DM, 1, 1)` and
-                /// `pointwise_bias` has `N` values, all row-major.
-                ///
-                /// # Errors
-                /// [`dsconv::Error::Length`] for a slice of the wrong length and
-                /// [`dsconv::Error::NonFiniteWeight`] for a NaN or infinite value.
-                pub fn from_weights_with_bias(
-                    depthwise: &[f32],
-                    depthwise_bias: &[f32],
-                    pointwise: &[f32],
-                    pointwise_bias: &[f32],
-                ) -> ::core::result::Result<Self, ::dsconv::Error> {
-                    use ::dsconv::__private as __rt;
-                    __rt::check_weights(::dsconv::Tensor::DepthwiseWeights, #dw_len, depthwise)?;
-                    __rt::check_weights(::dsconv::Tensor::DepthwiseBias, #c, depthwise_bias)?;
-                    __rt::check_weights(::dsconv::Tensor::PointwiseWeights, #pw_len, pointwise)?;
-                    __rt::check_weights(::dsconv::Tensor::PointwiseBias, #n, pointwise_bias)?;
-                    Self::__dsconv_pack(depthwise, pointwise, |__dw, __pw| {
-                        ::core::result::Result::Ok(Self {
-                            dw: __dw,
-                            pw: __pw,
-                            dw_bias: __rt::to_array(::dsconv::Tensor::DepthwiseBias, depthwise_bias.into())?,
-                            pw_bias: __rt::to_array(::dsconv::Tensor::PointwiseBias, pointwise_bias.into())?,
-                        })
-                    })
-                }
-            },
-        )
+    let bias_fields = bias.then(|| {
+        quote! {
+            /// Depthwise bias, one per depthwise output channel.
+            dw_bias: ::std::boxed::Box<[f32; #c]>,
+            /// Pointwise bias, one per output channel.
+            pw_bias: ::std::boxed::Box<[f32; #n]>,
+        }
+    });
+    let bias_init = bias.then(|| {
+        quote! {
+            dw_bias: __rt::to_array(::dsconv::Tensor::DepthwiseBias, weights.depthwise_bias.unwrap_or_default().into())?,
+            pw_bias: __rt::to_array(::dsconv::Tensor::PointwiseBias, weights.pointwise_bias.unwrap_or_default().into())?,
+        }
+    });
+    let constructor = if bias {
+        quote! {
+            /// Loads weights and biases in PyTorch layouts: `depthwise` is `(M*DM, 1, DK, DK)`,
+            /// `depthwise_bias` has `M*DM` values, `pointwise` is `(N, M*DM, 1, 1)` and
+            /// `pointwise_bias` has `N` values, all row-major.
+            ///
+            /// # Errors
+            /// [`dsconv::Error::Length`] for a slice of the wrong length and
+            /// [`dsconv::Error::NonFiniteWeight`] for a NaN or infinite value.
+            pub fn from_weights_with_bias(
+                depthwise: &[f32],
+                depthwise_bias: &[f32],
+                pointwise: &[f32],
+                pointwise_bias: &[f32],
+            ) -> ::core::result::Result<Self, ::dsconv::Error> {
+                <Self as ::dsconv::SeparableConv>::load(&::dsconv::Weights {
+                    depthwise,
+                    depthwise_bias: ::core::option::Option::Some(depthwise_bias),
+                    pointwise,
+                    pointwise_bias: ::core::option::Option::Some(pointwise_bias),
+                })
+            }
+        }
     } else {
-        (
-            quote!(),
-            quote! {
-                /// Loads weights in PyTorch layouts: `depthwise` is `(M*DM, 1, DK, DK)` and
-                /// `pointwise` is `(N, M*DM, 1, 1)`, row-major.
-                ///
-                /// # Errors
-                /// [`dsconv::Error::Length`] for a slice of the wrong length and
-                /// [`dsconv::Error::NonFiniteWeight`] for a NaN or infinite value.
-                pub fn from_weights(
-                    depthwise: &[f32],
-                    pointwise: &[f32],
-                ) -> ::core::result::Result<Self, ::dsconv::Error> {
-                    use ::dsconv::__private as __rt;
-                    __rt::check_weights(::dsconv::Tensor::DepthwiseWeights, #dw_len, depthwise)?;
-                    __rt::check_weights(::dsconv::Tensor::PointwiseWeights, #pw_len, pointwise)?;
-                    Self::__dsconv_pack(depthwise, pointwise, |__dw, __pw| {
-                        ::core::result::Result::Ok(Self { dw: __dw, pw: __pw })
-                    })
-                }
-            },
-        )
+        quote! {
+            /// Loads weights in PyTorch layouts: `depthwise` is `(M*DM, 1, DK, DK)` and
+            /// `pointwise` is `(N, M*DM, 1, 1)`, row-major.
+            ///
+            /// # Errors
+            /// [`dsconv::Error::Length`] for a slice of the wrong length and
+            /// [`dsconv::Error::NonFiniteWeight`] for a NaN or infinite value.
+            pub fn from_weights(
+                depthwise: &[f32],
+                pointwise: &[f32],
+            ) -> ::core::result::Result<Self, ::dsconv::Error> {
+                <Self as ::dsconv::SeparableConv>::load(&::dsconv::Weights {
+                    depthwise,
+                    depthwise_bias: ::core::option::Option::None,
+                    pointwise,
+                    pointwise_bias: ::core::option::Option::None,
+                })
+            }
+        }
     };
 
     let fixed_consts = shape.fixed_size.map(|(h, w)| {
         let counts = shape
             .multiplications(h, w)
             .expect("validated: counts of the fixed size fit in usize");
-        let (d, p, s, t) = (counts.depthwise, counts.pointwise, counts.standard, counts.total());
-        let (ho, wo) = shape.output_size(h, w).expect("validated: fixed size has an output");
+        let (d, p, s, t) = (
+            counts.depthwise,
+            counts.pointwise,
+            counts.standard,
+            counts.total(),
+        );
+        let (ho, wo) = shape
+            .output_size(h, w)
+            .expect("validated: fixed size has an output");
         quote! {
             /// Declared input height.
             pub const H: usize = #h;
@@ -170,24 +181,7 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
             /// The planner's decisions for the scalar backend, as text.
             pub const PLAN_SCALAR: &'static str = #plan_text;
 
-            #loaders
-
-            fn __dsconv_pack<__F>(
-                depthwise: &[f32],
-                pointwise: &[f32],
-                build: __F,
-            ) -> ::core::result::Result<Self, ::dsconv::Error>
-            where
-                __F: ::core::ops::FnOnce(
-                    ::std::boxed::Box<[f32; #dw_len]>,
-                    ::std::boxed::Box<[f32; #pw_len]>,
-                ) -> ::core::result::Result<Self, ::dsconv::Error>,
-            {
-                use ::dsconv::__private as __rt;
-                let dw = __rt::to_array(::dsconv::Tensor::DepthwiseWeights, __rt::transpose(depthwise, #c, #dk * #dk))?;
-                let pw = __rt::to_array(::dsconv::Tensor::PointwiseWeights, __rt::transpose(pointwise, #n, #c))?;
-                build(dw, pw)
-            }
+            #constructor
 
             #dw_kernel
             #pw_kernel
@@ -205,6 +199,26 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
             };
             const ACTIVATION: ::dsconv::Activation = #activation;
             const BIAS: bool = #bias;
+
+            fn load(weights: &::dsconv::Weights<'_>) -> ::core::result::Result<Self, ::dsconv::Error> {
+                use ::dsconv::__private as __rt;
+                use ::dsconv::Tensor;
+                __rt::check_weights(Tensor::DepthwiseWeights, #dw_len, weights.depthwise)?;
+                __rt::check_bias(Tensor::DepthwiseBias, #bias, #c, weights.depthwise_bias)?;
+                __rt::check_weights(Tensor::PointwiseWeights, #pw_len, weights.pointwise)?;
+                __rt::check_bias(Tensor::PointwiseBias, #bias, #n, weights.pointwise_bias)?;
+                ::core::result::Result::Ok(Self {
+                    dw: __rt::to_array(
+                        Tensor::DepthwiseWeights,
+                        __rt::transpose(weights.depthwise, #c, #dk * #dk),
+                    )?,
+                    pw: __rt::to_array(
+                        Tensor::PointwiseWeights,
+                        __rt::transpose(weights.pointwise, #n, #c),
+                    )?,
+                    #bias_init
+                })
+            }
 
             unsafe fn __forward_unchecked(
                 &self,

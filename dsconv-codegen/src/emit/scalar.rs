@@ -12,7 +12,14 @@ use quote::{format_ident, quote};
 /// `first_pixel .. first_pixel + out.len() / C` (row-major over the `ho x wo` output grid).
 pub fn depthwise_tile(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
     let s = &plan.shape;
-    let (dk, m, dm, stride, pad, c) = (s.dk, s.m, s.depth_multiplier, s.stride, plan.depthwise.pad, plan.channels);
+    let (dk, m, dm, stride, pad, c) = (
+        s.dk,
+        s.m,
+        s.depth_multiplier,
+        s.stride,
+        plan.depthwise.pad,
+        plan.channels,
+    );
     let init = if spec.bias {
         quote!(self.dw_bias[o])
     } else {
@@ -21,14 +28,16 @@ pub fn depthwise_tile(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStrea
 
     // Interior: one slice per kernel row, then every tap unrolled in (ky, kx) order.
     let rows: Vec<Ident> = (0..dk).map(|ky| format_ident!("row_{}", ky)).collect();
-    let row_slices = rows.iter().enumerate().map(|(ky, row)| {
-        quote!(let #row = &input[base + #ky * w * #m..base + #ky * w * #m + #dk * #m];)
-    });
-    let taps = (0..dk).flat_map(|ky| (0..dk).map(move |kx| (ky, kx))).map(|(ky, kx)| {
-        let row = &rows[ky];
-        let tap = ky * dk + kx;
-        quote!(acc = acc + #row[#kx * #m + ci] * self.dw[#tap * #c + o];)
-    });
+    let row_slices = rows.iter().enumerate().map(
+        |(ky, row)| quote!(let #row = &input[base + #ky * w * #m..base + #ky * w * #m + #dk * #m];),
+    );
+    let taps = (0..dk)
+        .flat_map(|ky| (0..dk).map(move |kx| (ky, kx)))
+        .map(|(ky, kx)| {
+            let row = &rows[ky];
+            let tap = ky * dk + kx;
+            quote!(acc = acc + #row[#kx * #m + ci] * self.dw[#tap * #c + o];)
+        });
     let interior_store = activate_scalar(spec.activation, quote!(acc));
     let border_store = activate_scalar(spec.activation, quote!(acc));
 
