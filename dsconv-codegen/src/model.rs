@@ -256,7 +256,7 @@ impl Errors {
 fn check_shape(spec: &LayerSpec) -> syn::Result<()> {
     let mut errors = Errors::default();
     let shape = spec.shape();
-    if spec.padding == Padding::Same && spec.dk.value % 2 == 0 {
+    if spec.padding == Padding::Same && spec.dk.value.is_multiple_of(2) {
         errors.at(
             spec.dk.span,
             format!(
