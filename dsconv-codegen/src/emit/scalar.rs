@@ -28,15 +28,21 @@ pub fn depthwise_tile(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStrea
 
     // Interior: one slice per kernel row, then every tap unrolled in (ky, kx) order.
     let rows: Vec<Ident> = (0..dk).map(|ky| format_ident!("row_{}", ky)).collect();
-    let row_slices = rows.iter().enumerate().map(
-        |(ky, row)| quote!(let #row = &input[base + #ky * w * #m..base + #ky * w * #m + #dk * #m];),
-    );
+    let row_len = dk * m;
+    let row_slices = rows.iter().enumerate().map(|(ky, row)| {
+        let start = if ky == 0 {
+            quote!(base)
+        } else {
+            quote!(base + #ky * w * #m)
+        };
+        quote!(let #row = &input[#start..#start + #row_len];)
+    });
     let taps = (0..dk)
         .flat_map(|ky| (0..dk).map(move |kx| (ky, kx)))
         .map(|(ky, kx)| {
             let row = &rows[ky];
-            let tap = ky * dk + kx;
-            quote!(acc = acc + #row[#kx * #m + ci] * self.dw[#tap * #c + o];)
+            let (column, weight) = (kx * m, (ky * dk + kx) * c);
+            quote!(acc += #row[#column + ci] * self.dw[#weight + o];)
         });
     let interior_store = activate_scalar(spec.activation, quote!(acc));
     let border_store = activate_scalar(spec.activation, quote!(acc));
@@ -81,9 +87,8 @@ pub fn depthwise_tile(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStrea
                             for ky in ky_lo..ky_hi {
                                 let row = (y0 + ky - #pad) * w;
                                 for kx in kx_lo..kx_hi {
-                                    acc = acc
-                                        + input[(row + x0 + kx - #pad) * #m + ci]
-                                            * self.dw[(ky * #dk + kx) * #c + o];
+                                    acc += input[(row + x0 + kx - #pad) * #m + ci]
+                                        * self.dw[(ky * #dk + kx) * #c + o];
                                 }
                             }
                             px[o] = #border_store;
@@ -123,7 +128,7 @@ pub fn pointwise_tile(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStrea
                 #init
                 for (xk, row) in x.iter().zip(weight_rows.iter()) {
                     for (yn, wn) in y.iter_mut().zip(row.iter()) {
-                        *yn = *yn + *xk * *wn;
+                        *yn += *xk * *wn;
                     }
                 }
                 #activation
