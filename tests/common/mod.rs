@@ -1,0 +1,120 @@
+//! Helpers shared by the integration tests: deterministic data, the f64 oracle and the
+//! tolerance rule.
+#![allow(dead_code)]
+
+use dsconv::reference;
+use dsconv::{Activation, LayerShape, SeparableConv, Weights};
+
+/// Deterministic pseudo-random values in [-1, 1).
+pub fn values(len: usize, seed: u32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+/// Owned weights for a layer type, in PyTorch layouts.
+#[derive(Clone, Debug)]
+pub struct OwnedWeights {
+    pub depthwise: Vec<f32>,
+    pub depthwise_bias: Option<Vec<f32>>,
+    pub pointwise: Vec<f32>,
+    pub pointwise_bias: Option<Vec<f32>>,
+}
+
+impl OwnedWeights {
+    /// Deterministic weights of the right lengths for `L`.
+    pub fn for_layer<L: SeparableConv>(seed: u32) -> Self {
+        let c = L::M * L::DEPTH_MULTIPLIER;
+        OwnedWeights {
+            depthwise: values(c * L::DK * L::DK, seed),
+            depthwise_bias: L::BIAS.then(|| values(c, seed + 1)),
+            pointwise: values(L::N * c, seed + 2),
+            pointwise_bias: L::BIAS.then(|| values(L::N, seed + 3)),
+        }
+    }
+
+    pub fn view(&self) -> Weights<'_> {
+        Weights {
+            depthwise: &self.depthwise,
+            depthwise_bias: self.depthwise_bias.as_deref(),
+            pointwise: &self.pointwise,
+            pointwise_bias: self.pointwise_bias.as_deref(),
+        }
+    }
+}
+
+fn widen(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+fn widen_abs(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| (x as f64).abs()).collect()
+}
+
+/// The exact-ish result (f64 reference) and the magnitude bound (the same layer on absolute
+/// values, without activation) of a whole separable layer.
+pub fn oracle(
+    shape: &LayerShape,
+    activation: Activation,
+    input: &[f32],
+    h: usize,
+    w: usize,
+    weights: &OwnedWeights,
+) -> (Vec<f64>, Vec<f64>) {
+    let run = |conv: fn(&[f32]) -> Vec<f64>, act| {
+        let dw = conv(&weights.depthwise);
+        let dwb = weights.depthwise_bias.as_deref().map(conv);
+        let pw = conv(&weights.pointwise);
+        let pwb = weights.pointwise_bias.as_deref().map(conv);
+        let wts = Weights {
+            depthwise: &dw,
+            depthwise_bias: dwb.as_deref(),
+            pointwise: &pw,
+            pointwise_bias: pwb.as_deref(),
+        };
+        reference::separable(shape, act, &conv(input), h, w, &wts).0
+    };
+    (run(widen, activation), run(widen_abs, Activation::None))
+}
+
+/// The tolerance rule of every comparison with the reference:
+///
+/// `|got - exact| <= 2 * (reduction + 2) * f32::EPSILON * magnitude + 1e-30`
+///
+/// where `exact` is the f64 reference, `magnitude` the same computation on absolute values
+/// (which bounds every partial sum), and `reduction` the number of terms summed in f32 along
+/// the way (`dk*dk` for the depthwise stage plus `M*DM` for the pointwise stage). This is the
+/// standard forward error bound of recursive summation, `gamma_n * sum |terms|`, with a
+/// factor 2 of headroom; activations are 1-Lipschitz and do not widen it.
+pub fn assert_close(
+    what: &str,
+    got: &[f32],
+    exact: &[f64],
+    magnitude: &[f64],
+    reduction: usize,
+) -> Result<(), String> {
+    if got.len() != exact.len() {
+        return Err(format!("{what}: {} values, expected {}", got.len(), exact.len()));
+    }
+    let factor = 2.0 * (reduction as f64 + 2.0) * f32::EPSILON as f64;
+    for (i, ((&g, &e), &m)) in got.iter().zip(exact).zip(magnitude).enumerate() {
+        let tol = factor * m + 1e-30;
+        let ok = if e.is_nan() {
+            g.is_nan()
+        } else if e.is_infinite() {
+            g as f64 == e
+        } else {
+            (g as f64 - e).abs() <= tol
+        };
+        if !ok {
+            return Err(format!(
+                "{what}: value {i} is {g}, expected {e} (tolerance {tol:e}, magnitude {m:e})"
+            ));
+        }
+    }
+    Ok(())
+}

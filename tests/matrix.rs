@@ -1,0 +1,246 @@
+//! Property tests: every layer of the shape matrix against the f64 reference, on random
+//! image sizes (1..=40), inputs and weights (negatives, zeros, large values).
+//!
+//! A `harness = false` target driven by libtest-mimic, run on the main thread, so that the
+//! same suite runs under qemu-user (which hangs on programs that start threads).
+//! Cases per layer: `DSCONV_CASES` (default 24); seed: `DSCONV_SEED` (default fixed).
+//! Tolerance: see `common::assert_close` — `2 * (dk*dk + M*DM + 2) * eps * magnitude`.
+
+mod common;
+
+use common::{assert_close, oracle, OwnedWeights};
+use dsconv::{reference, separable_conv, SeparableConv};
+use libtest_mimic::{Arguments, Failed, Trial};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
+
+macro_rules! layers {
+    ($($name:ident: ($($args:tt)*);)*) => {
+        $(
+            #[separable_conv($($args)*)]
+            struct $name;
+        )*
+        fn layer_trials() -> Vec<Trial> {
+            vec![$(
+                Trial::test(
+                    format!(
+                        "{} ({})",
+                        stringify!($name),
+                        stringify!($($args)*).split_whitespace().collect::<Vec<_>>().join(" ")
+                    ),
+                    check_layer::<$name>,
+                ),
+            )*]
+        }
+    };
+}
+
+layers! {
+    L01Seed: (dk = 5, m = 3, n = 256);
+    L02Tiny: (dk = 3, m = 1, n = 1);
+    L03: (dk = 3, m = 2, n = 3, stride = 2);
+    L04Pointwise1x1: (dk = 1, m = 4, n = 8);
+    L05: (dk = 7, m = 7, n = 16, padding = "valid");
+    L06: (dk = 3, m = 8, n = 17, bias = true, activation = "relu");
+    L07: (dk = 5, m = 9, n = 64, stride = 2, activation = "relu6");
+    L08: (dk = 3, m = 15, n = 16, depth_multiplier = 2);
+    L09: (dk = 3, m = 16, n = 64, bias = true, activation = "relu6");
+    L10: (dk = 3, m = 17, n = 8, stride = 2, padding = "valid");
+    L11: (dk = 5, m = 31, n = 17, bias = true);
+    L12: (dk = 3, m = 32, n = 64, activation = "relu");
+    L13: (dk = 7, m = 33, n = 3, stride = 2, bias = true, activation = "relu");
+    L14: (dk = 3, m = 64, n = 256, stride = 2);
+    L15Fixed: (dk = 3, m = 3, n = 8, h = 8, w = 8);
+    L16FixedValid: (dk = 5, m = 4, n = 16, padding = "valid", h = 9, w = 12, activation = "relu6");
+    L17: (dk = 1, m = 7, n = 1, stride = 2);
+    L18: (dk = 7, m = 1, n = 3, depth_multiplier = 2, activation = "relu");
+    L19: (dk = 3, m = 9, n = 17, depth_multiplier = 2, stride = 2, bias = true, activation = "relu6");
+    L20: (dk = 5, m = 2, n = 1, padding = "valid", stride = 2);
+    L21: (dk = 3, m = 33, n = 16, padding = "valid", bias = true, activation = "relu");
+    L22: (dk = 1, m = 64, n = 64, bias = true);
+    L23: (dk = 3, m = 31, n = 1, stride = 2, activation = "relu6");
+    L24OnePixel: (dk = 5, m = 16, n = 3, depth_multiplier = 2, h = 1, w = 1);
+    L25: (dk = 7, m = 8, n = 8, padding = "valid", stride = 2, depth_multiplier = 2, bias = true);
+    L26OneRow: (dk = 3, m = 4, n = 17, h = 1, w = 40);
+    L27: (dk = 3, m = 15, n = 256, activation = "relu");
+    L28: (dk = 5, m = 17, n = 64, stride = 2, padding = "valid", activation = "relu6");
+    L29OneColumn: (dk = 3, m = 1, n = 16, bias = true, depth_multiplier = 2, h = 40, w = 1);
+    L30: (dk = 7, m = 32, n = 17, activation = "relu6", bias = true);
+    L31FixedOdd: (dk = 3, m = 7, n = 3, stride = 2, h = 5, w = 7);
+    L32: (dk = 1, m = 9, n = 256, padding = "valid", activation = "relu");
+    L33: (dk = 5, m = 64, n = 1, depth_multiplier = 2, stride = 2);
+}
+
+/// One random case: an image size, its input, and weights.
+#[derive(Clone, Debug)]
+struct Case {
+    h: usize,
+    w: usize,
+    input: Vec<f32>,
+    second_image: Vec<f32>,
+    weights: OwnedWeights,
+}
+
+/// Mostly ordinary values, with zeros, negatives, large magnitudes and the relu6 edges.
+fn value() -> impl Strategy<Value = f32> {
+    prop_oneof![
+        6 => -1.0f32..1.0,
+        1 => Just(0.0f32),
+        1 => -1000.0f32..1000.0,
+        1 => prop::sample::select(vec![-0.0f32, 6.0, 5.999, 6.001, -6.0, 1e-3]),
+    ]
+}
+
+fn values(len: usize) -> impl Strategy<Value = Vec<f32>> {
+    prop::collection::vec(value(), len)
+}
+
+fn case_strategy<L: SeparableConv>() -> impl Strategy<Value = Case> {
+    let lo = match L::PADDING {
+        dsconv::Padding::Valid => L::DK,
+        dsconv::Padding::Same => 1,
+    };
+    let sizes = match L::SHAPE.fixed_size {
+        Some((h, w)) => (Just(h), Just(w)).boxed(),
+        None => (lo..=40usize, lo..=40usize).boxed(),
+    };
+    let c = L::M * L::DEPTH_MULTIPLIER;
+    sizes.prop_flat_map(move |(h, w)| {
+        let bias = |len: usize| {
+            if L::BIAS {
+                values(len).prop_map(Some).boxed()
+            } else {
+                Just(None).boxed()
+            }
+        };
+        (
+            values(h * w * L::M),
+            values(h * w * L::M),
+            values(c * L::DK * L::DK),
+            bias(c),
+            values(L::N * c),
+            bias(L::N),
+        )
+            .prop_map(move |(input, second_image, dw, dwb, pw, pwb)| Case {
+                h,
+                w,
+                input,
+                second_image,
+                weights: OwnedWeights {
+                    depthwise: dw,
+                    depthwise_bias: dwb,
+                    pointwise: pw,
+                    pointwise_bias: pwb,
+                },
+            })
+    })
+}
+
+fn config() -> Config {
+    let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    Config {
+        cases: env("DSCONV_CASES", 24) as u32,
+        failure_persistence: None,
+        max_shrink_iters: 1024,
+        rng_seed: RngSeed::Fixed(env("DSCONV_SEED", 0x5eed)),
+        ..Config::default()
+    }
+}
+
+fn check_layer<L: SeparableConv>() -> Result<(), Failed> {
+    let mut runner = TestRunner::new(config());
+    runner
+        .run(&case_strategy::<L>(), |case| check_case::<L>(&case))
+        .map_err(|e| Failed::from(e.to_string()))
+}
+
+fn check_case<L: SeparableConv>(case: &Case) -> Result<(), TestCaseError> {
+    let fail = TestCaseError::fail;
+    let (h, w) = (case.h, case.w);
+    let layer = L::load(&case.weights.view()).map_err(|e| fail(e.to_string()))?;
+    let (ho, wo) = L::output_size(h, w);
+    let c = L::M * L::DEPTH_MULTIPLIER;
+    let dk2 = L::DK * L::DK;
+
+    // Whole layer.
+    let (exact, magnitude) = oracle(&L::SHAPE, L::ACTIVATION, &case.input, h, w, &case.weights);
+    let mut out = vec![f32::NAN; ho * wo * L::N];
+    layer.forward(&case.input, h, w, &mut out).map_err(|e| fail(e.to_string()))?;
+    assert_close("forward", &out, &exact, &magnitude, dk2 + c).map_err(fail)?;
+
+    // Batch of two: each image exactly as `forward` computes it alone.
+    let mut batch_in = case.input.clone();
+    batch_in.extend_from_slice(&case.second_image);
+    let mut batch_out = vec![f32::NAN; 2 * out.len()];
+    layer
+        .forward_batch(&batch_in, 2, h, w, &mut batch_out)
+        .map_err(|e| fail(e.to_string()))?;
+    let mut second = vec![f32::NAN; out.len()];
+    layer
+        .forward(&case.second_image, h, w, &mut second)
+        .map_err(|e| fail(e.to_string()))?;
+    prop_assert!(bits(&batch_out[..out.len()]) == bits(&out), "batch image 0 differs");
+    prop_assert!(bits(&batch_out[out.len()..]) == bits(&second), "batch image 1 differs");
+
+    // Depthwise stage alone.
+    let wide = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+    let abs = |v: &[f32]| v.iter().map(|&x| (x as f64).abs()).collect::<Vec<f64>>();
+    let mut dw_out = vec![f32::NAN; ho * wo * c];
+    layer.depthwise(&case.input, h, w, &mut dw_out).map_err(|e| fail(e.to_string()))?;
+    let dwb = case.weights.depthwise_bias.as_deref();
+    let (dw_exact, _, _) = reference::depthwise(
+        &L::SHAPE,
+        L::ACTIVATION,
+        &wide(&case.input),
+        h,
+        w,
+        &wide(&case.weights.depthwise),
+        dwb.map(wide).as_deref(),
+    );
+    let (dw_mag, _, _) = reference::depthwise(
+        &L::SHAPE,
+        dsconv::Activation::None,
+        &abs(&case.input),
+        h,
+        w,
+        &abs(&case.weights.depthwise),
+        dwb.map(abs).as_deref(),
+    );
+    assert_close("depthwise", &dw_out, &dw_exact, &dw_mag, dk2).map_err(fail)?;
+
+    // Pointwise stage alone, on the depthwise output.
+    let mut pw_out = vec![f32::NAN; ho * wo * L::N];
+    layer.pointwise(&dw_out, ho, wo, &mut pw_out).map_err(|e| fail(e.to_string()))?;
+    let pwb = case.weights.pointwise_bias.as_deref();
+    let pw_exact = reference::pointwise(
+        L::ACTIVATION,
+        &wide(&dw_out),
+        ho * wo,
+        c,
+        L::N,
+        &wide(&case.weights.pointwise),
+        pwb.map(wide).as_deref(),
+    );
+    let pw_mag = reference::pointwise(
+        dsconv::Activation::None,
+        &abs(&dw_out),
+        ho * wo,
+        c,
+        L::N,
+        &abs(&case.weights.pointwise),
+        pwb.map(abs).as_deref(),
+    );
+    assert_close("pointwise", &pw_out, &pw_exact, &pw_mag, c).map_err(fail)?;
+    Ok(())
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+fn main() {
+    let mut args = Arguments::from_args();
+    // Main thread only: qemu-user hangs on thread creation, and the layers are cheap.
+    args.test_threads = Some(1);
+    libtest_mimic::run(&args, layer_trials()).exit();
+}
