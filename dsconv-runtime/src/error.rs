@@ -106,12 +106,12 @@ impl fmt::Display for Error {
             ),
             Error::FixedSizeMismatch { expected, actual } => write!(
                 f,
-                "layer is declared for a {}x{} input, got {}x{}",
+                "input size differs from the layer's declared size: expected {}x{}, got {}x{}",
                 expected.0, expected.1, actual.0, actual.1
             ),
             Error::ImageSmallerThanKernel { h, w, dk } => write!(
                 f,
-                "padding \"valid\" needs an image of at least {dk}x{dk} (the kernel), got {h}x{w}"
+                "padding \"valid\" needs an image at least as large as the kernel: expected at least {dk}x{dk}, got {h}x{w}"
             ),
             Error::SizeOverflow { h, w, batch } => write!(
                 f,

@@ -150,6 +150,24 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
         }
     });
 
+    // Debug shows the shape, not megabytes of weights; Clone copies the packed weights. Both
+    // step aside when the user derives them.
+    let debug_impl = (!derives(&item.attrs, "Debug")).then(|| {
+        let name_str = name.to_string();
+        quote! {
+            impl ::core::fmt::Debug for #name {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.debug_struct(#name_str)
+                        .field("shape", &<Self as ::dsconv::SeparableConv>::SHAPE)
+                        .field("activation", &<Self as ::dsconv::SeparableConv>::ACTIVATION)
+                        .field("bias", &<Self as ::dsconv::SeparableConv>::BIAS)
+                        .finish_non_exhaustive()
+                }
+            }
+        }
+    });
+    let clone_derive = (!derives(&item.attrs, "Clone")).then(|| quote!(#[derive(Clone)]));
+
     let dw_tile = format_ident!("__dsconv_depthwise_tile_{}", plan.isa.name());
     let pw_tile = format_ident!("__dsconv_pointwise_tile_{}", plan.isa.name());
     let dw_kernel = scalar::depthwise_tile(&plan, spec, &dw_tile);
@@ -167,6 +185,7 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
         #[doc = #summary]
         #[doc = ""]
         #[doc = #plan_doc]
+        #clone_derive
         #vis #struct_token #name {
             /// Depthwise weights, tap-major: `[tap][channel]`.
             dw: ::std::boxed::Box<[f32; #dw_len]>,
@@ -186,6 +205,8 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
             #dw_kernel
             #pw_kernel
         }
+
+        #debug_impl
 
         impl ::dsconv::SeparableConv for #name {
             const SHAPE: ::dsconv::LayerShape = ::dsconv::LayerShape {
@@ -260,6 +281,18 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
             }
         }
     }
+}
+
+/// Whether `attrs` hold a `#[derive(..)]` naming `trait_name`.
+fn derives(attrs: &[syn::Attribute], trait_name: &str) -> bool {
+    attrs.iter().filter(|a| a.path().is_ident("derive")).any(|a| {
+        let mut found = false;
+        let _ = a.parse_nested_meta(|meta| {
+            found |= meta.path.segments.last().is_some_and(|s| s.ident == trait_name);
+            Ok(())
+        });
+        found
+    })
 }
 
 /// `act(value)` for a scalar `f32` expression, NaN-propagating as the reference.

@@ -1,0 +1,233 @@
+//! Run-time errors: every invalid argument gives a `dsconv::Error` naming what was expected
+//! and what was given, never a panic, and leaves the output buffer untouched.
+
+mod common;
+
+use common::{values, OwnedWeights};
+use dsconv::{separable_conv, Error, SeparableConv, Tensor, Weights};
+
+#[separable_conv(dk = 3, m = 4, n = 5)]
+struct Free;
+
+#[separable_conv(dk = 5, m = 3, n = 2, padding = "valid")]
+struct Valid;
+
+#[separable_conv(dk = 3, m = 2, n = 3, h = 6, w = 7)]
+struct Fixed;
+
+#[separable_conv(dk = 3, m = 2, n = 3, bias = true, depth_multiplier = 2)]
+struct Biased;
+
+const SENTINEL: f32 = 12345.0;
+
+/// Calls `forward` and checks that it failed with `expected` without touching the output.
+fn forward_fails<L: SeparableConv>(
+    layer: &L,
+    input_len: usize,
+    h: usize,
+    w: usize,
+    output_len: usize,
+    expected: Error,
+) {
+    let input = vec![0.5f32; input_len];
+    let mut output = vec![SENTINEL; output_len];
+    let err = layer.forward(&input, h, w, &mut output).unwrap_err();
+    assert_eq!(err, expected);
+    assert!(output.iter().all(|&v| v == SENTINEL), "output touched on error");
+    let message = err.to_string();
+    assert!(message.contains("expected") && message.contains("got"), "{message}");
+}
+
+fn free() -> Free {
+    Free::load(&OwnedWeights::for_layer::<Free>(1).view()).unwrap()
+}
+
+#[test]
+fn wrong_input_lengths_are_reported() {
+    let l = free();
+    let ok_in = 6 * 5 * 4;
+    let out = 6 * 5 * 5;
+    for bad in [0, ok_in - 1, ok_in + 1, 2 * ok_in] {
+        forward_fails(&l, bad, 6, 5, out, Error::Length {
+            tensor: Tensor::Input,
+            expected: ok_in,
+            actual: bad,
+        });
+    }
+}
+
+#[test]
+fn wrong_output_lengths_are_reported() {
+    let l = free();
+    let out = 6 * 5 * 5;
+    for bad in [0, out - 1, out + 1] {
+        forward_fails(&l, 6 * 5 * 4, 6, 5, bad, Error::Length {
+            tensor: Tensor::Output,
+            expected: out,
+            actual: bad,
+        });
+    }
+}
+
+#[test]
+fn zero_sizes_are_reported() {
+    let l = free();
+    forward_fails(&l, 0, 0, 5, 0, Error::EmptyImage { h: 0, w: 5 });
+    forward_fails(&l, 0, 3, 0, 0, Error::EmptyImage { h: 3, w: 0 });
+    let mut out = vec![SENTINEL; 4];
+    assert_eq!(
+        l.pointwise(&[], 0, 1, &mut out).unwrap_err(),
+        Error::EmptyImage { h: 0, w: 1 }
+    );
+}
+
+#[test]
+fn fixed_size_mismatch_is_reported() {
+    let l = Fixed::load(&OwnedWeights::for_layer::<Fixed>(2).view()).unwrap();
+    forward_fails(&l, 7 * 6 * 2, 7, 6, 7 * 6 * 3, Error::FixedSizeMismatch {
+        expected: (6, 7),
+        actual: (7, 6),
+    });
+    let mut out = vec![0.0; 6 * 7 * 3];
+    l.forward(&vec![0.0; 6 * 7 * 2], 6, 7, &mut out).unwrap();
+}
+
+#[test]
+fn valid_padding_rejects_images_smaller_than_the_kernel() {
+    let l = Valid::load(&OwnedWeights::for_layer::<Valid>(3).view()).unwrap();
+    forward_fails(&l, 4 * 9 * 3, 4, 9, 0, Error::ImageSmallerThanKernel { h: 4, w: 9, dk: 5 });
+    forward_fails(&l, 9 * 4 * 3, 9, 4, 0, Error::ImageSmallerThanKernel { h: 9, w: 4, dk: 5 });
+    let mut out = vec![0.0; 2];
+    l.forward(&vec![0.0; 5 * 5 * 3], 5, 5, &mut out).unwrap();
+}
+
+#[test]
+fn overflowing_sizes_are_reported() {
+    let l = free();
+    let big = usize::MAX / 2;
+    forward_fails(&l, 0, big, big, 0, Error::SizeOverflow { h: big, w: big, batch: 1 });
+    let input = vec![0.0; 6 * 5 * 4];
+    let mut output = vec![SENTINEL; 6 * 5 * 5];
+    let err = l.forward_batch(&input, usize::MAX, 6, 5, &mut output).unwrap_err();
+    assert_eq!(err, Error::SizeOverflow { h: 6, w: 5, batch: usize::MAX });
+    assert!(output.iter().all(|&v| v == SENTINEL));
+}
+
+#[test]
+fn batch_lengths_are_checked_against_the_batch() {
+    let l = free();
+    let input = vec![0.0; 2 * 6 * 5 * 4];
+    let mut output = vec![SENTINEL; 3 * 6 * 5 * 5];
+    let err = l.forward_batch(&input, 3, 6, 5, &mut output).unwrap_err();
+    assert_eq!(err, Error::Length { tensor: Tensor::Input, expected: 3 * 120, actual: 240 });
+    assert!(output.iter().all(|&v| v == SENTINEL));
+    // An empty batch with empty buffers is a no-op.
+    l.forward_batch(&[], 0, 6, 5, &mut []).unwrap();
+}
+
+#[test]
+fn stage_lengths_are_checked() {
+    let l = free();
+    let mut out = vec![SENTINEL; 6 * 5 * 4 - 1];
+    assert_eq!(
+        l.depthwise(&vec![0.0; 6 * 5 * 4], 6, 5, &mut out).unwrap_err(),
+        Error::Length { tensor: Tensor::Output, expected: 120, actual: 119 }
+    );
+    let mut out = vec![SENTINEL; 10];
+    assert_eq!(
+        l.pointwise(&vec![0.0; 7], 1, 2, &mut out).unwrap_err(),
+        Error::Length { tensor: Tensor::Input, expected: 8, actual: 7 }
+    );
+    assert!(out.iter().all(|&v| v == SENTINEL));
+}
+
+#[test]
+fn weight_lengths_are_checked() {
+    let dw = values(4 * 9, 1);
+    let pw = values(5 * 4, 2);
+    assert!(Free::from_weights(&dw, &pw).is_ok());
+    for bad in [0, 35, 37] {
+        assert_eq!(
+            Free::from_weights(&values(bad, 1), &pw).unwrap_err(),
+            Error::Length { tensor: Tensor::DepthwiseWeights, expected: 36, actual: bad }
+        );
+    }
+    for bad in [0, 19, 21] {
+        assert_eq!(
+            Free::from_weights(&dw, &values(bad, 1)).unwrap_err(),
+            Error::Length { tensor: Tensor::PointwiseWeights, expected: 20, actual: bad }
+        );
+    }
+}
+
+#[test]
+fn bias_lengths_and_presence_are_checked() {
+    // Biased: M*DM = 4 depthwise channels, N = 3.
+    let (dw, dwb, pw, pwb) = (values(36, 1), values(4, 2), values(12, 3), values(3, 4));
+    assert!(Biased::from_weights_with_bias(&dw, &dwb, &pw, &pwb).is_ok());
+    assert_eq!(
+        Biased::from_weights_with_bias(&dw, &values(3, 2), &pw, &pwb).unwrap_err(),
+        Error::Length { tensor: Tensor::DepthwiseBias, expected: 4, actual: 3 }
+    );
+    assert_eq!(
+        Biased::from_weights_with_bias(&dw, &dwb, &pw, &[]).unwrap_err(),
+        Error::Length { tensor: Tensor::PointwiseBias, expected: 3, actual: 0 }
+    );
+    let missing = Weights { depthwise: &dw, depthwise_bias: None, pointwise: &pw, pointwise_bias: Some(&pwb) };
+    assert_eq!(
+        Biased::load(&missing).unwrap_err(),
+        Error::Length { tensor: Tensor::DepthwiseBias, expected: 4, actual: 0 }
+    );
+    let unexpected = Weights {
+        depthwise: &values(36, 1),
+        depthwise_bias: Some(&dwb),
+        pointwise: &values(20, 2),
+        pointwise_bias: None,
+    };
+    assert_eq!(
+        Free::load(&unexpected).unwrap_err(),
+        Error::Length { tensor: Tensor::DepthwiseBias, expected: 0, actual: 4 }
+    );
+}
+
+#[test]
+fn non_finite_weights_are_rejected_with_their_index() {
+    let mut dw = values(36, 1);
+    dw[17] = f32::INFINITY;
+    let err = Free::from_weights(&dw, &values(20, 2)).unwrap_err();
+    assert_eq!(err, Error::NonFiniteWeight { tensor: Tensor::DepthwiseWeights, index: 17 });
+    assert!(err.to_string().contains("index 17"), "{err}");
+    let mut pwb = values(3, 4);
+    pwb[2] = f32::NAN;
+    assert_eq!(
+        Biased::from_weights_with_bias(&values(36, 1), &values(4, 2), &values(12, 3), &pwb)
+            .unwrap_err(),
+        Error::NonFiniteWeight { tensor: Tensor::PointwiseBias, index: 2 }
+    );
+}
+
+#[test]
+fn errors_are_std_errors_with_readable_messages() {
+    let e: Box<dyn std::error::Error + Send + Sync> =
+        Box::new(Error::Length { tensor: Tensor::Input, expected: 12, actual: 11 });
+    assert_eq!(e.to_string(), "input has the wrong length: expected 12 values, got 11");
+    let e = Error::FixedSizeMismatch { expected: (6, 7), actual: (7, 6) };
+    assert_eq!(e.to_string(), "input size differs from the layer's declared size: expected 6x7, got 7x6");
+    assert!(format!("{e:?}").contains("FixedSizeMismatch"));
+}
+
+#[test]
+fn layers_are_send_and_sync() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Free>();
+    shared::<Biased>();
+    let l = free();
+    let input = values(6 * 5 * 4, 9);
+    let mut a = vec![0.0; 150];
+    let mut b = vec![0.0; 150];
+    std::thread::scope(|s| {
+        s.spawn(|| l.forward(&input, 6, 5, &mut a).unwrap());
+        s.spawn(|| l.forward(&input, 6, 5, &mut b).unwrap());
+    });
+    assert_eq!(a, b);
+}
