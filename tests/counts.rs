@@ -20,7 +20,11 @@ const _: () = assert!(Seed::DEPTHWISE_MULS == 4_800 && SEED_TOTAL == 53_952);
 #[test]
 fn seed_example_counts_are_exact() {
     assert_eq!(Seed::STANDARD_MULS, 1_228_800);
-    assert_eq!(Seed::DEPTHWISE_MULS, 4_800, "the seed text misprints this as 3,800");
+    assert_eq!(
+        Seed::DEPTHWISE_MULS,
+        4_800,
+        "the seed text misprints this as 3,800"
+    );
     assert_eq!(Seed::POINTWISE_MULS, 49_152);
     assert_eq!(Seed::MULS, 53_952);
     assert_eq!(Seed::DEPTHWISE_MULS_PER_PIXEL, 75);
@@ -88,7 +92,10 @@ fn mobilenet_v1_separable_blocks_sum_to_the_paper() {
     let stem = 112 * 112 * 3 * 3 * 3 * 32;
     let fc = 1024 * 1000;
     assert_eq!(stem, 10_838_016);
-    assert_eq!(MOBILENET_DEPTHWISE + MOBILENET_POINTWISE + stem + fc, 568_740_352);
+    assert_eq!(
+        MOBILENET_DEPTHWISE + MOBILENET_POINTWISE + stem + fc,
+        568_740_352
+    );
     assert_eq!(Mb12::HO, 7);
     assert_eq!(Mb13::HO, 7);
 }
@@ -144,7 +151,8 @@ fn measured_counts<L: SeparableConv>(h: usize, w: usize) -> MulCount {
     let dwb = vec![one; c];
     let bias = L::BIAS.then_some(&dwb[..]);
     let (ho, wo) = L::output_size(h, w);
-    let depthwise = counted(|| reference::depthwise(&shape, L::ACTIVATION, &input, h, w, &dw, bias));
+    let depthwise =
+        counted(|| reference::depthwise(&shape, L::ACTIVATION, &input, h, w, &dw, bias));
     let mid = vec![one; ho * wo * c];
     let pw = vec![one; L::N * c];
     let pwb = vec![one; L::N];
@@ -162,9 +170,23 @@ fn measured_counts<L: SeparableConv>(h: usize, w: usize) -> MulCount {
 
 #[separable_conv(dk = 3, m = 7, n = 17, stride = 2)]
 struct Odd;
-#[separable_conv(dk = 7, m = 3, n = 8, padding = "valid", bias = true, activation = "relu6")]
+#[separable_conv(
+    dk = 7,
+    m = 3,
+    n = 8,
+    padding = "valid",
+    bias = true,
+    activation = "relu6"
+)]
 struct ValidBias;
-#[separable_conv(dk = 5, m = 9, n = 3, depth_multiplier = 2, stride = 2, padding = "valid")]
+#[separable_conv(
+    dk = 5,
+    m = 9,
+    n = 3,
+    depth_multiplier = 2,
+    stride = 2,
+    padding = "valid"
+)]
 struct Multiplier;
 #[separable_conv(dk = 1, m = 16, n = 1)]
 struct OneByOne;
@@ -172,16 +194,35 @@ struct OneByOne;
 #[test]
 fn constants_equal_the_multiplications_the_reference_performs() {
     assert_eq!(measured_counts::<Seed>(8, 8), Seed::multiplications(8, 8));
-    assert_eq!(measured_counts::<Seed>(8, 8).depthwise, Seed::DEPTHWISE_MULS);
+    assert_eq!(
+        measured_counts::<Seed>(8, 8).depthwise,
+        Seed::DEPTHWISE_MULS
+    );
     assert_eq!(measured_counts::<Seed>(8, 8).standard, Seed::STANDARD_MULS);
     for (h, w) in [(1, 1), (1, 9), (8, 1), (7, 7), (13, 10), (16, 16)] {
-        assert_eq!(measured_counts::<SeedFree>(h, w), SeedFree::multiplications(h, w));
-        assert_eq!(measured_counts::<Odd>(h, w), Odd::multiplications(h, w), "{h}x{w}");
-        assert_eq!(measured_counts::<OneByOne>(h, w), OneByOne::multiplications(h, w));
+        assert_eq!(
+            measured_counts::<SeedFree>(h, w),
+            SeedFree::multiplications(h, w)
+        );
+        assert_eq!(
+            measured_counts::<Odd>(h, w),
+            Odd::multiplications(h, w),
+            "{h}x{w}"
+        );
+        assert_eq!(
+            measured_counts::<OneByOne>(h, w),
+            OneByOne::multiplications(h, w)
+        );
     }
     for (h, w) in [(7, 7), (8, 11), (12, 9)] {
-        assert_eq!(measured_counts::<ValidBias>(h, w), ValidBias::multiplications(h, w));
-        assert_eq!(measured_counts::<Multiplier>(h, w), Multiplier::multiplications(h, w));
+        assert_eq!(
+            measured_counts::<ValidBias>(h, w),
+            ValidBias::multiplications(h, w)
+        );
+        assert_eq!(
+            measured_counts::<Multiplier>(h, w),
+            Multiplier::multiplications(h, w)
+        );
     }
 }
 
@@ -193,7 +234,15 @@ fn per_pixel_constants_follow_their_formulas() {
     assert_eq!(Multiplier::output_size(12, 9), (4, 3));
     assert_eq!(Odd::output_size(13, 10), (7, 5));
     assert_eq!(Odd::STRIDE, 2);
-    assert_eq!(ValidBias::output_size(6, 9), (0, 0), "smaller than the kernel");
+    assert_eq!(
+        ValidBias::output_size(6, 9),
+        (0, 0),
+        "smaller than the kernel"
+    );
     assert_eq!(ValidBias::multiplications(6, 9).total(), 0);
-    assert_eq!(Odd::multiplications(usize::MAX, 3).depthwise, usize::MAX, "saturates");
+    assert_eq!(
+        Odd::multiplications(usize::MAX, 3).depthwise,
+        usize::MAX,
+        "saturates"
+    );
 }

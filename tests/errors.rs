@@ -33,9 +33,15 @@ fn forward_fails<L: SeparableConv>(
     let mut output = vec![SENTINEL; output_len];
     let err = layer.forward(&input, h, w, &mut output).unwrap_err();
     assert_eq!(err, expected);
-    assert!(output.iter().all(|&v| v == SENTINEL), "output touched on error");
+    assert!(
+        output.iter().all(|&v| v == SENTINEL),
+        "output touched on error"
+    );
     let message = err.to_string();
-    assert!(message.contains("expected") && message.contains("got"), "{message}");
+    assert!(
+        message.contains("expected") && message.contains("got"),
+        "{message}"
+    );
 }
 
 fn free() -> Free {
@@ -48,11 +54,18 @@ fn wrong_input_lengths_are_reported() {
     let ok_in = 6 * 5 * 4;
     let out = 6 * 5 * 5;
     for bad in [0, ok_in - 1, ok_in + 1, 2 * ok_in] {
-        forward_fails(&l, bad, 6, 5, out, Error::Length {
-            tensor: Tensor::Input,
-            expected: ok_in,
-            actual: bad,
-        });
+        forward_fails(
+            &l,
+            bad,
+            6,
+            5,
+            out,
+            Error::Length {
+                tensor: Tensor::Input,
+                expected: ok_in,
+                actual: bad,
+            },
+        );
     }
 }
 
@@ -61,11 +74,18 @@ fn wrong_output_lengths_are_reported() {
     let l = free();
     let out = 6 * 5 * 5;
     for bad in [0, out - 1, out + 1] {
-        forward_fails(&l, 6 * 5 * 4, 6, 5, bad, Error::Length {
-            tensor: Tensor::Output,
-            expected: out,
-            actual: bad,
-        });
+        forward_fails(
+            &l,
+            6 * 5 * 4,
+            6,
+            5,
+            bad,
+            Error::Length {
+                tensor: Tensor::Output,
+                expected: out,
+                actual: bad,
+            },
+        );
     }
 }
 
@@ -84,10 +104,17 @@ fn zero_sizes_are_reported() {
 #[test]
 fn fixed_size_mismatch_is_reported() {
     let l = Fixed::load(&OwnedWeights::for_layer::<Fixed>(2).view()).unwrap();
-    forward_fails(&l, 7 * 6 * 2, 7, 6, 7 * 6 * 3, Error::FixedSizeMismatch {
-        expected: (6, 7),
-        actual: (7, 6),
-    });
+    forward_fails(
+        &l,
+        7 * 6 * 2,
+        7,
+        6,
+        7 * 6 * 3,
+        Error::FixedSizeMismatch {
+            expected: (6, 7),
+            actual: (7, 6),
+        },
+    );
     let mut out = vec![0.0; 6 * 7 * 3];
     l.forward(&vec![0.0; 6 * 7 * 2], 6, 7, &mut out).unwrap();
 }
@@ -95,8 +122,22 @@ fn fixed_size_mismatch_is_reported() {
 #[test]
 fn valid_padding_rejects_images_smaller_than_the_kernel() {
     let l = Valid::load(&OwnedWeights::for_layer::<Valid>(3).view()).unwrap();
-    forward_fails(&l, 4 * 9 * 3, 4, 9, 0, Error::ImageSmallerThanKernel { h: 4, w: 9, dk: 5 });
-    forward_fails(&l, 9 * 4 * 3, 9, 4, 0, Error::ImageSmallerThanKernel { h: 9, w: 4, dk: 5 });
+    forward_fails(
+        &l,
+        4 * 9 * 3,
+        4,
+        9,
+        0,
+        Error::ImageSmallerThanKernel { h: 4, w: 9, dk: 5 },
+    );
+    forward_fails(
+        &l,
+        9 * 4 * 3,
+        9,
+        4,
+        0,
+        Error::ImageSmallerThanKernel { h: 9, w: 4, dk: 5 },
+    );
     let mut out = vec![0.0; 2];
     l.forward(&vec![0.0; 5 * 5 * 3], 5, 5, &mut out).unwrap();
 }
@@ -105,11 +146,31 @@ fn valid_padding_rejects_images_smaller_than_the_kernel() {
 fn overflowing_sizes_are_reported() {
     let l = free();
     let big = usize::MAX / 2;
-    forward_fails(&l, 0, big, big, 0, Error::SizeOverflow { h: big, w: big, batch: 1 });
+    forward_fails(
+        &l,
+        0,
+        big,
+        big,
+        0,
+        Error::SizeOverflow {
+            h: big,
+            w: big,
+            batch: 1,
+        },
+    );
     let input = vec![0.0; 6 * 5 * 4];
     let mut output = vec![SENTINEL; 6 * 5 * 5];
-    let err = l.forward_batch(&input, usize::MAX, 6, 5, &mut output).unwrap_err();
-    assert_eq!(err, Error::SizeOverflow { h: 6, w: 5, batch: usize::MAX });
+    let err = l
+        .forward_batch(&input, usize::MAX, 6, 5, &mut output)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Error::SizeOverflow {
+            h: 6,
+            w: 5,
+            batch: usize::MAX
+        }
+    );
     assert!(output.iter().all(|&v| v == SENTINEL));
 }
 
@@ -119,7 +180,14 @@ fn batch_lengths_are_checked_against_the_batch() {
     let input = vec![0.0; 2 * 6 * 5 * 4];
     let mut output = vec![SENTINEL; 3 * 6 * 5 * 5];
     let err = l.forward_batch(&input, 3, 6, 5, &mut output).unwrap_err();
-    assert_eq!(err, Error::Length { tensor: Tensor::Input, expected: 3 * 120, actual: 240 });
+    assert_eq!(
+        err,
+        Error::Length {
+            tensor: Tensor::Input,
+            expected: 3 * 120,
+            actual: 240
+        }
+    );
     assert!(output.iter().all(|&v| v == SENTINEL));
     // An empty batch with empty buffers is a no-op.
     l.forward_batch(&[], 0, 6, 5, &mut []).unwrap();
@@ -130,13 +198,22 @@ fn stage_lengths_are_checked() {
     let l = free();
     let mut out = vec![SENTINEL; 6 * 5 * 4 - 1];
     assert_eq!(
-        l.depthwise(&vec![0.0; 6 * 5 * 4], 6, 5, &mut out).unwrap_err(),
-        Error::Length { tensor: Tensor::Output, expected: 120, actual: 119 }
+        l.depthwise(&vec![0.0; 6 * 5 * 4], 6, 5, &mut out)
+            .unwrap_err(),
+        Error::Length {
+            tensor: Tensor::Output,
+            expected: 120,
+            actual: 119
+        }
     );
     let mut out = vec![SENTINEL; 10];
     assert_eq!(
         l.pointwise(&vec![0.0; 7], 1, 2, &mut out).unwrap_err(),
-        Error::Length { tensor: Tensor::Input, expected: 8, actual: 7 }
+        Error::Length {
+            tensor: Tensor::Input,
+            expected: 8,
+            actual: 7
+        }
     );
     assert!(out.iter().all(|&v| v == SENTINEL));
 }
@@ -149,13 +226,21 @@ fn weight_lengths_are_checked() {
     for bad in [0, 35, 37] {
         assert_eq!(
             Free::from_weights(&values(bad, 1), &pw).unwrap_err(),
-            Error::Length { tensor: Tensor::DepthwiseWeights, expected: 36, actual: bad }
+            Error::Length {
+                tensor: Tensor::DepthwiseWeights,
+                expected: 36,
+                actual: bad
+            }
         );
     }
     for bad in [0, 19, 21] {
         assert_eq!(
             Free::from_weights(&dw, &values(bad, 1)).unwrap_err(),
-            Error::Length { tensor: Tensor::PointwiseWeights, expected: 20, actual: bad }
+            Error::Length {
+                tensor: Tensor::PointwiseWeights,
+                expected: 20,
+                actual: bad
+            }
         );
     }
 }
@@ -167,16 +252,33 @@ fn bias_lengths_and_presence_are_checked() {
     assert!(Biased::from_weights_with_bias(&dw, &dwb, &pw, &pwb).is_ok());
     assert_eq!(
         Biased::from_weights_with_bias(&dw, &values(3, 2), &pw, &pwb).unwrap_err(),
-        Error::Length { tensor: Tensor::DepthwiseBias, expected: 4, actual: 3 }
+        Error::Length {
+            tensor: Tensor::DepthwiseBias,
+            expected: 4,
+            actual: 3
+        }
     );
     assert_eq!(
         Biased::from_weights_with_bias(&dw, &dwb, &pw, &[]).unwrap_err(),
-        Error::Length { tensor: Tensor::PointwiseBias, expected: 3, actual: 0 }
+        Error::Length {
+            tensor: Tensor::PointwiseBias,
+            expected: 3,
+            actual: 0
+        }
     );
-    let missing = Weights { depthwise: &dw, depthwise_bias: None, pointwise: &pw, pointwise_bias: Some(&pwb) };
+    let missing = Weights {
+        depthwise: &dw,
+        depthwise_bias: None,
+        pointwise: &pw,
+        pointwise_bias: Some(&pwb),
+    };
     assert_eq!(
         Biased::load(&missing).unwrap_err(),
-        Error::Length { tensor: Tensor::DepthwiseBias, expected: 4, actual: 0 }
+        Error::Length {
+            tensor: Tensor::DepthwiseBias,
+            expected: 4,
+            actual: 0
+        }
     );
     let unexpected = Weights {
         depthwise: &values(36, 1),
@@ -186,7 +288,11 @@ fn bias_lengths_and_presence_are_checked() {
     };
     assert_eq!(
         Free::load(&unexpected).unwrap_err(),
-        Error::Length { tensor: Tensor::DepthwiseBias, expected: 0, actual: 4 }
+        Error::Length {
+            tensor: Tensor::DepthwiseBias,
+            expected: 0,
+            actual: 4
+        }
     );
 }
 
@@ -195,24 +301,45 @@ fn non_finite_weights_are_rejected_with_their_index() {
     let mut dw = values(36, 1);
     dw[17] = f32::INFINITY;
     let err = Free::from_weights(&dw, &values(20, 2)).unwrap_err();
-    assert_eq!(err, Error::NonFiniteWeight { tensor: Tensor::DepthwiseWeights, index: 17 });
+    assert_eq!(
+        err,
+        Error::NonFiniteWeight {
+            tensor: Tensor::DepthwiseWeights,
+            index: 17
+        }
+    );
     assert!(err.to_string().contains("index 17"), "{err}");
     let mut pwb = values(3, 4);
     pwb[2] = f32::NAN;
     assert_eq!(
         Biased::from_weights_with_bias(&values(36, 1), &values(4, 2), &values(12, 3), &pwb)
             .unwrap_err(),
-        Error::NonFiniteWeight { tensor: Tensor::PointwiseBias, index: 2 }
+        Error::NonFiniteWeight {
+            tensor: Tensor::PointwiseBias,
+            index: 2
+        }
     );
 }
 
 #[test]
 fn errors_are_std_errors_with_readable_messages() {
-    let e: Box<dyn std::error::Error + Send + Sync> =
-        Box::new(Error::Length { tensor: Tensor::Input, expected: 12, actual: 11 });
-    assert_eq!(e.to_string(), "input has the wrong length: expected 12 values, got 11");
-    let e = Error::FixedSizeMismatch { expected: (6, 7), actual: (7, 6) };
-    assert_eq!(e.to_string(), "input size differs from the layer's declared size: expected 6x7, got 7x6");
+    let e: Box<dyn std::error::Error + Send + Sync> = Box::new(Error::Length {
+        tensor: Tensor::Input,
+        expected: 12,
+        actual: 11,
+    });
+    assert_eq!(
+        e.to_string(),
+        "input has the wrong length: expected 12 values, got 11"
+    );
+    let e = Error::FixedSizeMismatch {
+        expected: (6, 7),
+        actual: (7, 6),
+    };
+    assert_eq!(
+        e.to_string(),
+        "input size differs from the layer's declared size: expected 6x7, got 7x6"
+    );
     assert!(format!("{e:?}").contains("FixedSizeMismatch"));
 }
 

@@ -137,7 +137,12 @@ fn case_strategy<L: SeparableConv>() -> impl Strategy<Value = Case> {
 }
 
 fn config() -> Config {
-    let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
     Config {
         cases: env("DSCONV_CASES", 24) as u32,
         failure_persistence: None,
@@ -165,7 +170,9 @@ fn check_case<L: SeparableConv>(case: &Case) -> Result<(), TestCaseError> {
     // Whole layer.
     let (exact, magnitude) = oracle(&L::SHAPE, L::ACTIVATION, &case.input, h, w, &case.weights);
     let mut out = vec![f32::NAN; ho * wo * L::N];
-    layer.forward(&case.input, h, w, &mut out).map_err(|e| fail(e.to_string()))?;
+    layer
+        .forward(&case.input, h, w, &mut out)
+        .map_err(|e| fail(e.to_string()))?;
     assert_close("forward", &out, &exact, &magnitude, dk2 + c).map_err(fail)?;
 
     // Batch of two: each image exactly as `forward` computes it alone.
@@ -179,14 +186,22 @@ fn check_case<L: SeparableConv>(case: &Case) -> Result<(), TestCaseError> {
     layer
         .forward(&case.second_image, h, w, &mut second)
         .map_err(|e| fail(e.to_string()))?;
-    prop_assert!(bits(&batch_out[..out.len()]) == bits(&out), "batch image 0 differs");
-    prop_assert!(bits(&batch_out[out.len()..]) == bits(&second), "batch image 1 differs");
+    prop_assert!(
+        bits(&batch_out[..out.len()]) == bits(&out),
+        "batch image 0 differs"
+    );
+    prop_assert!(
+        bits(&batch_out[out.len()..]) == bits(&second),
+        "batch image 1 differs"
+    );
 
     // Depthwise stage alone.
     let wide = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
     let abs = |v: &[f32]| v.iter().map(|&x| (x as f64).abs()).collect::<Vec<f64>>();
     let mut dw_out = vec![f32::NAN; ho * wo * c];
-    layer.depthwise(&case.input, h, w, &mut dw_out).map_err(|e| fail(e.to_string()))?;
+    layer
+        .depthwise(&case.input, h, w, &mut dw_out)
+        .map_err(|e| fail(e.to_string()))?;
     let dwb = case.weights.depthwise_bias.as_deref();
     let (dw_exact, _, _) = reference::depthwise(
         &L::SHAPE,
@@ -210,7 +225,9 @@ fn check_case<L: SeparableConv>(case: &Case) -> Result<(), TestCaseError> {
 
     // Pointwise stage alone, on the depthwise output.
     let mut pw_out = vec![f32::NAN; ho * wo * L::N];
-    layer.pointwise(&dw_out, ho, wo, &mut pw_out).map_err(|e| fail(e.to_string()))?;
+    layer
+        .pointwise(&dw_out, ho, wo, &mut pw_out)
+        .map_err(|e| fail(e.to_string()))?;
     let pwb = case.weights.pointwise_bias.as_deref();
     let pw_exact = reference::pointwise(
         L::ACTIVATION,

@@ -40,7 +40,11 @@ fn nan_propagates_to_the_outputs_whose_window_covers_it() {
         for ox in 0..7 {
             let touched = (3..=5).contains(&oy) && (2..=4).contains(&ox);
             for ch in 0..6 {
-                assert_eq!(out[(oy * 7 + ox) * 6 + ch].is_nan(), touched, "({oy},{ox}) ch {ch}");
+                assert_eq!(
+                    out[(oy * 7 + ox) * 6 + ch].is_nan(),
+                    touched,
+                    "({oy},{ox}) ch {ch}"
+                );
             }
         }
     }

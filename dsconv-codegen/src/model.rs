@@ -80,6 +80,12 @@ struct Arg {
 impl Parse for Arg {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let key: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+        if !input.peek(Token![=]) {
+            return Err(syn::Error::new(
+                key.span(),
+                format!("`{key}` needs a value, as in `{key} = 3`"),
+            ));
+        }
         input.parse::<Token![=]>()?;
         let value: Expr = input.parse()?;
         Ok(Arg { key, value })

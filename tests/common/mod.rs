@@ -98,7 +98,11 @@ pub fn assert_close(
     reduction: usize,
 ) -> Result<(), String> {
     if got.len() != exact.len() {
-        return Err(format!("{what}: {} values, expected {}", got.len(), exact.len()));
+        return Err(format!(
+            "{what}: {} values, expected {}",
+            got.len(),
+            exact.len()
+        ));
     }
     let factor = 2.0 * (reduction as f64 + 2.0) * f32::EPSILON as f64;
     for (i, ((&g, &e), &m)) in got.iter().zip(exact).zip(magnitude).enumerate() {

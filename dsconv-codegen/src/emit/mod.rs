@@ -285,14 +285,21 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
 
 /// Whether `attrs` hold a `#[derive(..)]` naming `trait_name`.
 fn derives(attrs: &[syn::Attribute], trait_name: &str) -> bool {
-    attrs.iter().filter(|a| a.path().is_ident("derive")).any(|a| {
-        let mut found = false;
-        let _ = a.parse_nested_meta(|meta| {
-            found |= meta.path.segments.last().is_some_and(|s| s.ident == trait_name);
-            Ok(())
-        });
-        found
-    })
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("derive"))
+        .any(|a| {
+            let mut found = false;
+            let _ = a.parse_nested_meta(|meta| {
+                found |= meta
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == trait_name);
+                Ok(())
+            });
+            found
+        })
 }
 
 /// `act(value)` for a scalar `f32` expression, NaN-propagating as the reference.

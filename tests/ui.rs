@@ -1,0 +1,9 @@
+//! Compile-time errors of `#[separable_conv]`: each bad attribute is a compile error whose
+//! span points at the offending token (the `.stderr` snapshots in `tests/ui/`).
+//! Regenerate after a deliberate message change with `TRYBUILD=overwrite cargo test --test ui`.
+
+#[test]
+fn attribute_errors_point_at_the_offending_token() {
+    let cases = trybuild::TestCases::new();
+    cases.compile_fail("tests/ui/*.rs");
+}

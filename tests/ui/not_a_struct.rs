@@ -1,0 +1,8 @@
+use dsconv::separable_conv;
+
+#[separable_conv(dk = 3, m = 4, n = 8)]
+pub enum Layer {
+    A,
+}
+
+fn main() {}
