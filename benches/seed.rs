@@ -1,1 +1,63 @@
-fn main() {}
+//! The seed's layer (8x8x3, dk 5 -> 256, "same"): generated `forward` and its stages vs the
+//! naive reference. Throughput is in elements = floating-point operations (2 per
+//! multiply-add), so criterion's "Gelem/s" reads as GFLOP/s.
+//!
+//! Run: `cargo bench --bench seed`
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use dsconv::{reference, separable_conv, SeparableConv, Weights};
+use std::hint::black_box;
+
+#[separable_conv(dk = 5, m = 3, n = 256)]
+struct Seed;
+
+fn values(len: usize, seed: u32) -> Vec<f32> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+fn seed(c: &mut Criterion) {
+    let (h, w) = (8, 8);
+    let input = values(h * w * Seed::M, 1);
+    let dw = values(Seed::DEPTHWISE_MULS_PER_PIXEL, 2);
+    let pw = values(Seed::POINTWISE_MULS_PER_PIXEL, 3);
+    let layer = Seed::from_weights(&dw, &pw).unwrap();
+    let counts = Seed::multiplications(h, w);
+    let (ho, wo) = Seed::output_size(h, w);
+    let mut out = vec![0.0f32; ho * wo * Seed::N];
+    let mut mid = vec![0.0f32; ho * wo * Seed::M];
+    let weights = Weights {
+        depthwise: &dw,
+        depthwise_bias: None,
+        pointwise: &pw,
+        pointwise_bias: None,
+    };
+
+    let mut g = c.benchmark_group("S0 seed 8x8x3 dk5 -> 256");
+    g.throughput(Throughput::Elements(2 * counts.total() as u64));
+    g.bench_function(BenchmarkId::new("forward", "scalar"), |b| {
+        b.iter(|| layer.forward(black_box(&input), h, w, black_box(&mut out)).unwrap())
+    });
+    g.bench_function(BenchmarkId::new("forward", "reference"), |b| {
+        b.iter(|| {
+            reference::separable(&Seed::SHAPE, Seed::ACTIVATION, black_box(&input), h, w, &weights)
+        })
+    });
+    g.throughput(Throughput::Elements(2 * counts.depthwise as u64));
+    g.bench_function(BenchmarkId::new("depthwise", "scalar"), |b| {
+        b.iter(|| layer.depthwise(black_box(&input), h, w, black_box(&mut mid)).unwrap())
+    });
+    g.throughput(Throughput::Elements(2 * counts.pointwise as u64));
+    g.bench_function(BenchmarkId::new("pointwise", "scalar"), |b| {
+        b.iter(|| layer.pointwise(black_box(&mid), ho, wo, black_box(&mut out)).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, seed);
+criterion_main!(benches);
