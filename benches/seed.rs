@@ -41,20 +41,39 @@ fn seed(c: &mut Criterion) {
     let mut g = c.benchmark_group("S0 seed 8x8x3 dk5 -> 256");
     g.throughput(Throughput::Elements(2 * counts.total() as u64));
     g.bench_function(BenchmarkId::new("forward", "scalar"), |b| {
-        b.iter(|| layer.forward(black_box(&input), h, w, black_box(&mut out)).unwrap())
+        b.iter(|| {
+            layer
+                .forward(black_box(&input), h, w, black_box(&mut out))
+                .unwrap()
+        })
     });
     g.bench_function(BenchmarkId::new("forward", "reference"), |b| {
         b.iter(|| {
-            reference::separable(&Seed::SHAPE, Seed::ACTIVATION, black_box(&input), h, w, &weights)
+            reference::separable(
+                &Seed::SHAPE,
+                Seed::ACTIVATION,
+                black_box(&input),
+                h,
+                w,
+                &weights,
+            )
         })
     });
     g.throughput(Throughput::Elements(2 * counts.depthwise as u64));
     g.bench_function(BenchmarkId::new("depthwise", "scalar"), |b| {
-        b.iter(|| layer.depthwise(black_box(&input), h, w, black_box(&mut mid)).unwrap())
+        b.iter(|| {
+            layer
+                .depthwise(black_box(&input), h, w, black_box(&mut mid))
+                .unwrap()
+        })
     });
     g.throughput(Throughput::Elements(2 * counts.pointwise as u64));
     g.bench_function(BenchmarkId::new("pointwise", "scalar"), |b| {
-        b.iter(|| layer.pointwise(black_box(&mid), ho, wo, black_box(&mut out)).unwrap())
+        b.iter(|| {
+            layer
+                .pointwise(black_box(&mid), ho, wo, black_box(&mut out))
+                .unwrap()
+        })
     });
     g.finish();
 }
