@@ -117,6 +117,7 @@ impl Add for Counted {
 
 impl Mul for Counted {
     type Output = Counted;
+    #[allow(clippy::suspicious_arithmetic_impl)] // the `+ 1` counts the multiplication
     fn mul(self, o: Counted) -> Counted {
         MULTIPLICATIONS.with(|c| c.set(c.get() + 1));
         Counted(self.0 * o.0)

@@ -208,7 +208,7 @@ fn stage_lengths_are_checked() {
     );
     let mut out = vec![SENTINEL; 10];
     assert_eq!(
-        l.pointwise(&vec![0.0; 7], 1, 2, &mut out).unwrap_err(),
+        l.pointwise(&[0.0; 7], 1, 2, &mut out).unwrap_err(),
         Error::Length {
             tensor: Tensor::Input,
             expected: 8,

@@ -194,6 +194,9 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
             #bias_fields
         }
 
+        // Generated arithmetic on literal constants trips style lints (`x - 0 + 1 <= y`)
+        // that say nothing about the user's code.
+        #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
         impl #name {
             #fixed_consts
 
@@ -208,6 +211,7 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
 
         #debug_impl
 
+        #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
         impl ::dsconv::SeparableConv for #name {
             const SHAPE: ::dsconv::LayerShape = ::dsconv::LayerShape {
                 dk: #dk,
