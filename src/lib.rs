@@ -3,7 +3,7 @@
 
 pub use dsconv_macros::separable_conv;
 pub use dsconv_runtime::{
-    output_extent, pad_before, reference, Activation, Error, LayerShape, MulCount, Padding,
+    output_extent, pad_before, reference, Activation, Backend, Error, LayerShape, MulCount, Padding, PlanSummary, BACKEND_ENV,
     SeparableConv, Tensor, Weights,
 };
 

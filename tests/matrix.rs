@@ -9,7 +9,7 @@
 mod common;
 
 use common::{assert_close, oracle, OwnedWeights};
-use dsconv::{reference, separable_conv, SeparableConv};
+use dsconv::{reference, separable_conv, Backend, SeparableConv};
 use libtest_mimic::{Arguments, Failed, Trial};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
@@ -21,16 +21,17 @@ macro_rules! layers {
             struct $name;
         )*
         fn layer_trials() -> Vec<Trial> {
-            vec![$(
-                Trial::test(
-                    format!(
-                        "{} ({})",
+            let mut trials = Vec::new();
+            for backend in Backend::ALL {
+                $(
+                    trials.push(trial::<$name>(
+                        backend,
                         stringify!($name),
-                        stringify!($($args)*).split_whitespace().collect::<Vec<_>>().join(" ")
-                    ),
-                    check_layer::<$name>,
-                ),
-            )*]
+                        stringify!($($args)*),
+                    ));
+                )*
+            }
+            trials
         }
     };
 }
@@ -152,14 +153,26 @@ fn config() -> Config {
     }
 }
 
-fn check_layer<L: SeparableConv>() -> Result<(), Failed> {
+/// One trial per (backend, layer); a backend this CPU lacks is reported as ignored.
+fn trial<L: SeparableConv + 'static>(backend: Backend, name: &str, args: &str) -> Trial {
+    let args = args.split_whitespace().collect::<Vec<_>>().join(" ");
+    let available = backend.is_available();
+    let label = if available {
+        format!("{backend}::{name} ({args})")
+    } else {
+        format!("{backend}::{name} ({args}) [skipped: this CPU lacks {backend}]")
+    };
+    Trial::test(label, move || check_layer::<L>(backend)).with_ignored_flag(!available)
+}
+
+fn check_layer<L: SeparableConv>(backend: Backend) -> Result<(), Failed> {
     let mut runner = TestRunner::new(config());
     runner
-        .run(&case_strategy::<L>(), |case| check_case::<L>(&case))
+        .run(&case_strategy::<L>(), |case| check_case::<L>(backend, &case))
         .map_err(|e| Failed::from(e.to_string()))
 }
 
-fn check_case<L: SeparableConv>(case: &Case) -> Result<(), TestCaseError> {
+fn check_case<L: SeparableConv>(backend: Backend, case: &Case) -> Result<(), TestCaseError> {
     let fail = TestCaseError::fail;
     let (h, w) = (case.h, case.w);
     let layer = L::load(&case.weights.view()).map_err(|e| fail(e.to_string()))?;
@@ -171,7 +184,7 @@ fn check_case<L: SeparableConv>(case: &Case) -> Result<(), TestCaseError> {
     let (exact, magnitude) = oracle(&L::SHAPE, L::ACTIVATION, &case.input, h, w, &case.weights);
     let mut out = vec![f32::NAN; ho * wo * L::N];
     layer
-        .forward(&case.input, h, w, &mut out)
+        .forward_on(backend, &case.input, h, w, &mut out)
         .map_err(|e| fail(e.to_string()))?;
     assert_close("forward", &out, &exact, &magnitude, dk2 + c).map_err(fail)?;
 
@@ -180,27 +193,21 @@ fn check_case<L: SeparableConv>(case: &Case) -> Result<(), TestCaseError> {
     batch_in.extend_from_slice(&case.second_image);
     let mut batch_out = vec![f32::NAN; 2 * out.len()];
     layer
-        .forward_batch(&batch_in, 2, h, w, &mut batch_out)
+        .forward_batch_on(backend, &batch_in, 2, h, w, &mut batch_out)
         .map_err(|e| fail(e.to_string()))?;
     let mut second = vec![f32::NAN; out.len()];
     layer
-        .forward(&case.second_image, h, w, &mut second)
+        .forward_on(backend, &case.second_image, h, w, &mut second)
         .map_err(|e| fail(e.to_string()))?;
-    prop_assert!(
-        bits(&batch_out[..out.len()]) == bits(&out),
-        "batch image 0 differs"
-    );
-    prop_assert!(
-        bits(&batch_out[out.len()..]) == bits(&second),
-        "batch image 1 differs"
-    );
+    same_bits("batch image 0", &batch_out[..out.len()], &out)?;
+    same_bits("batch image 1", &batch_out[out.len()..], &second)?;
 
     // Depthwise stage alone.
     let wide = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
     let abs = |v: &[f32]| v.iter().map(|&x| (x as f64).abs()).collect::<Vec<f64>>();
     let mut dw_out = vec![f32::NAN; ho * wo * c];
     layer
-        .depthwise(&case.input, h, w, &mut dw_out)
+        .depthwise_on(backend, &case.input, h, w, &mut dw_out)
         .map_err(|e| fail(e.to_string()))?;
     let dwb = case.weights.depthwise_bias.as_deref();
     let (dw_exact, _, _) = reference::depthwise(
@@ -226,7 +233,7 @@ fn check_case<L: SeparableConv>(case: &Case) -> Result<(), TestCaseError> {
     // Pointwise stage alone, on the depthwise output.
     let mut pw_out = vec![f32::NAN; ho * wo * L::N];
     layer
-        .pointwise(&dw_out, ho, wo, &mut pw_out)
+        .pointwise_on(backend, &dw_out, ho, wo, &mut pw_out)
         .map_err(|e| fail(e.to_string()))?;
     let pwb = case.weights.pointwise_bias.as_deref();
     let pw_exact = reference::pointwise(
@@ -251,13 +258,28 @@ fn check_case<L: SeparableConv>(case: &Case) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn bits(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|x| x.to_bits()).collect()
+/// `got` and `expected` hold the same bits (the kernels are deterministic).
+fn same_bits(what: &str, got: &[f32], expected: &[f32]) -> Result<(), TestCaseError> {
+    match got.iter().zip(expected).position(|(a, b)| a.to_bits() != b.to_bits()) {
+        None => Ok(()),
+        Some(i) => Err(TestCaseError::fail(format!(
+            "{what}: value {i} is {}, alone it is {}",
+            got[i], expected[i]
+        ))),
+    }
 }
 
 fn main() {
     let mut args = Arguments::from_args();
     // Main thread only: qemu-user hangs on thread creation, and the layers are cheap.
     args.test_threads = Some(1);
+    let (ran, skipped): (Vec<Backend>, Vec<Backend>) =
+        Backend::ALL.into_iter().partition(|b| b.is_available());
+    let names = |v: &[Backend]| v.iter().map(|b| b.name()).collect::<Vec<_>>().join(", ");
+    println!(
+        "backends run: {}; skipped (this CPU lacks them): {}",
+        names(&ran),
+        if skipped.is_empty() { "none".to_string() } else { names(&skipped) }
+    );
     libtest_mimic::run(&args, layer_trials()).exit();
 }

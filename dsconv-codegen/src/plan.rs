@@ -1,22 +1,33 @@
 //! The planner: pure functions from a [`LayerShape`] and an [`Isa`] to a [`Plan`] — the
-//! decisions (unrolling, tiling, fusion buffer) that the emitters turn into code.
-//!
-//! Everything here is plain data, unit-tested without invoking the compiler.
+//! decisions (vector strategy, register tiles, unrolling, fusion tiles, packing) that the
+//! emitters turn into code. Everything here is plain data, unit-tested without a compiler.
 
 use dsconv_runtime::LayerShape;
 
-/// An instruction set a kernel is emitted for.
+/// An instruction set a kernel is emitted for, described by what the planner needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Isa {
     /// Portable Rust, one lane; compiles on every target.
     Scalar,
+    /// x86_64 AVX2 + FMA: 8 lanes, 16 vector registers, masked loads/stores.
+    Avx2,
+    /// x86_64 AVX-512F: 16 lanes, 32 vector registers, mask registers.
+    Avx512,
+    /// aarch64 NEON: 4 lanes, 32 vector registers, no masked memory operations.
+    Neon,
 }
 
 impl Isa {
+    /// Every ISA, in emission order.
+    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon];
+
     /// Short lower-case name used in generated identifiers and plans.
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+            Isa::Neon => "neon",
         }
     }
 
@@ -24,67 +35,149 @@ impl Isa {
     pub fn lanes(self) -> usize {
         match self {
             Isa::Scalar => 1,
+            Isa::Avx2 => 8,
+            Isa::Avx512 => 16,
+            Isa::Neon => 4,
+        }
+    }
+
+    /// Architectural vector registers.
+    pub fn vector_registers(self) -> usize {
+        match self {
+            Isa::Scalar | Isa::Avx2 => 16,
+            Isa::Avx512 | Isa::Neon => 32,
         }
     }
 }
 
-/// Bytes of the depthwise tile that `forward` keeps hot between the two stages: half of a
-/// typical 32 KiB L1 data cache, leaving the other half for weights and output.
-pub const FUSION_TILE_BYTES: usize = 16 * 1024;
-/// Largest tile (in pixels) `forward` processes at once: beyond it a larger tile gains
-/// nothing and only delays the pointwise stage.
-pub const MAX_TILE_PIXELS: usize = 256;
-/// Largest buffer `forward` puts on the stack; a layer with more depthwise channels than fit
-/// uses a heap buffer per call instead.
-pub const MAX_STACK_BYTES: usize = 64 * 1024;
+/// Depthwise weights and bias are packed tap-major with the channel count padded to a
+/// multiple of this (the widest vector), so every backend reads whole vectors of weights.
+pub const CHANNEL_PAD: usize = 16;
+/// Pointwise weights are packed in panels of this many output channels (`[panel][k][col]`);
+/// the last panel is padded to a multiple of [`CHANNEL_PAD`]. One layout serves every
+/// backend: a micro-kernel covers one or more vectors of a panel.
+pub const PANEL_WIDTH: usize = 32;
+/// Bytes of depthwise output a fused tile aims for: the tile stays in L2 while the
+/// pointwise stage consumes it.
+pub const FUSION_TILE_BYTES: usize = 96 * 1024;
+/// Fewest pixels per fused tile: each tile re-streams the pointwise weights, so a tile must
+/// amortise them over enough pixels (at 48 pixels, 2/48 bytes per flop).
+pub const MIN_TILE_PIXELS: usize = 48;
+/// Most pixels per fused tile.
+pub const MAX_TILE_PIXELS: usize = 512;
+/// Most output pixels the interior depthwise kernel computes together.
+pub const MAX_DEPTHWISE_BLOCK: usize = 8;
 
-/// Where the fused `forward` keeps the depthwise tile.
+/// `x` rounded up to a multiple of `m`.
+pub fn round_up(x: usize, m: usize) -> usize {
+    x.div_ceil(m) * m
+}
+
+/// How the depthwise stage is vectorised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TileBuffer {
-    /// A stack array: no heap allocation per call.
-    Stack,
-    /// A heap buffer allocated per call (only for layers whose single pixel of depthwise
-    /// output exceeds [`MAX_STACK_BYTES`]).
-    Heap,
+pub enum DepthwiseStrategy {
+    /// One lane: channels in a loop, taps unrolled.
+    Scalar,
+    /// Channels across vector lanes (NHWC), a block of output pixels along the row per
+    /// channel vector, each input vector loaded once per kernel row and reused for every tap
+    /// it meets; the last channel vector masked when the channels do not fill it.
+    ChannelVectors,
+    /// Depth multiplier > 1: output channel `o` reads input channel `o / DM`, which is not a
+    /// contiguous vector load; the scalar kernel runs the depthwise stage.
+    ScalarForDepthMultiplier,
+}
+
+impl DepthwiseStrategy {
+    /// In words, for plans.
+    pub fn describe(self) -> &'static str {
+        match self {
+            DepthwiseStrategy::Scalar => "scalar, taps unrolled",
+            DepthwiseStrategy::ChannelVectors => {
+                "channel vectors, sliding window along the row, taps unrolled"
+            }
+            DepthwiseStrategy::ScalarForDepthMultiplier => {
+                "scalar (depth multiplier > 1 is not vectorised)"
+            }
+        }
+    }
 }
 
 /// How the depthwise stage is computed.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DepthwisePlan {
-    /// `dk * dk`.
+    /// The strategy.
+    pub strategy: DepthwiseStrategy,
+    /// `dk * dk`, all unrolled.
     pub taps: usize,
     /// Zeros padded before the first row and column.
     pub pad: usize,
-    /// Interior pixels (whose window lies inside the image) run a kernel with every tap
-    /// unrolled and no bounds logic; border pixels clip the tap range.
-    pub unrolled_interior_taps: usize,
-    /// Loads issued per multiply-add in the interior inner loop (input + weight).
+    /// Output pixels per block of the interior kernel (1 for scalar).
+    pub pixels_per_block: usize,
+    /// Vectors covering the channels (the last masked if partial).
+    pub channel_vectors: usize,
+    /// Channels in the last vector (`lanes` when full).
+    pub tail_lanes: usize,
+    /// Whether the weights of all taps stay in registers across a row (else they are
+    /// memory operands of the FMAs).
+    pub weights_in_registers: bool,
+    /// Loads per multiply-add in the interior inner loop.
     pub loads_per_fma: f64,
+    /// Useful multiplications / lane-multiplications issued.
+    pub lane_utilisation: f64,
+}
+
+/// One block of output channels a pointwise micro-kernel computes: `vectors` vectors
+/// starting at column `col` of the panel at float offset `panel_offset` (times K).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ColumnBlock {
+    /// Index of the panel.
+    pub panel: usize,
+    /// First column of the block within its panel.
+    pub col: usize,
+    /// Vectors in the block.
+    pub vectors: usize,
+    /// Valid lanes of the last vector (`lanes` when full): the rest is masked on store.
+    pub last_lanes: usize,
 }
 
 /// How the pointwise stage is computed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PointwisePlan {
     /// Reduction length `M * DM`.
     pub k: usize,
     /// Output channels.
     pub n: usize,
+    /// Output pixels per micro-kernel (rows of the register tile).
+    pub rows: usize,
+    /// Vectors of output channels per micro-kernel (columns of the register tile).
+    pub vectors: usize,
+    /// Panels of [`PANEL_WIDTH`] columns that are full.
+    pub full_panels: usize,
+    /// Column blocks of a full panel (the same for every full panel).
+    pub full_panel_blocks: Vec<ColumnBlock>,
+    /// Column blocks of the last, partial panel (empty when `n` fills whole panels).
+    pub tail_blocks: Vec<ColumnBlock>,
+    /// Width of the last panel in floats (0 if none).
+    pub tail_panel_width: usize,
+    /// Loads per multiply-add of the full micro-kernel.
+    pub loads_per_fma: f64,
+    /// Useful multiplications / lane-multiplications issued.
+    pub lane_utilisation: f64,
 }
 
 /// How `forward` chains the two stages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FusionPlan {
-    /// Output pixels per tile: the depthwise output of a tile is computed into a buffer and
-    /// consumed by the pointwise stage at once, while it is still in L1.
+    /// Output pixels per tile: the depthwise output of a tile is computed into a per-thread
+    /// scratch buffer (reused: no allocation in steady state) and consumed by the pointwise
+    /// stage while it is still in cache.
     pub tile_pixels: usize,
     /// Floats in the tile buffer, `tile_pixels * M * DM`.
     pub buffer_floats: usize,
-    /// Where the buffer lives.
-    pub buffer: TileBuffer,
 }
 
 /// Everything an emitter needs to generate one backend of one layer.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     /// Target instruction set.
     pub isa: Isa,
@@ -92,73 +185,185 @@ pub struct Plan {
     pub shape: LayerShape,
     /// Depthwise output channels, `M * DM`.
     pub channels: usize,
+    /// Depthwise channels padded for packing ([`CHANNEL_PAD`]).
+    pub padded_channels: usize,
     /// Depthwise strategy.
     pub depthwise: DepthwisePlan,
     /// Pointwise strategy.
     pub pointwise: PointwisePlan,
     /// Fusion strategy.
     pub fusion: FusionPlan,
-    /// Useful multiplications / lane-multiplications issued (1.0 for scalar).
-    pub lane_utilisation: f64,
 }
 
 impl Plan {
     /// Plans `shape` for `isa`. The shape must be valid (as `#[separable_conv]` checks).
     pub fn for_spec(shape: &LayerShape, isa: Isa) -> Plan {
         let channels = shape.m * shape.depth_multiplier;
-        let taps = shape.dk * shape.dk;
-        let tile_pixels = (FUSION_TILE_BYTES / 4 / channels).clamp(1, MAX_TILE_PIXELS);
-        let buffer_floats = tile_pixels * channels;
-        let buffer = if buffer_floats * 4 <= MAX_STACK_BYTES {
-            TileBuffer::Stack
-        } else {
-            TileBuffer::Heap
-        };
+        let pointwise = plan_pointwise(channels, shape.n, isa);
+        let depthwise = plan_depthwise(shape, isa);
+        let per_tile = (FUSION_TILE_BYTES / 4 / channels).clamp(MIN_TILE_PIXELS, MAX_TILE_PIXELS);
+        let tile_pixels = round_up(per_tile, pointwise.rows);
         Plan {
             isa,
             shape: *shape,
             channels,
-            depthwise: DepthwisePlan {
-                taps,
-                pad: shape.pad(),
-                unrolled_interior_taps: taps,
-                loads_per_fma: 2.0,
-            },
-            pointwise: PointwisePlan {
-                k: channels,
-                n: shape.n,
-            },
+            padded_channels: round_up(channels, CHANNEL_PAD),
+            depthwise,
+            pointwise,
             fusion: FusionPlan {
                 tile_pixels,
-                buffer_floats,
-                buffer,
+                buffer_floats: tile_pixels * channels,
             },
-            lane_utilisation: 1.0,
         }
+    }
+}
+
+fn plan_depthwise(shape: &LayerShape, isa: Isa) -> DepthwisePlan {
+    let lanes = isa.lanes();
+    let channels = shape.m * shape.depth_multiplier;
+    let taps = shape.dk * shape.dk;
+    let strategy = match isa {
+        Isa::Scalar => DepthwiseStrategy::Scalar,
+        _ if shape.depth_multiplier > 1 => DepthwiseStrategy::ScalarForDepthMultiplier,
+        _ => DepthwiseStrategy::ChannelVectors,
+    };
+    let vector = strategy == DepthwiseStrategy::ChannelVectors;
+    let (lanes, channel_vectors, tail_lanes) = if vector {
+        let vectors = channels.div_ceil(lanes);
+        (lanes, vectors, channels - (vectors - 1) * lanes)
+    } else {
+        (1, channels, 1)
+    };
+    // Registers: accumulators for the block, one input temporary, one spare (mask or
+    // activation constant), and the tap weights when they all fit.
+    let registers = isa.vector_registers();
+    let weights_in_registers = vector && taps + 2 + 2 <= registers;
+    let pixels_per_block = if vector {
+        let free = registers - 2 - if weights_in_registers { taps } else { 0 };
+        free.clamp(1, MAX_DEPTHWISE_BLOCK)
+    } else {
+        1
+    };
+    let input_loads = (pixels_per_block - 1) * shape.stride + shape.dk;
+    let fmas = pixels_per_block * shape.dk;
+    let weight_loads = if weights_in_registers { 0 } else { fmas };
+    let issued = channel_vectors * lanes;
+    DepthwisePlan {
+        strategy,
+        taps,
+        pad: shape.pad(),
+        pixels_per_block,
+        channel_vectors,
+        tail_lanes,
+        weights_in_registers,
+        loads_per_fma: (input_loads + weight_loads) as f64 / fmas as f64,
+        lane_utilisation: channels as f64 / issued as f64,
+    }
+}
+
+fn plan_pointwise(k: usize, n: usize, isa: Isa) -> PointwisePlan {
+    let lanes = isa.lanes();
+    let full_panels = n / PANEL_WIDTH;
+    let rest = n - full_panels * PANEL_WIDTH;
+    let tail_panel_width = if rest > 0 { round_up(rest, CHANNEL_PAD) } else { 0 };
+    let (rows, vectors) = match isa {
+        Isa::Scalar => (1, PANEL_WIDTH),
+        _ => {
+            // Two vectors per row when N has them; rows fill the register file, keeping
+            // one register per column vector and one for the broadcast input.
+            let total_vectors = n.div_ceil(lanes);
+            let vectors = total_vectors.clamp(1, 2);
+            let rows = ((isa.vector_registers() - vectors - 1) / vectors).min(14);
+            (rows, vectors)
+        }
+    };
+    // Split a panel of `width` floats (of which `valid` are real channels) into blocks.
+    let blocks = |panel: usize, valid: usize| -> Vec<ColumnBlock> {
+        let step = if isa == Isa::Scalar { 1 } else { lanes };
+        let mut out = Vec::new();
+        let mut col = 0;
+        while col < valid {
+            let remaining_vectors = (valid - col).div_ceil(step);
+            let v = if isa == Isa::Scalar {
+                valid - col
+            } else {
+                remaining_vectors.min(vectors)
+            };
+            let end = (col + v * step).min(valid);
+            let last_lanes = end - (col + (v - 1) * step);
+            out.push(ColumnBlock {
+                panel,
+                col,
+                vectors: v,
+                last_lanes,
+            });
+            col += v * step;
+        }
+        out
+    };
+    let full_panel_blocks = if full_panels > 0 {
+        blocks(0, PANEL_WIDTH)
+    } else {
+        Vec::new()
+    };
+    let tail_blocks = if rest > 0 {
+        blocks(full_panels, rest)
+    } else {
+        Vec::new()
+    };
+    let issued_per_row: usize = if isa == Isa::Scalar {
+        n
+    } else {
+        full_panels * full_panel_blocks.iter().map(|b| b.vectors).sum::<usize>() * lanes
+            + tail_blocks.iter().map(|b| b.vectors).sum::<usize>() * lanes
+    };
+    let loads_per_fma = if isa == Isa::Scalar {
+        2.0
+    } else {
+        (rows + vectors) as f64 / (rows * vectors) as f64
+    };
+    PointwisePlan {
+        k,
+        n,
+        rows,
+        vectors,
+        full_panels,
+        full_panel_blocks,
+        tail_blocks,
+        tail_panel_width,
+        loads_per_fma,
+        lane_utilisation: n as f64 / issued_per_row as f64,
     }
 }
 
 impl std::fmt::Display for Plan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = &self.shape;
+        let d = &self.depthwise;
+        let p = &self.pointwise;
         write!(
             f,
-            "{isa}: dw {dk}x{dk} s{st} {pad} over {c} ch ({taps} taps unrolled in the interior, \
-             {lpf} loads/FMA); pw {k}->{n}; fused tiles of {tp} px ({buf:?} buffer of {bf} f32); \
-             lane utilisation {lu:.0}%",
+            "{isa}: depthwise {dk}x{dk} s{st} {pad} over {c} channels: {strategy}, {px} px/block, \
+             {cv} channel vector(s), {lpf:.2} loads/FMA, lane utilisation {lu:.1}%; pointwise \
+             {k}->{n}: {rows}x{cols} register tile, {plpf:.2} loads/FMA, lane utilisation \
+             {plu:.1}%; fused tiles of {tp} px",
             isa = self.isa.name(),
             dk = s.dk,
             st = s.stride,
             pad = s.padding.name(),
             c = self.channels,
-            taps = self.depthwise.unrolled_interior_taps,
-            lpf = self.depthwise.loads_per_fma,
-            k = self.pointwise.k,
-            n = self.pointwise.n,
+            strategy = d.strategy.describe(),
+            px = d.pixels_per_block,
+            cv = d.channel_vectors,
+            lpf = d.loads_per_fma,
+            lu = d.lane_utilisation * 100.0,
+            k = p.k,
+            n = p.n,
+            rows = p.rows,
+            cols = p.vectors * self.isa.lanes(),
+            plpf = p.loads_per_fma,
+            plu = p.lane_utilisation * 100.0,
             tp = self.fusion.tile_pixels,
-            buf = self.fusion.buffer,
-            bf = self.fusion.buffer_floats,
-            lu = self.lane_utilisation * 100.0,
         )
     }
 }
@@ -168,12 +373,12 @@ mod tests {
     use super::*;
     use dsconv_runtime::Padding;
 
-    fn shape(dk: usize, m: usize, n: usize, dm: usize) -> LayerShape {
+    fn shape(dk: usize, m: usize, n: usize, stride: usize, dm: usize) -> LayerShape {
         LayerShape {
             dk,
             m,
             n,
-            stride: 1,
+            stride,
             padding: Padding::Same,
             depth_multiplier: dm,
             fixed_size: None,
@@ -181,36 +386,88 @@ mod tests {
     }
 
     #[test]
-    fn seed_layer_fits_one_tile_on_the_stack() {
-        let p = Plan::for_spec(&shape(5, 3, 256, 1), Isa::Scalar);
-        assert_eq!(p.channels, 3);
-        assert_eq!(p.depthwise.taps, 25);
-        assert_eq!(p.depthwise.pad, 2);
-        assert_eq!(p.fusion.tile_pixels, MAX_TILE_PIXELS);
-        assert_eq!(p.fusion.buffer, TileBuffer::Stack);
+    fn seed_layer_on_avx2_wastes_five_of_eight_depthwise_lanes_and_says_so() {
+        let p = Plan::for_spec(&shape(5, 3, 256, 1, 1), Isa::Avx2);
+        assert_eq!(p.depthwise.strategy, DepthwiseStrategy::ChannelVectors);
+        assert_eq!(p.depthwise.channel_vectors, 1);
+        assert_eq!(p.depthwise.tail_lanes, 3);
+        assert!((p.depthwise.lane_utilisation - 3.0 / 8.0).abs() < 1e-12);
+        // 25 weights do not fit with the accumulators in 16 registers.
+        assert!(!p.depthwise.weights_in_registers);
+        assert_eq!(p.pointwise.lane_utilisation, 1.0);
+        assert_eq!((p.pointwise.rows, p.pointwise.vectors), (6, 2));
     }
 
     #[test]
-    fn tile_shrinks_with_channels_and_stays_within_l1_budget() {
-        let p = Plan::for_spec(&shape(3, 1024, 1024, 1), Isa::Scalar);
-        assert_eq!(p.fusion.tile_pixels, 4);
-        assert!(p.fusion.buffer_floats * 4 <= FUSION_TILE_BYTES);
-        let p = Plan::for_spec(&shape(3, 512, 8, 2), Isa::Scalar);
-        assert_eq!(p.channels, 1024);
-        assert_eq!(p.fusion.tile_pixels, 4);
+    fn depthwise_3x3_keeps_weights_in_registers_and_blocks_pixels() {
+        let p = Plan::for_spec(&shape(3, 128, 128, 1, 1), Isa::Avx2);
+        assert!(p.depthwise.weights_in_registers);
+        assert_eq!(p.depthwise.pixels_per_block, 5);
+        // 5 outputs x 3 taps per row need 7 input loads: 7 / 15.
+        assert!((p.depthwise.loads_per_fma - 7.0 / 15.0).abs() < 1e-12);
+        let p = Plan::for_spec(&shape(3, 128, 128, 2, 1), Isa::Avx512);
+        assert_eq!(p.depthwise.pixels_per_block, 8);
+        assert!((p.depthwise.loads_per_fma - 17.0 / 24.0).abs() < 1e-12);
+        assert_eq!(p.depthwise.channel_vectors, 8);
     }
 
     #[test]
-    fn huge_channel_counts_move_the_buffer_to_the_heap() {
-        let p = Plan::for_spec(&shape(3, 100_000, 1, 1), Isa::Scalar);
-        assert_eq!(p.fusion.tile_pixels, 1);
-        assert_eq!(p.fusion.buffer, TileBuffer::Heap);
+    fn depth_multiplier_falls_back_to_the_scalar_depthwise_kernel() {
+        let p = Plan::for_spec(&shape(3, 9, 17, 1, 2), Isa::Avx2);
+        assert_eq!(p.depthwise.strategy, DepthwiseStrategy::ScalarForDepthMultiplier);
+    }
+
+    #[test]
+    fn pointwise_blocks_cover_every_channel_once() {
+        for isa in Isa::ALL {
+            for n in [1, 3, 8, 16, 17, 31, 32, 33, 40, 64, 100, 256, 1024] {
+                let p = Plan::for_spec(&shape(3, 8, n, 1, 1), isa);
+                let lanes = if isa == Isa::Scalar { 1 } else { isa.lanes() };
+                let mut covered = vec![0; n];
+                let panels = (0..p.pointwise.full_panels)
+                    .flat_map(|panel| {
+                        p.pointwise
+                            .full_panel_blocks
+                            .iter()
+                            .map(move |b| ColumnBlock { panel, ..*b })
+                    })
+                    .chain(p.pointwise.tail_blocks.iter().copied());
+                for b in panels {
+                    assert!(b.vectors <= p.pointwise.vectors.max(1) || isa == Isa::Scalar);
+                    let start = b.panel * PANEL_WIDTH + b.col;
+                    let len = (b.vectors - 1) * lanes + b.last_lanes;
+                    for c in &mut covered[start..start + len] {
+                        *c += 1;
+                    }
+                }
+                assert!(covered.iter().all(|&c| c == 1), "{isa:?} n={n}");
+            }
+        }
+    }
+
+    #[test]
+    fn register_tiles_fit_the_register_file() {
+        for isa in [Isa::Avx2, Isa::Avx512, Isa::Neon] {
+            let p = Plan::for_spec(&shape(3, 64, 256, 1, 1), isa).pointwise;
+            assert!(p.rows * p.vectors + p.vectors + 1 <= isa.vector_registers(), "{isa:?}");
+        }
+        let p = Plan::for_spec(&shape(3, 64, 256, 1, 1), Isa::Avx512).pointwise;
+        assert_eq!((p.rows, p.vectors), (14, 2));
+    }
+
+    #[test]
+    fn fused_tiles_hold_enough_pixels_to_amortise_weights() {
+        let big = Plan::for_spec(&shape(3, 1024, 1024, 1, 1), Isa::Avx2);
+        assert!(big.fusion.tile_pixels >= MIN_TILE_PIXELS);
+        assert_eq!(big.fusion.tile_pixels % big.pointwise.rows, 0);
+        let small = Plan::for_spec(&shape(3, 32, 64, 1, 1), Isa::Avx2);
+        assert!(small.fusion.buffer_floats * 4 <= FUSION_TILE_BYTES + 4 * 32 * 6);
     }
 
     #[test]
     fn plan_displays_its_decisions() {
-        let text = Plan::for_spec(&shape(5, 3, 256, 1), Isa::Scalar).to_string();
-        assert!(text.contains("scalar: dw 5x5 s1 same over 3 ch"), "{text}");
-        assert!(text.contains("25 taps"), "{text}");
+        let text = Plan::for_spec(&shape(5, 3, 256, 1, 1), Isa::Avx2).to_string();
+        assert!(text.contains("avx2: depthwise 5x5 s1 same over 3 channels"), "{text}");
+        assert!(text.contains("lane utilisation 37.5%"), "{text}");
     }
 }

@@ -1,5 +1,6 @@
 //! The error type of every fallible dsconv call.
 
+use crate::Backend;
 use std::fmt;
 
 /// Which tensor a length or value error is about.
@@ -87,6 +88,16 @@ pub enum Error {
         /// Index of the first non-finite value in the caller's (PyTorch) layout.
         index: usize,
     },
+    /// The backend asked for cannot run on this CPU (or has no kernels on this target).
+    BackendUnavailable {
+        /// The backend asked for.
+        backend: Backend,
+    },
+    /// `DSCONV_BACKEND` holds a name that is no backend.
+    UnknownBackend {
+        /// The variable's value.
+        value: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -120,6 +131,19 @@ impl fmt::Display for Error {
             Error::NonFiniteWeight { tensor, index } => write!(
                 f,
                 "{tensor} must be finite: expected a finite value at index {index}, got NaN or infinity"
+            ),
+            Error::BackendUnavailable { backend } => write!(
+                f,
+                "backend {backend} is unavailable: expected one this CPU supports ({}), got {backend}",
+                Backend::available()
+                    .iter()
+                    .map(|b| b.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Error::UnknownBackend { value } => write!(
+                f,
+                "DSCONV_BACKEND names no backend: expected scalar, avx2, avx512, neon or auto, got {value:?}"
             ),
         }
     }

@@ -7,12 +7,14 @@
 #![deny(missing_docs)]
 
 mod activation;
+mod backend;
 mod error;
 pub mod layer;
 pub mod reference;
 mod shape;
 
 pub use activation::Activation;
+pub use backend::{Backend, PlanSummary, BACKEND_ENV};
 pub use error::{Error, Tensor};
 pub use shape::{output_extent, pad_before, LayerShape, MulCount, Padding};
 
@@ -95,9 +97,31 @@ pub trait SeparableConv: Send + Sync {
         })
     }
 
-    /// Runs the layer on one HWC image of `h * w * M` floats, writing `Ho * Wo * N` floats.
+    /// The planner's decisions for each backend this layer has kernels for on this target.
+    const PLANS: &'static [PlanSummary];
+
+    /// The plan of `backend`, if this layer has kernels for it on this target.
+    fn plan(backend: Backend) -> Option<&'static PlanSummary> {
+        Self::PLANS.iter().find(|p| p.backend == backend)
+    }
+
+    /// Runs the layer on one HWC image of `h * w * M` floats, writing `Ho * Wo * N` floats,
+    /// on [`Backend::active`] (the best this CPU has, unless `DSCONV_BACKEND` says otherwise).
     fn forward(&self, input: &[f32], h: usize, w: usize, output: &mut [f32]) -> Result<(), Error> {
-        self.forward_batch(input, 1, h, w, output)
+        self.forward_batch_on(Backend::active()?, input, 1, h, w, output)
+    }
+
+    /// [`forward`](Self::forward) on a named backend; [`Error::BackendUnavailable`] if this
+    /// CPU lacks it.
+    fn forward_on(
+        &self,
+        backend: Backend,
+        input: &[f32],
+        h: usize,
+        w: usize,
+        output: &mut [f32],
+    ) -> Result<(), Error> {
+        self.forward_batch_on(backend, input, 1, h, w, output)
     }
 
     /// Runs the layer on an NHWC batch of `batch` images (`batch * h * w * M` floats),
@@ -110,66 +134,96 @@ pub trait SeparableConv: Send + Sync {
         w: usize,
         output: &mut [f32],
     ) -> Result<(), Error> {
+        self.forward_batch_on(Backend::active()?, input, batch, h, w, output)
+    }
+
+    /// [`forward_batch`](Self::forward_batch) on a named backend.
+    fn forward_batch_on(
+        &self,
+        backend: Backend,
+        input: &[f32],
+        batch: usize,
+        h: usize,
+        w: usize,
+        output: &mut [f32],
+    ) -> Result<(), Error> {
+        let backend = backend.require()?;
         let g = layer::Geometry::new(&Self::SHAPE, batch, h, w)?;
         g.check(input.len(), output.len(), Self::N)?;
         for (image, out) in input
-            .chunks_exact(g.input_len.max(1))
+            .chunks_exact(g.input_len)
             .zip(output.chunks_exact_mut(g.pixels * Self::N))
         {
-            // SAFETY: `Geometry::new` validated h, w and the shape; `check` validated that
-            // input holds `batch * h * w * M` and output `batch * ho * wo * N` floats, so each
-            // chunk has exactly the length `__forward_unchecked` requires.
-            unsafe { self.__forward_unchecked(image, h, w, g.ho, g.wo, out) };
+            // SAFETY: `require` checked the backend runs on this CPU; `Geometry::new`
+            // validated h, w and the shape; `check` validated that input holds
+            // `batch * h * w * M` and output `batch * ho * wo * N` floats, so each chunk has
+            // exactly the length `__forward_unchecked` requires.
+            unsafe { self.__forward_unchecked(backend, image, h, w, g.ho, g.wo, out) };
         }
         Ok(())
     }
 
     /// Runs only the depthwise stage (with its bias and activation) on one HWC image,
     /// writing `Ho * Wo * M * DM` floats.
-    fn depthwise(
+    fn depthwise(&self, input: &[f32], h: usize, w: usize, output: &mut [f32]) -> Result<(), Error> {
+        self.depthwise_on(Backend::active()?, input, h, w, output)
+    }
+
+    /// [`depthwise`](Self::depthwise) on a named backend.
+    fn depthwise_on(
         &self,
+        backend: Backend,
         input: &[f32],
         h: usize,
         w: usize,
         output: &mut [f32],
     ) -> Result<(), Error> {
+        let backend = backend.require()?;
         let g = layer::Geometry::new(&Self::SHAPE, 1, h, w)?;
         g.check(input.len(), output.len(), Self::M * Self::DEPTH_MULTIPLIER)?;
-        // SAFETY: lengths and sizes validated just above, as `__depthwise_unchecked` requires.
-        unsafe { self.__depthwise_unchecked(input, h, w, g.ho, g.wo, output) };
+        // SAFETY: backend, sizes and lengths validated just above, as
+        // `__depthwise_unchecked` requires.
+        unsafe { self.__depthwise_unchecked(backend, input, h, w, g.ho, g.wo, output) };
         Ok(())
     }
 
     /// Runs only the pointwise stage (with its bias and activation) on `h x w` pixels of
     /// `M * DM` channels (a depthwise output), writing `h * w * N` floats.
-    fn pointwise(
+    fn pointwise(&self, input: &[f32], h: usize, w: usize, output: &mut [f32]) -> Result<(), Error> {
+        self.pointwise_on(Backend::active()?, input, h, w, output)
+    }
+
+    /// [`pointwise`](Self::pointwise) on a named backend.
+    fn pointwise_on(
         &self,
+        backend: Backend,
         input: &[f32],
         h: usize,
         w: usize,
         output: &mut [f32],
     ) -> Result<(), Error> {
+        let backend = backend.require()?;
         let pixels = layer::pointwise_pixels(h, w)?;
         let c = Self::M * Self::DEPTH_MULTIPLIER;
         layer::check_length(Tensor::Input, layer::mul(pixels, c, h, w)?, input.len())?;
-        layer::check_length(
-            Tensor::Output,
-            layer::mul(pixels, Self::N, h, w)?,
-            output.len(),
-        )?;
-        // SAFETY: input holds `pixels * M * DM` and output `pixels * N` floats, checked above.
-        unsafe { self.__pointwise_unchecked(input, pixels, output) };
+        layer::check_length(Tensor::Output, layer::mul(pixels, Self::N, h, w)?, output.len())?;
+        // SAFETY: backend validated; input holds `pixels * M * DM` and output `pixels * N`
+        // floats, checked above.
+        unsafe { self.__pointwise_unchecked(backend, input, pixels, output) };
         Ok(())
     }
 
     /// Kernel entry behind [`forward`](Self::forward).
     ///
     /// # Safety
-    /// `h x w` must be a valid input size for `SHAPE` with output `ho x wo`;
-    /// `input.len() == h * w * M` and `output.len() == ho * wo * N`.
+    /// `backend` must be available on this CPU; `h x w` must be a valid input size for
+    /// `SHAPE` with output `ho x wo`; `input.len() == h * w * M` and
+    /// `output.len() == ho * wo * N`.
     #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
     unsafe fn __forward_unchecked(
         &self,
+        backend: Backend,
         input: &[f32],
         h: usize,
         w: usize,
@@ -183,8 +237,10 @@ pub trait SeparableConv: Send + Sync {
     /// # Safety
     /// As `__forward_unchecked`, with `output.len() == ho * wo * M * DM`.
     #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
     unsafe fn __depthwise_unchecked(
         &self,
+        backend: Backend,
         input: &[f32],
         h: usize,
         w: usize,
@@ -196,7 +252,14 @@ pub trait SeparableConv: Send + Sync {
     /// Kernel entry behind [`pointwise`](Self::pointwise).
     ///
     /// # Safety
-    /// `input.len() == pixels * M * DM` and `output.len() == pixels * N`.
+    /// `backend` must be available on this CPU; `input.len() == pixels * M * DM` and
+    /// `output.len() == pixels * N`.
     #[doc(hidden)]
-    unsafe fn __pointwise_unchecked(&self, input: &[f32], pixels: usize, output: &mut [f32]);
+    unsafe fn __pointwise_unchecked(
+        &self,
+        backend: Backend,
+        input: &[f32],
+        pixels: usize,
+        output: &mut [f32],
+    );
 }

@@ -4,34 +4,46 @@
 //! `SeparableConv` impl and the fused driver); the per-ISA kernel bodies come from the
 //! backend modules.
 
+mod isa;
 mod scalar;
+mod simd;
 
 use crate::model::LayerSpec;
-use crate::plan::{Isa, Plan, TileBuffer};
+use crate::plan::{Isa, Plan, PANEL_WIDTH};
 use dsconv_runtime::{Activation, Padding};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
+/// The backends a layer is emitted for; each is compiled only on its architecture.
+const BACKENDS: [(Isa, &str); 4] = [
+    (Isa::Scalar, "Scalar"),
+    (Isa::Avx2, "Avx2"),
+    (Isa::Avx512, "Avx512"),
+    (Isa::Neon, "Neon"),
+];
+
 /// Generates the layer type for a validated spec.
 pub fn expand(spec: &LayerSpec) -> TokenStream {
     let shape = spec.shape();
-    let plan = Plan::for_spec(&shape, Isa::Scalar);
+    let plans: Vec<Plan> = BACKENDS.iter().map(|(isa, _)| Plan::for_spec(&shape, *isa)).collect();
+    let scalar_plan = &plans[0];
     let item = &spec.item;
     let name = &item.ident;
     let vis = &item.vis;
     let attrs = &item.attrs;
     let struct_token = &item.struct_token;
 
-    let (dk, m, n, stride, dm) = (
-        shape.dk,
-        shape.m,
-        shape.n,
-        shape.stride,
-        shape.depth_multiplier,
-    );
-    let c = plan.channels;
-    let dw_len = c * dk * dk;
+    let (dk, m, n, stride, dm) = (shape.dk, shape.m, shape.n, shape.stride, shape.depth_multiplier);
+    let c = scalar_plan.channels;
+    let cp = scalar_plan.padded_channels;
+    let taps = dk * dk;
+    let dw_len = c * taps;
     let pw_len = c * n;
+    let dw_packed = taps * cp;
+    let pw = &scalar_plan.pointwise;
+    let pw_packed = (pw.full_panels * PANEL_WIDTH + pw.tail_panel_width) * c;
+    let np = pw.full_panels * PANEL_WIDTH + pw.tail_panel_width;
+    let tail_width = pw.tail_panel_width;
     let padding = match shape.padding {
         Padding::Same => quote!(::dsconv::Padding::Same),
         Padding::Valid => quote!(::dsconv::Padding::Valid),
@@ -55,23 +67,8 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
         spec.activation.name(),
         if bias { ", with biases" } else { "" },
     );
-    let plan_doc = format!("Plan of the {} backend: {plan}", plan.isa.name());
-    let plan_text = plan.to_string();
+    let plan_docs: Vec<String> = plans.iter().map(|p| format!("- {p}")).collect();
 
-    let bias_fields = bias.then(|| {
-        quote! {
-            /// Depthwise bias, one per depthwise output channel.
-            dw_bias: ::std::boxed::Box<[f32; #c]>,
-            /// Pointwise bias, one per output channel.
-            pw_bias: ::std::boxed::Box<[f32; #n]>,
-        }
-    });
-    let bias_init = bias.then(|| {
-        quote! {
-            dw_bias: __rt::to_array(::dsconv::Tensor::DepthwiseBias, weights.depthwise_bias.unwrap_or_default().into())?,
-            pw_bias: __rt::to_array(::dsconv::Tensor::PointwiseBias, weights.pointwise_bias.unwrap_or_default().into())?,
-        }
-    });
     let constructor = if bias {
         quote! {
             /// Loads weights and biases in PyTorch layouts: `depthwise` is `(M*DM, 1, DK, DK)`,
@@ -121,15 +118,8 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
         let counts = shape
             .multiplications(h, w)
             .expect("validated: counts of the fixed size fit in usize");
-        let (d, p, s, t) = (
-            counts.depthwise,
-            counts.pointwise,
-            counts.standard,
-            counts.total(),
-        );
-        let (ho, wo) = shape
-            .output_size(h, w)
-            .expect("validated: fixed size has an output");
+        let (d, p, s, t) = (counts.depthwise, counts.pointwise, counts.standard, counts.total());
+        let (ho, wo) = shape.output_size(h, w).expect("validated: fixed size has an output");
         quote! {
             /// Declared input height.
             pub const H: usize = #h;
@@ -168,30 +158,123 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
     });
     let clone_derive = (!derives(&item.attrs, "Clone")).then(|| quote!(#[derive(Clone)]));
 
-    let dw_tile = format_ident!("__dsconv_depthwise_tile_{}", plan.isa.name());
-    let pw_tile = format_ident!("__dsconv_pointwise_tile_{}", plan.isa.name());
-    let dw_kernel = scalar::depthwise_tile(&plan, spec, &dw_tile);
-    let pw_kernel = scalar::pointwise_tile(&plan, spec, &pw_tile);
-
-    let tile_pixels = plan.fusion.tile_pixels;
-    let buffer_floats = plan.fusion.buffer_floats;
-    let tile_buffer = match plan.fusion.buffer {
-        TileBuffer::Stack => quote!(let mut __tile = [0.0f32; #buffer_floats];),
-        TileBuffer::Heap => quote!(let mut __tile = ::std::vec![0.0f32; #buffer_floats];),
-    };
+    // Kernels and plans, per backend.
+    let scalar_names = simd::KernelNames::new("scalar");
+    let mut kernels = Vec::new();
+    let mut plan_items = Vec::new();
+    let mut plan_consts = Vec::new();
+    let mut forward_arms = Vec::new();
+    let mut depthwise_arms = Vec::new();
+    let mut pointwise_arms = Vec::new();
+    for (plan, (isa, variant)) in plans.iter().zip(BACKENDS.iter()) {
+        let names = simd::KernelNames::new(isa.name());
+        let ops = isa::VectorOps { isa: *isa };
+        let cfg = ops.cfg();
+        let feature = ops.target_feature();
+        let variant = format_ident!("{}", variant);
+        if *isa == Isa::Scalar {
+            kernels.push(scalar::depthwise(plan, spec, &names.depthwise));
+            kernels.push(scalar::pointwise(plan, spec, &names.pointwise));
+        } else {
+            kernels.push(simd::depthwise(plan, spec, &names, &scalar_names.depthwise));
+            kernels.push(simd::pointwise(plan, spec, &names));
+        }
+        let forward = format_ident!("__dsconv_forward_{}", isa.name());
+        let (dw_fn, pw_fn) = (&names.depthwise, &names.pointwise);
+        let tile_pixels = plan.fusion.tile_pixels;
+        let buffer = plan.fusion.buffer_floats;
+        kernels.push(quote! {
+            /// `forward` of this backend: depthwise tiles of `TILE` pixels into a per-thread
+            /// scratch buffer, each consumed by the pointwise stage while it is in cache.
+            ///
+            /// # Safety
+            /// As `SeparableConv::__forward_unchecked`, for this backend.
+            #cfg
+            #feature
+            #[allow(unused_unsafe)]
+            unsafe fn #forward(&self, input: &[f32], h: usize, w: usize, wo: usize, output: &mut [f32]) {
+                ::dsconv::__private::with_scratch(#buffer, |tile| {
+                    let mut first_pixel = 0usize;
+                    for out_tile in output.chunks_mut(#tile_pixels * #n) {
+                        let pixels = out_tile.len() / #n;
+                        let dw_tile = &mut tile[..pixels * #c];
+                        // SAFETY: the tile covers pixels first_pixel..first_pixel + pixels of
+                        // the output grid; buffers have the lengths the kernels require.
+                        unsafe {
+                            self.#dw_fn(input, h, w, wo, first_pixel, dw_tile);
+                            self.#pw_fn(dw_tile, pixels, out_tile);
+                        }
+                        first_pixel += pixels;
+                    }
+                })
+            }
+        });
+        let plan_const = format_ident!("PLAN_{}", isa.name().to_uppercase());
+        let plan_doc = format!("The plan of the {} backend: {plan}", isa.name());
+        let d = &plan.depthwise;
+        let p = &plan.pointwise;
+        let (strategy, ppb, cv, dlpf, dlu) = (
+            d.strategy.describe(),
+            d.pixels_per_block,
+            d.channel_vectors,
+            d.loads_per_fma,
+            d.lane_utilisation,
+        );
+        let (rows, cols, plpf, plu) =
+            (p.rows, p.vectors * isa.lanes(), p.loads_per_fma, p.lane_utilisation);
+        let lanes = isa.lanes();
+        plan_consts.push(quote! {
+            #[doc = #plan_doc]
+            pub const #plan_const: ::dsconv::PlanSummary = ::dsconv::PlanSummary {
+                backend: ::dsconv::Backend::#variant,
+                lanes: #lanes,
+                depthwise_strategy: #strategy,
+                depthwise_pixels_per_block: #ppb,
+                depthwise_channel_vectors: #cv,
+                depthwise_loads_per_fma: #dlpf,
+                depthwise_lane_utilisation: #dlu,
+                pointwise_rows: #rows,
+                pointwise_cols: #cols,
+                pointwise_loads_per_fma: #plpf,
+                pointwise_lane_utilisation: #plu,
+                fused_tile_pixels: #tile_pixels,
+            };
+        });
+        plan_items.push(quote!(#cfg Self::#plan_const,));
+        if *isa != Isa::Scalar {
+            forward_arms.push(quote! {
+                #cfg
+                ::dsconv::Backend::#variant => self.#forward(input, h, w, wo, output),
+            });
+            depthwise_arms.push(quote! {
+                #cfg
+                ::dsconv::Backend::#variant => self.#dw_fn(input, h, w, wo, 0, output),
+            });
+            pointwise_arms.push(quote! {
+                #cfg
+                ::dsconv::Backend::#variant => self.#pw_fn(input, pixels, output),
+            });
+        }
+    }
+    let scalar_forward = format_ident!("__dsconv_forward_scalar");
+    let (scalar_dw, scalar_pw) = (&scalar_names.depthwise, &scalar_names.pointwise);
 
     quote! {
         #(#attrs)*
         #[doc = #summary]
         #[doc = ""]
-        #[doc = #plan_doc]
+        #[doc = "Plans:"]
+        #(#[doc = #plan_docs])*
         #clone_derive
         #vis #struct_token #name {
-            /// Depthwise weights, tap-major: `[tap][channel]`.
-            dw: ::std::boxed::Box<[f32; #dw_len]>,
-            /// Pointwise weights, input-major: `[input channel][output channel]`.
-            pw: ::std::boxed::Box<[f32; #pw_len]>,
-            #bias_fields
+            /// Depthwise weights, tap-major, channels padded: `[tap][CP]`.
+            dw: ::std::boxed::Box<[f32; #dw_packed]>,
+            /// Depthwise bias (zeros without `bias = true`), padded to `CP`.
+            dw_bias: ::std::boxed::Box<[f32; #cp]>,
+            /// Pointwise weights in panels: `[panel][input channel][panel column]`.
+            pw: ::std::boxed::Box<[f32; #pw_packed]>,
+            /// Pointwise bias (zeros without `bias = true`), padded to whole panels.
+            pw_bias: ::std::boxed::Box<[f32; #np]>,
         }
 
         // Generated arithmetic on literal constants trips style lints (`x - 0 + 1 <= y`)
@@ -200,13 +283,11 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
         impl #name {
             #fixed_consts
 
-            /// The planner's decisions for the scalar backend, as text.
-            pub const PLAN_SCALAR: &'static str = #plan_text;
+            #(#plan_consts)*
 
             #constructor
 
-            #dw_kernel
-            #pw_kernel
+            #(#kernels)*
         }
 
         #debug_impl
@@ -224,6 +305,7 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
             };
             const ACTIVATION: ::dsconv::Activation = #activation;
             const BIAS: bool = #bias;
+            const PLANS: &'static [::dsconv::PlanSummary] = &[#(#plan_items)*];
 
             fn load(weights: &::dsconv::Weights<'_>) -> ::core::result::Result<Self, ::dsconv::Error> {
                 use ::dsconv::__private as __rt;
@@ -232,21 +314,27 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
                 __rt::check_bias(Tensor::DepthwiseBias, #bias, #c, weights.depthwise_bias)?;
                 __rt::check_weights(Tensor::PointwiseWeights, #pw_len, weights.pointwise)?;
                 __rt::check_bias(Tensor::PointwiseBias, #bias, #n, weights.pointwise_bias)?;
+                let zeros_c = [0.0f32; #c];
+                let zeros_n = [0.0f32; #n];
+                let dw_bias = weights.depthwise_bias.unwrap_or(&zeros_c[..]);
+                let pw_bias = weights.pointwise_bias.unwrap_or(&zeros_n[..]);
                 ::core::result::Result::Ok(Self {
                     dw: __rt::to_array(
                         Tensor::DepthwiseWeights,
-                        __rt::transpose(weights.depthwise, #c, #dk * #dk),
+                        __rt::pad_columns(&__rt::transpose(weights.depthwise, #c, #taps), #taps, #c, #cp),
                     )?,
+                    dw_bias: __rt::to_array(Tensor::DepthwiseBias, __rt::pad_columns(dw_bias, 1, #c, #cp))?,
                     pw: __rt::to_array(
                         Tensor::PointwiseWeights,
-                        __rt::transpose(weights.pointwise, #n, #c),
+                        __rt::pack_pointwise_panels(weights.pointwise, #n, #c, #PANEL_WIDTH, #tail_width),
                     )?,
-                    #bias_init
+                    pw_bias: __rt::to_array(Tensor::PointwiseBias, __rt::pad_columns(pw_bias, 1, #n, #np))?,
                 })
             }
 
             unsafe fn __forward_unchecked(
                 &self,
+                backend: ::dsconv::Backend,
                 input: &[f32],
                 h: usize,
                 w: usize,
@@ -255,19 +343,19 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
                 output: &mut [f32],
             ) {
                 let _ = ho;
-                #tile_buffer
-                let mut first_pixel = 0usize;
-                for out_tile in output.chunks_mut(#tile_pixels * #n) {
-                    let pixels = out_tile.len() / #n;
-                    let dw_tile = &mut __tile[..pixels * #c];
-                    self.#dw_tile(input, h, w, wo, first_pixel, dw_tile);
-                    self.#pw_tile(dw_tile, out_tile);
-                    first_pixel += pixels;
+                // SAFETY: the caller checked that `backend` runs on this CPU and validated
+                // sizes and lengths (the trait's contract).
+                unsafe {
+                    match backend {
+                        #(#forward_arms)*
+                        _ => self.#scalar_forward(input, h, w, wo, output),
+                    }
                 }
             }
 
             unsafe fn __depthwise_unchecked(
                 &self,
+                backend: ::dsconv::Backend,
                 input: &[f32],
                 h: usize,
                 w: usize,
@@ -276,12 +364,29 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
                 output: &mut [f32],
             ) {
                 let _ = ho;
-                self.#dw_tile(input, h, w, wo, 0, output);
+                // SAFETY: as in `__forward_unchecked`.
+                unsafe {
+                    match backend {
+                        #(#depthwise_arms)*
+                        _ => self.#scalar_dw(input, h, w, wo, 0, output),
+                    }
+                }
             }
 
-            unsafe fn __pointwise_unchecked(&self, input: &[f32], pixels: usize, output: &mut [f32]) {
-                let _ = pixels;
-                self.#pw_tile(input, output);
+            unsafe fn __pointwise_unchecked(
+                &self,
+                backend: ::dsconv::Backend,
+                input: &[f32],
+                pixels: usize,
+                output: &mut [f32],
+            ) {
+                // SAFETY: as in `__forward_unchecked`.
+                unsafe {
+                    match backend {
+                        #(#pointwise_arms)*
+                        _ => self.#scalar_pw(input, pixels, output),
+                    }
+                }
             }
         }
     }

@@ -1,30 +1,27 @@
 //! The scalar backend: portable kernels with the taps of interior pixels unrolled and every
 //! trip count a constant of the layer. It compiles on every target, is the fallback of the
-//! SIMD backends, and uses only safe indexing.
+//! SIMD backends, and uses only safe indexing. It reads the same packed weights as the
+//! vector backends (tap-major depthwise weights padded to `CP` channels, pointwise panels).
 
 use super::activate_scalar;
 use crate::model::LayerSpec;
-use crate::plan::Plan;
+use crate::plan::{Plan, PANEL_WIDTH};
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
 /// `fn NAME(&self, input, h, w, wo, first_pixel, out)`: depthwise output for the pixels
 /// `first_pixel .. first_pixel + out.len() / C` (row-major over the `ho x wo` output grid).
-pub fn depthwise_tile(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
+pub fn depthwise(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
     let s = &plan.shape;
-    let (dk, m, dm, stride, pad, c) = (
+    let (dk, m, dm, stride, pad, c, cp) = (
         s.dk,
         s.m,
         s.depth_multiplier,
         s.stride,
         plan.depthwise.pad,
         plan.channels,
+        plan.padded_channels,
     );
-    let init = if spec.bias {
-        quote!(self.dw_bias[o])
-    } else {
-        quote!(0.0f32)
-    };
 
     // Interior: one slice per kernel row, then every tap unrolled in (ky, kx) order.
     let rows: Vec<Ident> = (0..dk).map(|ky| format_ident!("row_{}", ky)).collect();
@@ -41,11 +38,10 @@ pub fn depthwise_tile(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStrea
         .flat_map(|ky| (0..dk).map(move |kx| (ky, kx)))
         .map(|(ky, kx)| {
             let row = &rows[ky];
-            let (column, weight) = (kx * m, (ky * dk + kx) * c);
+            let (column, weight) = (kx * m, (ky * dk + kx) * cp);
             quote!(acc += #row[#column + ci] * self.dw[#weight + o];)
         });
-    let interior_store = activate_scalar(spec.activation, quote!(acc));
-    let border_store = activate_scalar(spec.activation, quote!(acc));
+    let store = activate_scalar(spec.activation, quote!(acc));
 
     quote! {
         /// Depthwise stage of the scalar backend for a run of output pixels.
@@ -70,9 +66,9 @@ pub fn depthwise_tile(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStrea
                     for ci in 0..#m {
                         for j in 0..#dm {
                             let o = ci * #dm + j;
-                            let mut acc: f32 = #init;
+                            let mut acc: f32 = self.dw_bias[o];
                             #(#taps)*
-                            px[o] = #interior_store;
+                            px[o] = #store;
                         }
                     }
                 } else {
@@ -83,15 +79,15 @@ pub fn depthwise_tile(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStrea
                     for ci in 0..#m {
                         for j in 0..#dm {
                             let o = ci * #dm + j;
-                            let mut acc: f32 = #init;
+                            let mut acc: f32 = self.dw_bias[o];
                             for ky in ky_lo..ky_hi {
                                 let row = (y0 + ky - #pad) * w;
                                 for kx in kx_lo..kx_hi {
                                     acc += input[(row + x0 + kx - #pad) * #m + ci]
-                                        * self.dw[(ky * #dk + kx) * #c + o];
+                                        * self.dw[(ky * #dk + kx) * #cp + o];
                                 }
                             }
-                            px[o] = #border_store;
+                            px[o] = #store;
                         }
                     }
                 }
@@ -100,14 +96,13 @@ pub fn depthwise_tile(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStrea
     }
 }
 
-/// `fn NAME(&self, input, out)`: pointwise stage over `input.len() / C` pixels.
-pub fn pointwise_tile(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
-    let (c, n) = (plan.pointwise.k, plan.pointwise.n);
-    let init = if spec.bias {
-        quote!(y.copy_from_slice(&self.pw_bias[..]);)
-    } else {
-        quote!(y.fill(0.0);)
-    };
+/// `fn NAME(&self, input, pixels, out)`: pointwise stage over `pixels` pixels.
+pub fn pointwise(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
+    let p = &plan.pointwise;
+    let (k, n) = (p.k, p.n);
+    let full_panels = p.full_panels;
+    let rest = n - full_panels * PANEL_WIDTH;
+    let tail_width = p.tail_panel_width;
     let store = activate_scalar(spec.activation, quote!(*v));
     let activation = match spec.activation {
         dsconv_runtime::Activation::None => quote!(),
@@ -117,20 +112,44 @@ pub fn pointwise_tile(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStrea
             }
         },
     };
+    // One panel: `width` packed columns of which `valid` are output channels.
+    let panel = |first_col: TokenStream, weights_at: TokenStream, width: usize, valid: usize| {
+        quote! {
+            let cols = &mut y[#first_col..#first_col + #valid];
+            cols.copy_from_slice(&self.pw_bias[#first_col..#first_col + #valid]);
+            let panel = &self.pw[#weights_at..#weights_at + #width * #k];
+            let (weight_rows, _) = panel.as_chunks::<#width>();
+            for (xk, row) in x.iter().zip(weight_rows.iter()) {
+                for (yn, wn) in cols.iter_mut().zip(row.iter()) {
+                    *yn += *xk * *wn;
+                }
+            }
+        }
+    };
+    let full = panel(
+        quote!(panel_index * #PANEL_WIDTH),
+        quote!(panel_index * #PANEL_WIDTH * #k),
+        PANEL_WIDTH,
+        PANEL_WIDTH,
+    );
+    let tail = (rest > 0).then(|| {
+        let first = full_panels * PANEL_WIDTH;
+        let at = full_panels * PANEL_WIDTH * k;
+        let body = panel(quote!(#first), quote!(#at), tail_width, rest);
+        quote!({ #body })
+    });
     quote! {
         /// Pointwise stage of the scalar backend for a run of pixels.
         #[inline]
-        fn #name(&self, input: &[f32], out: &mut [f32]) {
-            let (weight_rows, _) = self.pw.as_chunks::<#n>();
-            let (inputs, _) = input.as_chunks::<#c>();
+        fn #name(&self, input: &[f32], pixels: usize, out: &mut [f32]) {
+            let _ = pixels;
+            let (inputs, _) = input.as_chunks::<#k>();
             let (outputs, _) = out.as_chunks_mut::<#n>();
             for (x, y) in inputs.iter().zip(outputs.iter_mut()) {
-                #init
-                for (xk, row) in x.iter().zip(weight_rows.iter()) {
-                    for (yn, wn) in y.iter_mut().zip(row.iter()) {
-                        *yn += *xk * *wn;
-                    }
+                for panel_index in 0..#full_panels {
+                    #full
                 }
+                #tail
                 #activation
             }
         }

@@ -1,0 +1,191 @@
+//! Spelling of vector operations per ISA: the only place that knows intrinsic names.
+//! The SIMD emitter is written once against these helpers.
+
+use crate::plan::Isa;
+use dsconv_runtime::Activation;
+use proc_macro2::TokenStream;
+use quote::quote;
+
+/// Token spellings of the vector operations of one SIMD ISA.
+#[derive(Clone, Copy, Debug)]
+pub struct VectorOps {
+    /// The ISA.
+    pub isa: Isa,
+}
+
+impl VectorOps {
+    /// Lanes per vector.
+    pub fn lanes(&self) -> usize {
+        self.isa.lanes()
+    }
+
+    /// `#[cfg(target_arch = ..)]` for code using this ISA.
+    pub fn cfg(&self) -> TokenStream {
+        match self.isa {
+            Isa::Avx2 | Isa::Avx512 => quote!(#[cfg(target_arch = "x86_64")]),
+            Isa::Neon => quote!(#[cfg(target_arch = "aarch64")]),
+            Isa::Scalar => quote!(),
+        }
+    }
+
+    /// `#[target_feature(..)]` enabling this ISA.
+    pub fn target_feature(&self) -> TokenStream {
+        match self.isa {
+            Isa::Avx2 => quote!(#[target_feature(enable = "avx2,fma")]),
+            Isa::Avx512 => quote!(#[target_feature(enable = "avx512f")]),
+            Isa::Neon => quote!(#[target_feature(enable = "neon")]),
+            Isa::Scalar => quote!(),
+        }
+    }
+
+    /// `use ::core::arch::..::*;`
+    pub fn import(&self) -> TokenStream {
+        match self.isa {
+            Isa::Avx2 | Isa::Avx512 => quote!(use ::core::arch::x86_64::*;),
+            Isa::Neon => quote!(use ::core::arch::aarch64::*;),
+            Isa::Scalar => quote!(),
+        }
+    }
+
+    /// The vector type.
+    pub fn ty(&self) -> TokenStream {
+        match self.isa {
+            Isa::Avx2 => quote!(__m256),
+            Isa::Avx512 => quote!(__m512),
+            Isa::Neon => quote!(float32x4_t),
+            Isa::Scalar => quote!(f32),
+        }
+    }
+
+    /// All lanes zero.
+    pub fn zero(&self) -> TokenStream {
+        match self.isa {
+            Isa::Avx2 => quote!(_mm256_setzero_ps()),
+            Isa::Avx512 => quote!(_mm512_setzero_ps()),
+            Isa::Neon => quote!(vdupq_n_f32(0.0)),
+            Isa::Scalar => quote!(0.0f32),
+        }
+    }
+
+    /// All lanes `value` (an f32 expression).
+    pub fn splat(&self, value: TokenStream) -> TokenStream {
+        match self.isa {
+            Isa::Avx2 => quote!(_mm256_set1_ps(#value)),
+            Isa::Avx512 => quote!(_mm512_set1_ps(#value)),
+            Isa::Neon => quote!(vdupq_n_f32(#value)),
+            Isa::Scalar => value,
+        }
+    }
+
+    /// All lanes `*ptr` (a `*const f32` expression).
+    pub fn broadcast(&self, ptr: TokenStream) -> TokenStream {
+        match self.isa {
+            Isa::Avx2 => quote!(_mm256_broadcast_ss(&*#ptr)),
+            Isa::Avx512 => quote!(_mm512_set1_ps(*#ptr)),
+            Isa::Neon => quote!(vld1q_dup_f32(#ptr)),
+            Isa::Scalar => quote!(*#ptr),
+        }
+    }
+
+    /// Unaligned load of a whole vector.
+    pub fn load(&self, ptr: TokenStream) -> TokenStream {
+        match self.isa {
+            Isa::Avx2 => quote!(_mm256_loadu_ps(#ptr)),
+            Isa::Avx512 => quote!(_mm512_loadu_ps(#ptr)),
+            Isa::Neon => quote!(vld1q_f32(#ptr)),
+            Isa::Scalar => quote!(*#ptr),
+        }
+    }
+
+    /// Unaligned store of a whole vector.
+    pub fn store(&self, ptr: TokenStream, value: TokenStream) -> TokenStream {
+        match self.isa {
+            Isa::Avx2 => quote!(_mm256_storeu_ps(#ptr, #value)),
+            Isa::Avx512 => quote!(_mm512_storeu_ps(#ptr, #value)),
+            Isa::Neon => quote!(vst1q_f32(#ptr, #value)),
+            Isa::Scalar => quote!(*#ptr = #value),
+        }
+    }
+
+    /// Loads the first `count` lanes (a `usize` expression in `1..lanes`) and zeroes the
+    /// others, touching no memory past `ptr + count`.
+    pub fn load_partial(&self, ptr: TokenStream, count: TokenStream) -> TokenStream {
+        match self.isa {
+            Isa::Avx2 => quote!(_mm256_maskload_ps(
+                #ptr,
+                _mm256_cmpgt_epi32(
+                    _mm256_set1_epi32((#count) as i32),
+                    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                ),
+            )),
+            Isa::Avx512 => quote!(_mm512_maskz_loadu_ps(
+                ((1u32 << (#count)) - 1) as __mmask16,
+                #ptr,
+            )),
+            Isa::Neon => quote!({
+                let mut lanes = [0.0f32; 4];
+                ::core::ptr::copy_nonoverlapping(#ptr, lanes.as_mut_ptr(), #count);
+                vld1q_f32(lanes.as_ptr())
+            }),
+            Isa::Scalar => quote!(*#ptr),
+        }
+    }
+
+    /// Stores the first `count` lanes, touching no memory past `ptr + count`.
+    pub fn store_partial(
+        &self,
+        ptr: TokenStream,
+        value: TokenStream,
+        count: TokenStream,
+    ) -> TokenStream {
+        match self.isa {
+            Isa::Avx2 => quote!(_mm256_maskstore_ps(
+                #ptr,
+                _mm256_cmpgt_epi32(
+                    _mm256_set1_epi32((#count) as i32),
+                    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                ),
+                #value,
+            )),
+            Isa::Avx512 => quote!(_mm512_mask_storeu_ps(
+                #ptr,
+                ((1u32 << (#count)) - 1) as __mmask16,
+                #value,
+            )),
+            Isa::Neon => quote!({
+                let mut lanes = [0.0f32; 4];
+                vst1q_f32(lanes.as_mut_ptr(), #value);
+                ::core::ptr::copy_nonoverlapping(lanes.as_ptr(), #ptr, #count);
+            }),
+            Isa::Scalar => quote!(*#ptr = #value),
+        }
+    }
+
+    /// `acc + a * b`, fused.
+    pub fn fma(&self, acc: TokenStream, a: TokenStream, b: TokenStream) -> TokenStream {
+        match self.isa {
+            Isa::Avx2 => quote!(_mm256_fmadd_ps(#a, #b, #acc)),
+            Isa::Avx512 => quote!(_mm512_fmadd_ps(#a, #b, #acc)),
+            Isa::Neon => quote!(vfmaq_f32(#acc, #a, #b)),
+            Isa::Scalar => quote!(#acc + #a * #b),
+        }
+    }
+
+    /// `act(value)`, NaN-propagating like the reference: x86 `max`/`min` return their second
+    /// operand when either is NaN, so the value goes second; NEON propagates NaN itself.
+    pub fn activate(&self, activation: Activation, value: TokenStream) -> TokenStream {
+        let zero = self.zero();
+        let six = self.splat(quote!(6.0f32));
+        let (max, min) = match self.isa {
+            Isa::Avx2 => (quote!(_mm256_max_ps), quote!(_mm256_min_ps)),
+            Isa::Avx512 => (quote!(_mm512_max_ps), quote!(_mm512_min_ps)),
+            Isa::Neon => (quote!(vmaxq_f32), quote!(vminq_f32)),
+            Isa::Scalar => return super::activate_scalar(activation, value),
+        };
+        match activation {
+            Activation::None => value,
+            Activation::Relu => quote!(#max(#zero, #value)),
+            Activation::Relu6 => quote!(#min(#six, #max(#zero, #value))),
+        }
+    }
+}

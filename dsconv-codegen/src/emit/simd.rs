@@ -1,0 +1,380 @@
+//! The vector backends (AVX2, AVX-512, NEON), written once against [`VectorOps`].
+//!
+//! Depthwise: channels across lanes (NHWC), for each channel vector a sliding window along
+//! the row: the interior kernel computes a block of output pixels, loading each input vector
+//! once per kernel row and feeding it to every tap of the block it meets; taps unrolled;
+//! border pixels run the same taps under row/column predicates, so nothing outside the
+//! image is read; the last channel vector uses masked (partial) loads and stores.
+//!
+//! Pointwise: a register-tiled micro-kernel (rows of pixels x vectors of output channels),
+//! generic over its row count and width so remainders are monomorphised copies, streaming
+//! weights packed in panels at load time.
+
+use super::isa::VectorOps;
+use crate::model::LayerSpec;
+use crate::plan::{ColumnBlock, DepthwiseStrategy, Plan, PANEL_WIDTH};
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote};
+
+/// Names of a backend's generated functions.
+pub struct KernelNames {
+    /// Depthwise over a run of output pixels.
+    pub depthwise: Ident,
+    /// Pointwise over a run of pixels.
+    pub pointwise: Ident,
+    /// Pointwise micro-kernel.
+    pub micro: Ident,
+}
+
+impl KernelNames {
+    /// The names for `isa_name`.
+    pub fn new(isa_name: &str) -> Self {
+        KernelNames {
+            depthwise: format_ident!("__dsconv_depthwise_{}", isa_name),
+            pointwise: format_ident!("__dsconv_pointwise_{}", isa_name),
+            micro: format_ident!("__dsconv_pointwise_micro_{}", isa_name),
+        }
+    }
+}
+
+/// The depthwise function of a vector backend (or a call to the scalar one, when the plan
+/// says the depthwise stage is not vectorised).
+pub fn depthwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames, scalar: &Ident) -> TokenStream {
+    let ops = VectorOps { isa: plan.isa };
+    let (cfg, feature, import) = (ops.cfg(), ops.target_feature(), ops.import());
+    let name = &names.depthwise;
+    if plan.depthwise.strategy != DepthwiseStrategy::ChannelVectors {
+        return quote! {
+            #cfg
+            #[inline]
+            unsafe fn #name(&self, input: &[f32], h: usize, w: usize, wo: usize, first_pixel: usize, out: &mut [f32]) {
+                self.#scalar(input, h, w, wo, first_pixel, out)
+            }
+        };
+    }
+    let s = &plan.shape;
+    let (dk, stride, pad, c, cp) = (s.dk, s.stride, plan.depthwise.pad, plan.channels, plan.padded_channels);
+    let lanes = ops.lanes();
+    let full_vectors = c / lanes;
+    let tail = c % lanes;
+    let full_body = channel_vector_body(plan, spec, &ops, None);
+    let tail_body = (tail > 0).then(|| {
+        let body = channel_vector_body(plan, spec, &ops, Some(tail));
+        quote! {
+            {
+                let c0 = #full_vectors * #lanes;
+                #body
+            }
+        }
+    });
+    quote! {
+        /// Depthwise stage for output pixels `first_pixel..first_pixel + out.len() / C`.
+        ///
+        /// # Safety
+        /// The CPU supports the backend; `input` holds `h * w * M` floats of a valid input
+        /// size with output width `wo`; `out.len()` is a multiple of `C` and the pixel run
+        /// ends within the output grid.
+        #cfg
+        #feature
+        #[allow(unused_unsafe, unused_comparisons, unused_variables, unused_mut)]
+        unsafe fn #name(&self, input: &[f32], h: usize, w: usize, wo: usize, first_pixel: usize, out: &mut [f32]) {
+            #import
+            let inp = input.as_ptr();
+            let outp = out.as_mut_ptr();
+            let wts = self.dw.as_ptr();
+            let bias = self.dw_bias.as_ptr();
+            let end = first_pixel + out.len() / #c;
+            // Interior columns: the whole window lies inside the row.
+            let interior_lo = (#pad + #stride - 1) / #stride;
+            let interior_hi = if w + #pad >= #dk { (w + #pad - #dk) / #stride + 1 } else { 0 };
+            let mut p = first_pixel;
+            while p < end {
+                let oy = p / wo;
+                let ox0 = p % wo;
+                let ox1 = wo.min(ox0 + (end - p));
+                // Window rows in padded coordinates; input row = y0 + ky - PAD. For every
+                // output row y0 < h + PAD, so ky_hi does not underflow.
+                let y0 = oy * #stride;
+                let ky_lo = (#pad).saturating_sub(y0);
+                let ky_hi = (h + #pad - y0).min(#dk);
+                let a = interior_lo.clamp(ox0, ox1);
+                let b = interior_hi.clamp(a, ox1);
+                // SAFETY: pixel p - first_pixel < out.len() / C.
+                let seg = outp.add((p - first_pixel) * #c);
+                for cv in 0..#full_vectors {
+                    let c0 = cv * #lanes;
+                    #full_body
+                }
+                #tail_body
+                p += ox1 - ox0;
+            }
+            let _ = #cp;
+        }
+    }
+}
+
+/// The code computing one channel vector (starting at channel `c0`) over the row segment
+/// `ox0..ox1` (interior columns `a..b`). `partial` = lanes of a masked tail vector.
+fn channel_vector_body(plan: &Plan, spec: &LayerSpec, ops: &VectorOps, partial: Option<usize>) -> TokenStream {
+    let s = &plan.shape;
+    let (dk, stride, pad, c, cp) = (s.dk, s.stride, plan.depthwise.pad, plan.channels, plan.padded_channels);
+    let block = plan.depthwise.pixels_per_block;
+    let ty = ops.ty();
+    let load_input = |ptr: TokenStream| match partial {
+        None => ops.load(ptr),
+        Some(n) => ops.load_partial(ptr, quote!(#n)),
+    };
+    let store_output = |ptr: TokenStream, v: TokenStream| match partial {
+        None => ops.store(ptr, v),
+        Some(n) => ops.store_partial(ptr, v, quote!(#n)),
+    };
+    let weight_names: Vec<Ident> = (0..dk * dk).map(|t| format_ident!("w{}", t)).collect();
+    let weights = weight_names.iter().enumerate().map(|(t, wn)| {
+        // Weights are padded to CP channels per tap: whole-vector loads stay in bounds.
+        let load = ops.load(quote!(wts.add(#t * #cp + c0)));
+        quote!(let #wn: #ty = #load;)
+    });
+    let bias_load = ops.load(quote!(bias.add(c0)));
+
+    // A block of `n` interior pixels starting at column `ox`.
+    let interior_block = |n: usize| -> TokenStream {
+        let accs: Vec<Ident> = (0..n).map(|i| format_ident!("acc{}", i)).collect();
+        let span = (n - 1) * stride + dk;
+        let rows = (0..dk).map(|ky| {
+            let loads = (0..span).map(|j| {
+                let x = format_ident!("x{}", j);
+                let load = load_input(quote!(row.add(#j * #c)));
+                let fmas = (0..n).filter_map(|i| {
+                    let kx = j.checked_sub(i * stride).filter(|&kx| kx < dk)?;
+                    let acc = &accs[i];
+                    let wn = &weight_names[ky * dk + kx];
+                    let f = ops.fma(quote!(#acc), quote!(#x), quote!(#wn));
+                    Some(quote!(#acc = #f;))
+                });
+                quote! {
+                    let #x: #ty = #load;
+                    #(#fmas)*
+                }
+            });
+            quote! {
+                if ky_lo <= #ky && #ky < ky_hi {
+                    // SAFETY: row y0 + ky - PAD is inside the image (ky_lo..ky_hi), and the
+                    // block's columns x_start..x_start + span are inside the row (interior).
+                    let row = inp.add(((y0 + #ky - #pad) * w + x_start) * #c + c0);
+                    #(#loads)*
+                }
+            }
+        });
+        let stores = accs.iter().enumerate().map(|(i, acc)| {
+            let v = ops.activate(spec.activation, quote!(#acc));
+            let st = store_output(quote!(seg.add((ox - ox0 + #i) * #c + c0)), v);
+            quote!(#st;)
+        });
+        quote! {
+            let x_start = ox * #stride - #pad;
+            #(let mut #accs: #ty = bv;)*
+            #(#rows)*
+            // SAFETY: pixels ox..ox + n lie in the segment, which lies in `out`.
+            #(#stores)*
+        }
+    };
+
+    let border_taps = (0..dk).flat_map(|ky| (0..dk).map(move |kx| (ky, kx))).map(|(ky, kx)| {
+        let wn = &weight_names[ky * dk + kx];
+        let load = load_input(quote!(inp.add(((y0 + #ky - #pad) * w + (x0 + #kx - #pad)) * #c + c0)));
+        let f = ops.fma(quote!(acc), quote!(x), quote!(#wn));
+        quote! {
+            if ky_lo <= #ky && #ky < ky_hi && kx_lo <= #kx && #kx < kx_hi {
+                // SAFETY: the predicates keep row and column inside the image.
+                let x: #ty = #load;
+                acc = #f;
+            }
+        }
+    });
+    let border_store = {
+        let v = ops.activate(spec.activation, quote!(acc));
+        store_output(quote!(seg.add((ox - ox0) * #c + c0)), v)
+    };
+    let border_pixel = quote! {
+        let x0 = ox * #stride;
+        // x0 < w + PAD for every output column, so kx_hi does not underflow.
+        let kx_lo = (#pad).saturating_sub(x0);
+        let kx_hi = (w + #pad - x0).min(#dk);
+        let mut acc: #ty = bv;
+        #(#border_taps)*
+        // SAFETY: pixel ox lies in the segment, which lies in `out`.
+        #border_store;
+    };
+    let blocked = interior_block(block);
+    let single = interior_block(1);
+    let blocks = if block > 1 {
+        quote! {
+            while ox + #block <= b {
+                #blocked
+                ox += #block;
+            }
+        }
+    } else {
+        quote!()
+    };
+    quote! {
+        // SAFETY: c0 + lanes <= CP, the padded length of every tap's weights and the bias.
+        #(#weights)*
+        let bv: #ty = #bias_load;
+        let mut ox = ox0;
+        while ox < a {
+            #border_pixel
+            ox += 1;
+        }
+        #blocks
+        while ox < b {
+            #single
+            ox += 1;
+        }
+        while ox < ox1 {
+            #border_pixel
+            ox += 1;
+        }
+    }
+}
+
+/// The pointwise micro-kernel and driver of a vector backend.
+pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStream {
+    let ops = VectorOps { isa: plan.isa };
+    let (cfg, feature, import) = (ops.cfg(), ops.target_feature(), ops.import());
+    let p = &plan.pointwise;
+    let (k, n, rows) = (p.k, p.n, p.rows);
+    let lanes = ops.lanes();
+    let ty = ops.ty();
+    let zero = ops.zero();
+    let (name, micro) = (&names.pointwise, &names.micro);
+    let load_b = ops.load(quote!(bk.add(v * #lanes)));
+    let bias_v = ops.load(quote!(bias.add(v * #lanes)));
+    let broadcast = ops.broadcast(quote!(a.add(r * #k + kk)));
+    let fma = ops.fma(quote!(acc[r][v]), quote!(av), quote!(bv[v]));
+    let activated = ops.activate(spec.activation, quote!(acc[r][v]));
+    let store_full = ops.store(quote!(dst), quote!(y));
+    let store_last = ops.store_partial(quote!(dst), quote!(y), quote!(LAST));
+
+    let call_blocks = |blocks: &[ColumnBlock], r: usize, panel_stride: usize| -> TokenStream {
+        let calls = blocks.iter().map(|blk| {
+            let (col, nv, last) = (blk.col, blk.vectors, blk.last_lanes);
+            quote! {
+                self.#micro::<#r, #nv, #last>(
+                    a.add(r0 * #k),
+                    panel.add(#col),
+                    #panel_stride,
+                    bias.add(panel_col + #col),
+                    o.add(r0 * #n + panel_col + #col),
+                );
+            }
+        });
+        quote!(#(#calls)*)
+    };
+    let rows_loop = |blocks: &[ColumnBlock], panel_stride: usize| -> TokenStream {
+        let full = call_blocks(blocks, rows, panel_stride);
+        let arms = (1..rows).map(|r| {
+            let body = call_blocks(blocks, r, panel_stride);
+            quote!(#r => { #body })
+        });
+        quote! {
+            let mut r0 = 0;
+            while r0 + #rows <= pixels {
+                #full
+                r0 += #rows;
+            }
+            match pixels - r0 {
+                #(#arms)*
+                _ => {}
+            }
+        }
+    };
+    let full_panels = p.full_panels;
+    let full_loop = rows_loop(&p.full_panel_blocks, PANEL_WIDTH);
+    let tail = (!p.tail_blocks.is_empty()).then(|| {
+        let body = rows_loop(&p.tail_blocks, p.tail_panel_width);
+        quote! {
+            {
+                let panel_col = #full_panels * #PANEL_WIDTH;
+                let panel = b.add(#full_panels * #PANEL_WIDTH * #k);
+                #body
+            }
+        }
+    });
+    quote! {
+        /// Pointwise micro-kernel: `R` pixels x `NV` vectors of output channels, the last
+        /// vector holding `LAST` valid lanes.
+        ///
+        /// # Safety
+        /// The CPU supports the backend; `a` points at `R` rows of `K` floats; `b` at `K` rows
+        /// of `b_stride` floats holding `NV` vectors; `bias` at `NV` vectors; `out` at `R`
+        /// rows (stride `N`) with room for `(NV - 1) * lanes + LAST` floats each.
+        #cfg
+        #feature
+        #[inline]
+        #[allow(unused_unsafe)]
+        unsafe fn #micro<const R: usize, const NV: usize, const LAST: usize>(
+            &self,
+            a: *const f32,
+            b: *const f32,
+            b_stride: usize,
+            bias: *const f32,
+            out: *mut f32,
+        ) {
+            #import
+            let mut acc: [[#ty; NV]; R] = [[#zero; NV]; R];
+            for r in 0..R {
+                for v in 0..NV {
+                    acc[r][v] = #bias_v;
+                }
+            }
+            for kk in 0..#k {
+                let bk = b.add(kk * b_stride);
+                let mut bv: [#ty; NV] = [#zero; NV];
+                for v in 0..NV {
+                    bv[v] = #load_b;
+                }
+                for r in 0..R {
+                    let av: #ty = #broadcast;
+                    for v in 0..NV {
+                        acc[r][v] = #fma;
+                    }
+                }
+            }
+            for r in 0..R {
+                for v in 0..NV {
+                    let y: #ty = #activated;
+                    let dst = out.add(r * #n + v * #lanes);
+                    if v + 1 == NV && LAST < #lanes {
+                        #store_last;
+                    } else {
+                        #store_full;
+                    }
+                }
+            }
+        }
+
+        /// Pointwise stage over `pixels` pixels.
+        ///
+        /// # Safety
+        /// The CPU supports the backend; `input` holds `pixels * K` and `out` `pixels * N`
+        /// floats.
+        #cfg
+        #feature
+        #[allow(unused_unsafe, unused_variables, unused_mut)]
+        unsafe fn #name(&self, input: &[f32], pixels: usize, out: &mut [f32]) {
+            let a = input.as_ptr();
+            let o = out.as_mut_ptr();
+            let b = self.pw.as_ptr();
+            let bias = self.pw_bias.as_ptr();
+            // SAFETY (every micro-kernel call): rows r0..r0 + R < pixels; the block's columns
+            // lie in its panel of the packed weights and bias; its valid lanes lie in 0..N.
+            for panel_index in 0..#full_panels {
+                let panel_col = panel_index * #PANEL_WIDTH;
+                let panel = b.add(panel_index * #PANEL_WIDTH * #k);
+                #full_loop
+            }
+            #tail
+        }
+    }
+}
