@@ -70,6 +70,19 @@ layers! {
     L31FixedOdd: (dk = 3, m = 7, n = 3, stride = 2, h = 5, w = 7);
     L32: (dk = 1, m = 9, n = 256, padding = "valid", activation = "relu");
     L33: (dk = 5, m = 64, n = 1, depth_multiplier = 2, stride = 2);
+    // Tails: channel counts one short of, equal to and one past the vector widths (4, 8,
+    // 16), so every partial-vector load and store is exercised; tiny and odd images.
+    T01: (dk = 3, m = 7, n = 7);
+    T02: (dk = 3, m = 15, n = 15, stride = 2);
+    T03: (dk = 5, m = 31, n = 31, activation = "relu6");
+    T04: (dk = 3, m = 33, n = 33, bias = true, activation = "relu");
+    T05OddStride2: (dk = 3, m = 9, n = 9, stride = 2, h = 7, w = 9);
+    T06SmallerThanKernel: (dk = 7, m = 16, n = 7, h = 3, w = 2);
+    T07OnePixel: (dk = 3, m = 1, n = 15, h = 1, w = 1);
+    T08: (dk = 5, m = 17, n = 31, depth_multiplier = 2);
+    T09: (dk = 3, m = 7, n = 33, depth_multiplier = 2, stride = 2, h = 9, w = 1);
+    T10: (dk = 3, m = 8, n = 1, h = 1, w = 23, activation = "relu6");
+    T11: (dk = 1, m = 15, n = 9, stride = 2, bias = true);
 }
 
 /// One random case: an image size, its input, and weights.
@@ -168,7 +181,9 @@ fn trial<L: SeparableConv + 'static>(backend: Backend, name: &str, args: &str) -
 fn check_layer<L: SeparableConv>(backend: Backend) -> Result<(), Failed> {
     let mut runner = TestRunner::new(config());
     runner
-        .run(&case_strategy::<L>(), |case| check_case::<L>(backend, &case))
+        .run(&case_strategy::<L>(), |case| {
+            check_case::<L>(backend, &case)
+        })
         .map_err(|e| Failed::from(e.to_string()))
 }
 
@@ -182,10 +197,14 @@ fn check_case<L: SeparableConv>(backend: Backend, case: &Case) -> Result<(), Tes
 
     // Whole layer.
     let (exact, magnitude) = oracle(&L::SHAPE, L::ACTIVATION, &case.input, h, w, &case.weights);
-    let mut out = vec![f32::NAN; ho * wo * L::N];
+    let input = guarded_input(&case.input);
+    let input = &input[GUARD..GUARD + case.input.len()];
+    let mut out = guarded_output(ho * wo * L::N);
+    let len = out.len() - 2 * GUARD;
     layer
-        .forward_on(backend, &case.input, h, w, &mut out)
+        .forward_on(backend, input, h, w, &mut out[GUARD..GUARD + len])
         .map_err(|e| fail(e.to_string()))?;
+    let out = unguard("forward", &out)?;
     assert_close("forward", &out, &exact, &magnitude, dk2 + c).map_err(fail)?;
 
     // Batch of two: each image exactly as `forward` computes it alone.
@@ -205,10 +224,12 @@ fn check_case<L: SeparableConv>(backend: Backend, case: &Case) -> Result<(), Tes
     // Depthwise stage alone.
     let wide = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
     let abs = |v: &[f32]| v.iter().map(|&x| (x as f64).abs()).collect::<Vec<f64>>();
-    let mut dw_out = vec![f32::NAN; ho * wo * c];
+    let mut dw_out = guarded_output(ho * wo * c);
+    let len = dw_out.len() - 2 * GUARD;
     layer
-        .depthwise_on(backend, &case.input, h, w, &mut dw_out)
+        .depthwise_on(backend, input, h, w, &mut dw_out[GUARD..GUARD + len])
         .map_err(|e| fail(e.to_string()))?;
+    let dw_out = unguard("depthwise", &dw_out)?;
     let dwb = case.weights.depthwise_bias.as_deref();
     let (dw_exact, _, _) = reference::depthwise(
         &L::SHAPE,
@@ -231,10 +252,19 @@ fn check_case<L: SeparableConv>(backend: Backend, case: &Case) -> Result<(), Tes
     assert_close("depthwise", &dw_out, &dw_exact, &dw_mag, dk2).map_err(fail)?;
 
     // Pointwise stage alone, on the depthwise output.
-    let mut pw_out = vec![f32::NAN; ho * wo * L::N];
+    let pw_in = guarded_input(&dw_out);
+    let mut pw_out = guarded_output(ho * wo * L::N);
+    let len = pw_out.len() - 2 * GUARD;
     layer
-        .pointwise_on(backend, &dw_out, ho, wo, &mut pw_out)
+        .pointwise_on(
+            backend,
+            &pw_in[GUARD..GUARD + dw_out.len()],
+            ho,
+            wo,
+            &mut pw_out[GUARD..GUARD + len],
+        )
         .map_err(|e| fail(e.to_string()))?;
+    let pw_out = unguard("pointwise", &pw_out)?;
     let pwb = case.weights.pointwise_bias.as_deref();
     let pw_exact = reference::pointwise(
         L::ACTIVATION,
@@ -258,9 +288,47 @@ fn check_case<L: SeparableConv>(backend: Backend, case: &Case) -> Result<(), Tes
     Ok(())
 }
 
+/// Floats of guard zone around every buffer a kernel sees: a kernel reading past its input
+/// meets NaN (which poisons its outputs); one writing past its output changes the guard.
+const GUARD: usize = 64;
+const CANARY: f32 = -7.25e30;
+
+/// `data` inside a buffer with NaN guards on both sides; returns the buffer.
+fn guarded_input(data: &[f32]) -> Vec<f32> {
+    let mut buf = vec![f32::NAN; data.len() + 2 * GUARD];
+    buf[GUARD..GUARD + data.len()].copy_from_slice(data);
+    buf
+}
+
+/// An output buffer of `len` floats inside canary guards.
+fn guarded_output(len: usize) -> Vec<f32> {
+    let mut buf = vec![CANARY; len + 2 * GUARD];
+    buf[GUARD..GUARD + len].fill(f32::NAN);
+    buf
+}
+
+/// The output part of a guarded buffer, after checking the guards are intact.
+fn unguard(what: &str, buf: &[f32]) -> Result<Vec<f32>, TestCaseError> {
+    let len = buf.len() - 2 * GUARD;
+    let intact = buf[..GUARD]
+        .iter()
+        .chain(&buf[GUARD + len..])
+        .all(|&v| v == CANARY);
+    if !intact {
+        return Err(TestCaseError::fail(format!(
+            "{what}: wrote outside its output slice"
+        )));
+    }
+    Ok(buf[GUARD..GUARD + len].to_vec())
+}
+
 /// `got` and `expected` hold the same bits (the kernels are deterministic).
 fn same_bits(what: &str, got: &[f32], expected: &[f32]) -> Result<(), TestCaseError> {
-    match got.iter().zip(expected).position(|(a, b)| a.to_bits() != b.to_bits()) {
+    match got
+        .iter()
+        .zip(expected)
+        .position(|(a, b)| a.to_bits() != b.to_bits())
+    {
         None => Ok(()),
         Some(i) => Err(TestCaseError::fail(format!(
             "{what}: value {i} is {}, alone it is {}",
@@ -279,7 +347,11 @@ fn main() {
     println!(
         "backends run: {}; skipped (this CPU lacks them): {}",
         names(&ran),
-        if skipped.is_empty() { "none".to_string() } else { names(&skipped) }
+        if skipped.is_empty() {
+            "none".to_string()
+        } else {
+            names(&skipped)
+        }
     );
     libtest_mimic::run(&args, layer_trials()).exit();
 }

@@ -265,7 +265,11 @@ fn plan_pointwise(k: usize, n: usize, isa: Isa) -> PointwisePlan {
     let lanes = isa.lanes();
     let full_panels = n / PANEL_WIDTH;
     let rest = n - full_panels * PANEL_WIDTH;
-    let tail_panel_width = if rest > 0 { round_up(rest, CHANNEL_PAD) } else { 0 };
+    let tail_panel_width = if rest > 0 {
+        round_up(rest, CHANNEL_PAD)
+    } else {
+        0
+    };
     let (rows, vectors) = match isa {
         Isa::Scalar => (1, PANEL_WIDTH),
         _ => {
@@ -414,7 +418,10 @@ mod tests {
     #[test]
     fn depth_multiplier_falls_back_to_the_scalar_depthwise_kernel() {
         let p = Plan::for_spec(&shape(3, 9, 17, 1, 2), Isa::Avx2);
-        assert_eq!(p.depthwise.strategy, DepthwiseStrategy::ScalarForDepthMultiplier);
+        assert_eq!(
+            p.depthwise.strategy,
+            DepthwiseStrategy::ScalarForDepthMultiplier
+        );
     }
 
     #[test]
@@ -449,7 +456,10 @@ mod tests {
     fn register_tiles_fit_the_register_file() {
         for isa in [Isa::Avx2, Isa::Avx512, Isa::Neon] {
             let p = Plan::for_spec(&shape(3, 64, 256, 1, 1), isa).pointwise;
-            assert!(p.rows * p.vectors + p.vectors + 1 <= isa.vector_registers(), "{isa:?}");
+            assert!(
+                p.rows * p.vectors + p.vectors + 1 <= isa.vector_registers(),
+                "{isa:?}"
+            );
         }
         let p = Plan::for_spec(&shape(3, 64, 256, 1, 1), Isa::Avx512).pointwise;
         assert_eq!((p.rows, p.vectors), (14, 2));
@@ -467,7 +477,10 @@ mod tests {
     #[test]
     fn plan_displays_its_decisions() {
         let text = Plan::for_spec(&shape(5, 3, 256, 1, 1), Isa::Avx2).to_string();
-        assert!(text.contains("avx2: depthwise 5x5 s1 same over 3 channels"), "{text}");
+        assert!(
+            text.contains("avx2: depthwise 5x5 s1 same over 3 channels"),
+            "{text}"
+        );
         assert!(text.contains("lane utilisation 37.5%"), "{text}");
     }
 }

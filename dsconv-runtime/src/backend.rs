@@ -23,7 +23,12 @@ pub const BACKEND_ENV: &str = "DSCONV_BACKEND";
 
 impl Backend {
     /// Every backend, best last.
-    pub const ALL: [Backend; 4] = [Backend::Scalar, Backend::Neon, Backend::Avx2, Backend::Avx512];
+    pub const ALL: [Backend; 4] = [
+        Backend::Scalar,
+        Backend::Neon,
+        Backend::Avx2,
+        Backend::Avx512,
+    ];
 
     /// Lower-case name, as accepted by `DSCONV_BACKEND`.
     pub const fn name(self) -> &'static str {
@@ -71,7 +76,10 @@ impl Backend {
 
     /// The backends this CPU can run, best last.
     pub fn available() -> Vec<Backend> {
-        Backend::ALL.into_iter().filter(|b| b.is_available()).collect()
+        Backend::ALL
+            .into_iter()
+            .filter(|b| b.is_available())
+            .collect()
     }
 
     /// The best backend this CPU can run (probed once).

@@ -169,10 +169,14 @@ pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 
 /// Copies `src` (`rows x cols`, row-major) into a zero-padded `rows x padded_cols` matrix.
 pub fn pad_columns(src: &[f32], rows: usize, cols: usize, padded_cols: usize) -> Box<[f32]> {
-    assert!(src.len() == rows * cols && padded_cols >= cols, "pad_columns: shape");
+    assert!(
+        src.len() == rows * cols && padded_cols >= cols,
+        "pad_columns: shape"
+    );
     let mut out = vec![0.0f32; rows * padded_cols];
     for r in 0..rows {
-        out[r * padded_cols..r * padded_cols + cols].copy_from_slice(&src[r * cols..(r + 1) * cols]);
+        out[r * padded_cols..r * padded_cols + cols]
+            .copy_from_slice(&src[r * cols..(r + 1) * cols]);
     }
     out.into_boxed_slice()
 }
@@ -194,7 +198,11 @@ pub fn pack_pointwise_panels(
     let mut out = vec![0.0f32; total];
     let mut offset = 0;
     for panel in 0..full + usize::from(rest > 0) {
-        let width = if panel < full { panel_width } else { last_panel_width };
+        let width = if panel < full {
+            panel_width
+        } else {
+            last_panel_width
+        };
         for kk in 0..k {
             for lane in 0..width {
                 let col = panel * panel_width + lane;

@@ -165,7 +165,13 @@ pub trait SeparableConv: Send + Sync {
 
     /// Runs only the depthwise stage (with its bias and activation) on one HWC image,
     /// writing `Ho * Wo * M * DM` floats.
-    fn depthwise(&self, input: &[f32], h: usize, w: usize, output: &mut [f32]) -> Result<(), Error> {
+    fn depthwise(
+        &self,
+        input: &[f32],
+        h: usize,
+        w: usize,
+        output: &mut [f32],
+    ) -> Result<(), Error> {
         self.depthwise_on(Backend::active()?, input, h, w, output)
     }
 
@@ -189,7 +195,13 @@ pub trait SeparableConv: Send + Sync {
 
     /// Runs only the pointwise stage (with its bias and activation) on `h x w` pixels of
     /// `M * DM` channels (a depthwise output), writing `h * w * N` floats.
-    fn pointwise(&self, input: &[f32], h: usize, w: usize, output: &mut [f32]) -> Result<(), Error> {
+    fn pointwise(
+        &self,
+        input: &[f32],
+        h: usize,
+        w: usize,
+        output: &mut [f32],
+    ) -> Result<(), Error> {
         self.pointwise_on(Backend::active()?, input, h, w, output)
     }
 
@@ -206,7 +218,11 @@ pub trait SeparableConv: Send + Sync {
         let pixels = layer::pointwise_pixels(h, w)?;
         let c = Self::M * Self::DEPTH_MULTIPLIER;
         layer::check_length(Tensor::Input, layer::mul(pixels, c, h, w)?, input.len())?;
-        layer::check_length(Tensor::Output, layer::mul(pixels, Self::N, h, w)?, output.len())?;
+        layer::check_length(
+            Tensor::Output,
+            layer::mul(pixels, Self::N, h, w)?,
+            output.len(),
+        )?;
         // SAFETY: backend validated; input holds `pixels * M * DM` and output `pixels * N`
         // floats, checked above.
         unsafe { self.__pointwise_unchecked(backend, input, pixels, output) };

@@ -41,8 +41,12 @@ impl VectorOps {
     /// `use ::core::arch::..::*;`
     pub fn import(&self) -> TokenStream {
         match self.isa {
-            Isa::Avx2 | Isa::Avx512 => quote!(use ::core::arch::x86_64::*;),
-            Isa::Neon => quote!(use ::core::arch::aarch64::*;),
+            Isa::Avx2 | Isa::Avx512 => quote!(
+                use ::core::arch::x86_64::*;
+            ),
+            Isa::Neon => quote!(
+                use ::core::arch::aarch64::*;
+            ),
             Isa::Scalar => quote!(),
         }
     }

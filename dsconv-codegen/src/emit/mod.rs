@@ -25,7 +25,10 @@ const BACKENDS: [(Isa, &str); 4] = [
 /// Generates the layer type for a validated spec.
 pub fn expand(spec: &LayerSpec) -> TokenStream {
     let shape = spec.shape();
-    let plans: Vec<Plan> = BACKENDS.iter().map(|(isa, _)| Plan::for_spec(&shape, *isa)).collect();
+    let plans: Vec<Plan> = BACKENDS
+        .iter()
+        .map(|(isa, _)| Plan::for_spec(&shape, *isa))
+        .collect();
     let scalar_plan = &plans[0];
     let item = &spec.item;
     let name = &item.ident;
@@ -33,7 +36,13 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
     let attrs = &item.attrs;
     let struct_token = &item.struct_token;
 
-    let (dk, m, n, stride, dm) = (shape.dk, shape.m, shape.n, shape.stride, shape.depth_multiplier);
+    let (dk, m, n, stride, dm) = (
+        shape.dk,
+        shape.m,
+        shape.n,
+        shape.stride,
+        shape.depth_multiplier,
+    );
     let c = scalar_plan.channels;
     let cp = scalar_plan.padded_channels;
     let taps = dk * dk;
@@ -118,8 +127,15 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
         let counts = shape
             .multiplications(h, w)
             .expect("validated: counts of the fixed size fit in usize");
-        let (d, p, s, t) = (counts.depthwise, counts.pointwise, counts.standard, counts.total());
-        let (ho, wo) = shape.output_size(h, w).expect("validated: fixed size has an output");
+        let (d, p, s, t) = (
+            counts.depthwise,
+            counts.pointwise,
+            counts.standard,
+            counts.total(),
+        );
+        let (ho, wo) = shape
+            .output_size(h, w)
+            .expect("validated: fixed size has an output");
         quote! {
             /// Declared input height.
             pub const H: usize = #h;
@@ -220,8 +236,12 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
             d.loads_per_fma,
             d.lane_utilisation,
         );
-        let (rows, cols, plpf, plu) =
-            (p.rows, p.vectors * isa.lanes(), p.loads_per_fma, p.lane_utilisation);
+        let (rows, cols, plpf, plu) = (
+            p.rows,
+            p.vectors * isa.lanes(),
+            p.loads_per_fma,
+            p.lane_utilisation,
+        );
         let lanes = isa.lanes();
         plan_consts.push(quote! {
             #[doc = #plan_doc]

@@ -39,7 +39,12 @@ impl KernelNames {
 
 /// The depthwise function of a vector backend (or a call to the scalar one, when the plan
 /// says the depthwise stage is not vectorised).
-pub fn depthwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames, scalar: &Ident) -> TokenStream {
+pub fn depthwise(
+    plan: &Plan,
+    spec: &LayerSpec,
+    names: &KernelNames,
+    scalar: &Ident,
+) -> TokenStream {
     let ops = VectorOps { isa: plan.isa };
     let (cfg, feature, import) = (ops.cfg(), ops.target_feature(), ops.import());
     let name = &names.depthwise;
@@ -53,7 +58,13 @@ pub fn depthwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames, scalar: &Id
         };
     }
     let s = &plan.shape;
-    let (dk, stride, pad, c, cp) = (s.dk, s.stride, plan.depthwise.pad, plan.channels, plan.padded_channels);
+    let (dk, stride, pad, c, cp) = (
+        s.dk,
+        s.stride,
+        plan.depthwise.pad,
+        plan.channels,
+        plan.padded_channels,
+    );
     let lanes = ops.lanes();
     let full_vectors = c / lanes;
     let tail = c % lanes;
@@ -115,9 +126,20 @@ pub fn depthwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames, scalar: &Id
 
 /// The code computing one channel vector (starting at channel `c0`) over the row segment
 /// `ox0..ox1` (interior columns `a..b`). `partial` = lanes of a masked tail vector.
-fn channel_vector_body(plan: &Plan, spec: &LayerSpec, ops: &VectorOps, partial: Option<usize>) -> TokenStream {
+fn channel_vector_body(
+    plan: &Plan,
+    spec: &LayerSpec,
+    ops: &VectorOps,
+    partial: Option<usize>,
+) -> TokenStream {
     let s = &plan.shape;
-    let (dk, stride, pad, c, cp) = (s.dk, s.stride, plan.depthwise.pad, plan.channels, plan.padded_channels);
+    let (dk, stride, pad, c, cp) = (
+        s.dk,
+        s.stride,
+        plan.depthwise.pad,
+        plan.channels,
+        plan.padded_channels,
+    );
     let block = plan.depthwise.pixels_per_block;
     let ty = ops.ty();
     let load_input = |ptr: TokenStream| match partial {
@@ -179,18 +201,21 @@ fn channel_vector_body(plan: &Plan, spec: &LayerSpec, ops: &VectorOps, partial: 
         }
     };
 
-    let border_taps = (0..dk).flat_map(|ky| (0..dk).map(move |kx| (ky, kx))).map(|(ky, kx)| {
-        let wn = &weight_names[ky * dk + kx];
-        let load = load_input(quote!(inp.add(((y0 + #ky - #pad) * w + (x0 + #kx - #pad)) * #c + c0)));
-        let f = ops.fma(quote!(acc), quote!(x), quote!(#wn));
-        quote! {
-            if ky_lo <= #ky && #ky < ky_hi && kx_lo <= #kx && #kx < kx_hi {
-                // SAFETY: the predicates keep row and column inside the image.
-                let x: #ty = #load;
-                acc = #f;
+    let border_taps = (0..dk)
+        .flat_map(|ky| (0..dk).map(move |kx| (ky, kx)))
+        .map(|(ky, kx)| {
+            let wn = &weight_names[ky * dk + kx];
+            let load =
+                load_input(quote!(inp.add(((y0 + #ky - #pad) * w + (x0 + #kx - #pad)) * #c + c0)));
+            let f = ops.fma(quote!(acc), quote!(x), quote!(#wn));
+            quote! {
+                if ky_lo <= #ky && #ky < ky_hi && kx_lo <= #kx && #kx < kx_hi {
+                    // SAFETY: the predicates keep row and column inside the image.
+                    let x: #ty = #load;
+                    acc = #f;
+                }
             }
-        }
-    });
+        });
     let border_store = {
         let v = ops.activate(spec.activation, quote!(acc));
         store_output(quote!(seg.add((ox - ox0) * #c + c0)), v)
