@@ -1,0 +1,286 @@
+//! Criterion benchmarks of the layers the peers (XNNPACK, ONNX Runtime, tract) are measured
+//! on in `../shared/bench/peers`: the seed's layer, the MobileNetV1-224 blocks L1..L9, a 5x5
+//! layer E5, and the 13-block body. Single thread, batch 1, f32. For each layer: `forward`,
+//! the depthwise stage and the pointwise stage, on every backend this CPU has, and the naive
+//! reference. Throughput is declared in floating-point operations (2 per multiply-add), so
+//! criterion's "Gelem/s" reads as GFLOP/s.
+//!
+//! Run: `cargo bench --bench layers` (all), or `cargo bench --bench layers -- L3` (one).
+//! `DSCONV_BENCH_REFERENCE=0` skips the reference kernels (slow on the big layers).
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use dsconv::{reference, separable_conv, Backend, SeparableConv, Weights};
+use std::hint::black_box;
+use std::time::Duration;
+
+#[separable_conv(dk = 5, m = 3, n = 256)]
+struct S0;
+#[separable_conv(dk = 3, m = 32, n = 64)]
+struct L1;
+#[separable_conv(dk = 3, m = 64, n = 128, stride = 2)]
+struct L2;
+#[separable_conv(dk = 3, m = 128, n = 128)]
+struct L3;
+#[separable_conv(dk = 3, m = 128, n = 256, stride = 2)]
+struct L4;
+#[separable_conv(dk = 3, m = 256, n = 256)]
+struct L5;
+#[separable_conv(dk = 3, m = 256, n = 512, stride = 2)]
+struct L6;
+#[separable_conv(dk = 3, m = 512, n = 512)]
+struct L7;
+#[separable_conv(dk = 3, m = 512, n = 1024, stride = 2)]
+struct L8;
+#[separable_conv(dk = 3, m = 1024, n = 1024)]
+struct L9;
+#[separable_conv(dk = 5, m = 144, n = 40)]
+struct E5;
+
+fn values(len: usize, seed: u32) -> Vec<f32> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            ((state >> 8) as f32 / (1u32 << 23) as f32 - 1.0) * 0.1
+        })
+        .collect()
+}
+
+fn weights_for<L: SeparableConv>(seed: u32) -> (Vec<f32>, Vec<f32>) {
+    let c = L::M * L::DEPTH_MULTIPLIER;
+    (values(c * L::DK * L::DK, seed), values(L::N * c, seed + 1))
+}
+
+fn layer<L: SeparableConv>(seed: u32) -> L {
+    let (dw, pw) = weights_for::<L>(seed);
+    L::load(&Weights {
+        depthwise: &dw,
+        depthwise_bias: None,
+        pointwise: &pw,
+        pointwise_bias: None,
+    })
+    .unwrap()
+}
+
+fn with_reference() -> bool {
+    std::env::var("DSCONV_BENCH_REFERENCE").map_or(true, |v| v != "0")
+}
+
+fn bench_layer<L: SeparableConv>(c: &mut Criterion, name: &str, h: usize, w: usize) {
+    let l = layer::<L>(7);
+    let (dw, pw) = weights_for::<L>(7);
+    let input = values(h * w * L::M, 3);
+    let (ho, wo) = L::output_size(h, w);
+    let ch = L::M * L::DEPTH_MULTIPLIER;
+    let mut out = vec![0.0f32; ho * wo * L::N];
+    let mut mid = vec![0.0f32; ho * wo * ch];
+    l.depthwise_on(Backend::Scalar, &input, h, w, &mut mid)
+        .unwrap();
+    let counts = L::multiplications(h, w);
+    let mut g = c.benchmark_group(format!(
+        "{name} {h}x{w}x{} s{} -> {}",
+        L::M,
+        L::STRIDE,
+        L::N
+    ));
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20);
+    let backends = Backend::available();
+
+    g.throughput(Throughput::Elements(2 * counts.total() as u64));
+    for &b in &backends {
+        g.bench_function(BenchmarkId::new("forward", b), |bench| {
+            bench.iter(|| {
+                l.forward_on(b, black_box(&input), h, w, black_box(&mut out))
+                    .unwrap()
+            })
+        });
+    }
+    let wts = Weights {
+        depthwise: &dw,
+        depthwise_bias: None,
+        pointwise: &pw,
+        pointwise_bias: None,
+    };
+    if with_reference() {
+        g.bench_function(BenchmarkId::new("forward", "reference"), |bench| {
+            bench.iter(|| {
+                reference::separable(&L::SHAPE, L::ACTIVATION, black_box(&input), h, w, &wts)
+            })
+        });
+    }
+
+    g.throughput(Throughput::Elements(2 * counts.depthwise as u64));
+    for &b in &backends {
+        g.bench_function(BenchmarkId::new("depthwise", b), |bench| {
+            bench.iter(|| {
+                l.depthwise_on(b, black_box(&input), h, w, black_box(&mut mid))
+                    .unwrap()
+            })
+        });
+    }
+    if with_reference() {
+        g.bench_function(BenchmarkId::new("depthwise", "reference"), |bench| {
+            bench.iter(|| {
+                reference::depthwise(&L::SHAPE, L::ACTIVATION, black_box(&input), h, w, &dw, None)
+            })
+        });
+    }
+
+    g.throughput(Throughput::Elements(2 * counts.pointwise as u64));
+    for &b in &backends {
+        g.bench_function(BenchmarkId::new("pointwise", b), |bench| {
+            bench.iter(|| {
+                l.pointwise_on(b, black_box(&mid), ho, wo, black_box(&mut out))
+                    .unwrap()
+            })
+        });
+    }
+    if with_reference() {
+        g.bench_function(BenchmarkId::new("pointwise", "reference"), |bench| {
+            bench.iter(|| {
+                reference::pointwise(L::ACTIVATION, black_box(&mid), ho * wo, ch, L::N, &pw, None)
+            })
+        });
+    }
+    g.finish();
+}
+
+fn layers(c: &mut Criterion) {
+    bench_layer::<S0>(c, "S0", 8, 8);
+    bench_layer::<L1>(c, "L1", 112, 112);
+    bench_layer::<L2>(c, "L2", 112, 112);
+    bench_layer::<L3>(c, "L3", 56, 56);
+    bench_layer::<L4>(c, "L4", 56, 56);
+    bench_layer::<L5>(c, "L5", 28, 28);
+    bench_layer::<L6>(c, "L6", 28, 28);
+    bench_layer::<L7>(c, "L7", 14, 14);
+    bench_layer::<L8>(c, "L8", 14, 14);
+    bench_layer::<L9>(c, "L9", 7, 7);
+    bench_layer::<E5>(c, "E5", 56, 56);
+}
+
+/// The 13 MobileNetV1 blocks chained: L1..L6, L7 five times, L8, L9.
+fn body(c: &mut Criterion) {
+    let (l1, l2, l3, l4, l5, l6) = (
+        layer::<L1>(1),
+        layer::<L2>(2),
+        layer::<L3>(3),
+        layer::<L4>(4),
+        layer::<L5>(5),
+        layer::<L6>(6),
+    );
+    let l7: Vec<L7> = (0..5).map(|i| layer::<L7>(70 + i)).collect();
+    let (l8, l9) = (layer::<L8>(8), layer::<L9>(9));
+    let input = values(112 * 112 * 32, 11);
+    let mut a = vec![0.0f32; 112 * 112 * 64];
+    let mut b = vec![0.0f32; 112 * 112 * 64];
+    let macs = L1::multiplications(112, 112).total()
+        + L2::multiplications(112, 112).total()
+        + L3::multiplications(56, 56).total()
+        + L4::multiplications(56, 56).total()
+        + L5::multiplications(28, 28).total()
+        + L6::multiplications(28, 28).total()
+        + 5 * L7::multiplications(14, 14).total()
+        + L8::multiplications(14, 14).total()
+        + L9::multiplications(7, 7).total();
+    let mut g = c.benchmark_group("BODY 13 MobileNetV1 blocks 112x112x32 -> 7x7x1024");
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20)
+        .throughput(Throughput::Elements(2 * macs as u64));
+    for backend in Backend::available() {
+        g.bench_function(BenchmarkId::new("forward", backend), |bench| {
+            bench.iter(|| {
+                let run =
+                    |l: &dyn Fn(&[f32], &mut [f32]), from: &[f32], to: &mut [f32]| l(from, to);
+                let _ = run;
+                l1.forward_on(backend, &input, 112, 112, &mut a[..112 * 112 * 64])
+                    .unwrap();
+                l2.forward_on(
+                    backend,
+                    &a[..112 * 112 * 64],
+                    112,
+                    112,
+                    &mut b[..56 * 56 * 128],
+                )
+                .unwrap();
+                l3.forward_on(
+                    backend,
+                    &b[..56 * 56 * 128],
+                    56,
+                    56,
+                    &mut a[..56 * 56 * 128],
+                )
+                .unwrap();
+                l4.forward_on(
+                    backend,
+                    &a[..56 * 56 * 128],
+                    56,
+                    56,
+                    &mut b[..28 * 28 * 256],
+                )
+                .unwrap();
+                l5.forward_on(
+                    backend,
+                    &b[..28 * 28 * 256],
+                    28,
+                    28,
+                    &mut a[..28 * 28 * 256],
+                )
+                .unwrap();
+                l6.forward_on(
+                    backend,
+                    &a[..28 * 28 * 256],
+                    28,
+                    28,
+                    &mut b[..14 * 14 * 512],
+                )
+                .unwrap();
+                for (i, l) in l7.iter().enumerate() {
+                    let (from, to) = if i % 2 == 0 {
+                        (&b, &mut a)
+                    } else {
+                        (&a, &mut b)
+                    };
+                    let _ = (from, to);
+                    if i % 2 == 0 {
+                        l.forward_on(
+                            backend,
+                            &b[..14 * 14 * 512],
+                            14,
+                            14,
+                            &mut a[..14 * 14 * 512],
+                        )
+                        .unwrap();
+                    } else {
+                        l.forward_on(
+                            backend,
+                            &a[..14 * 14 * 512],
+                            14,
+                            14,
+                            &mut b[..14 * 14 * 512],
+                        )
+                        .unwrap();
+                    }
+                }
+                // Five L7 blocks end in `a`.
+                l8.forward_on(backend, &a[..14 * 14 * 512], 14, 14, &mut b[..7 * 7 * 1024])
+                    .unwrap();
+                l9.forward_on(
+                    backend,
+                    &b[..7 * 7 * 1024],
+                    7,
+                    7,
+                    black_box(&mut a[..7 * 7 * 1024]),
+                )
+                .unwrap();
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, layers, body);
+criterion_main!(benches);

@@ -1,0 +1,107 @@
+//! Steady-state `forward` makes no heap allocation, on every backend this CPU has: a
+//! counting global allocator sees none after the first (warm-up) call, which sizes the
+//! per-thread scratch buffer of the fused path.
+//!
+//! `harness = false`, on the main thread, so nothing else allocates while we count.
+
+use dsconv::{separable_conv, Backend, SeparableConv, Weights};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[separable_conv(dk = 3, m = 32, n = 64, bias = true, activation = "relu6")]
+struct Block;
+#[separable_conv(dk = 5, m = 3, n = 256)]
+struct Seed;
+#[separable_conv(dk = 3, m = 9, n = 17, depth_multiplier = 2, stride = 2)]
+struct Multiplier;
+
+fn steady_state_allocations<L: SeparableConv>(backend: Backend, h: usize, w: usize) -> usize {
+    let c = L::M * L::DEPTH_MULTIPLIER;
+    let dw = vec![0.25f32; c * L::DK * L::DK];
+    let pw = vec![0.5f32; L::N * c];
+    let (db, pb) = (vec![0.1f32; c], vec![0.2f32; L::N]);
+    let layer = L::load(&Weights {
+        depthwise: &dw,
+        depthwise_bias: L::BIAS.then_some(&db[..]),
+        pointwise: &pw,
+        pointwise_bias: L::BIAS.then_some(&pb[..]),
+    })
+    .unwrap();
+    let input = vec![1.0f32; h * w * L::M];
+    let (ho, wo) = L::output_size(h, w);
+    let mut out = vec![0.0f32; ho * wo * L::N];
+    let mut mid = vec![0.0f32; ho * wo * c];
+    layer.forward_on(backend, &input, h, w, &mut out).unwrap(); // warm-up
+    layer.forward(&input, h, w, &mut out).unwrap(); // warm-up of the default backend
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..3 {
+        layer.forward_on(backend, &input, h, w, &mut out).unwrap();
+        layer.forward(&input, h, w, &mut out).unwrap();
+        layer.depthwise_on(backend, &input, h, w, &mut mid).unwrap();
+        layer.pointwise_on(backend, &mid, ho, wo, &mut out).unwrap();
+    }
+    ALLOCATIONS.load(Ordering::Relaxed) - before
+}
+
+fn main() {
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for backend in Backend::ALL {
+        if !backend.is_available() {
+            println!("test {backend}: skipped (this CPU lacks it)");
+            skipped += 1;
+            continue;
+        }
+        let counts = [
+            (
+                "Block 56x56",
+                steady_state_allocations::<Block>(backend, 56, 56),
+            ),
+            ("Seed 8x8", steady_state_allocations::<Seed>(backend, 8, 8)),
+            (
+                "Multiplier 9x7",
+                steady_state_allocations::<Multiplier>(backend, 9, 7),
+            ),
+        ];
+        for (name, n) in counts {
+            if n == 0 {
+                println!("test {backend} {name}: no allocation in steady state ... ok");
+                passed += 1;
+            } else {
+                println!("test {backend} {name}: {n} allocations in steady state ... FAILED");
+                failed += 1;
+            }
+        }
+    }
+    println!(
+        "test result: {}. {passed} passed; {failed} failed; {skipped} ignored",
+        if failed == 0 { "ok" } else { "FAILED" }
+    );
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,85 @@
+//! Small shapes that reach every tail and border path of every kernel, for Miri:
+//! `RUSTFLAGS="-C target-feature=+avx2,+fma" cargo +nightly miri test --test miri` runs the
+//! scalar and AVX2 kernels under Miri, which fails on any out-of-bounds access or
+//! uninitialised read. The same tests run natively in `cargo test` (on every backend the
+//! CPU has), where they check the results against the reference.
+
+mod common;
+
+use common::{assert_close, oracle, values, OwnedWeights};
+use dsconv::{separable_conv, Backend, SeparableConv};
+
+/// 9 and 17 channels: one full AVX2 vector plus a 1-lane tail, in both stages.
+#[separable_conv(dk = 3, m = 9, n = 17, bias = true, activation = "relu6")]
+struct Tails;
+/// Stride 2 with odd sizes; 7 channels: a partial vector only.
+#[separable_conv(dk = 3, m = 7, n = 7, stride = 2)]
+struct Stride2;
+/// 5x5 taps on images smaller than the kernel; 3 channels.
+#[separable_conv(dk = 5, m = 3, n = 33, activation = "relu")]
+struct Wide;
+/// Depth multiplier 2 with odd m (scalar depthwise on every backend).
+#[separable_conv(dk = 3, m = 3, n = 5, depth_multiplier = 2)]
+struct Multiplier;
+/// Valid padding, no border at all.
+#[separable_conv(dk = 3, m = 16, n = 8, padding = "valid")]
+struct Valid;
+
+fn check<L: SeparableConv>(sizes: &[(usize, usize)]) {
+    let weights = OwnedWeights::for_layer::<L>(5);
+    let layer = L::load(&weights.view()).unwrap();
+    for backend in Backend::ALL {
+        if !backend.is_available() {
+            println!("{backend}: skipped (not available here)");
+            continue;
+        }
+        for &(h, w) in sizes {
+            let input = values(h * w * L::M, (h * 31 + w) as u32);
+            let (ho, wo) = L::output_size(h, w);
+            let mut out = vec![f32::NAN; ho * wo * L::N];
+            layer.forward_on(backend, &input, h, w, &mut out).unwrap();
+            let (exact, magnitude) = oracle(&L::SHAPE, L::ACTIVATION, &input, h, w, &weights);
+            let reduction = L::DK * L::DK + L::M * L::DEPTH_MULTIPLIER;
+            assert_close(
+                &format!("{backend} {h}x{w}"),
+                &out,
+                &exact,
+                &magnitude,
+                reduction,
+            )
+            .unwrap();
+            let mut mid = vec![f32::NAN; ho * wo * L::M * L::DEPTH_MULTIPLIER];
+            layer.depthwise_on(backend, &input, h, w, &mut mid).unwrap();
+            let mut out2 = vec![f32::NAN; out.len()];
+            layer
+                .pointwise_on(backend, &mid, ho, wo, &mut out2)
+                .unwrap();
+            assert!(out2.iter().all(|v| v.is_finite()));
+        }
+    }
+}
+
+#[test]
+fn tails_and_borders_are_in_bounds() {
+    check::<Tails>(&[(1, 1), (2, 3), (4, 7)]);
+}
+
+#[test]
+fn stride2_odd_sizes_are_in_bounds() {
+    check::<Stride2>(&[(1, 1), (3, 5), (5, 4)]);
+}
+
+#[test]
+fn images_smaller_than_the_kernel_are_in_bounds() {
+    check::<Wide>(&[(1, 2), (3, 3), (6, 5)]);
+}
+
+#[test]
+fn depth_multiplier_is_in_bounds() {
+    check::<Multiplier>(&[(2, 2), (3, 4)]);
+}
+
+#[test]
+fn valid_padding_is_in_bounds() {
+    check::<Valid>(&[(3, 3), (4, 6)]);
+}
