@@ -235,18 +235,26 @@ fn plan_depthwise(shape: &LayerShape, isa: Isa) -> DepthwisePlan {
         (1, channels, 1)
     };
     // Registers: accumulators for the block, one input temporary, one spare (mask or
-    // activation constant), and the tap weights when they all fit.
+    // activation constant), and the tap weights when they all fit. The weights of a channel
+    // vector are loaded once per block (the channel loop is innermost, for cache locality).
     let registers = isa.vector_registers();
-    let weights_in_registers = vector && taps + 2 + 2 <= registers;
-    let pixels_per_block = if vector {
-        let free = registers - 2 - if weights_in_registers { taps } else { 0 };
-        free.clamp(1, MAX_DEPTHWISE_BLOCK)
-    } else {
+    let weights_in_registers = vector && taps + 3 <= registers;
+    let pixels_per_block = if !vector {
         1
+    } else if weights_in_registers {
+        (registers - taps - 2).clamp(1, MAX_DEPTHWISE_BLOCK)
+    } else {
+        (registers - 2).min(MAX_DEPTHWISE_BLOCK)
     };
-    let input_loads = (pixels_per_block - 1) * shape.stride + shape.dk;
-    let fmas = pixels_per_block * shape.dk;
-    let weight_loads = if weights_in_registers { 0 } else { fmas };
+    let input_loads = shape.dk * ((pixels_per_block - 1) * shape.stride + shape.dk);
+    let fmas = pixels_per_block * taps;
+    let weight_loads = if !vector {
+        fmas
+    } else if weights_in_registers {
+        taps
+    } else {
+        fmas
+    };
     let issued = channel_vectors * lanes;
     DepthwisePlan {
         strategy,
@@ -407,11 +415,12 @@ mod tests {
         let p = Plan::for_spec(&shape(3, 128, 128, 1, 1), Isa::Avx2);
         assert!(p.depthwise.weights_in_registers);
         assert_eq!(p.depthwise.pixels_per_block, 5);
-        // 5 outputs x 3 taps per row need 7 input loads: 7 / 15.
-        assert!((p.depthwise.loads_per_fma - 7.0 / 15.0).abs() < 1e-12);
+        // 5 outputs: 9 weight loads and 3 rows x 7 input loads for 45 FMAs.
+        assert!((p.depthwise.loads_per_fma - 30.0 / 45.0).abs() < 1e-12);
         let p = Plan::for_spec(&shape(3, 128, 128, 2, 1), Isa::Avx512);
         assert_eq!(p.depthwise.pixels_per_block, 8);
-        assert!((p.depthwise.loads_per_fma - 17.0 / 24.0).abs() < 1e-12);
+        // Stride 2: 3 rows x 17 input loads and 9 weight loads for 72 FMAs.
+        assert!((p.depthwise.loads_per_fma - 60.0 / 72.0).abs() < 1e-12);
         assert_eq!(p.depthwise.channel_vectors, 8);
     }
 

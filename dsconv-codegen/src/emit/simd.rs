@@ -68,13 +68,40 @@ pub fn depthwise(
     let lanes = ops.lanes();
     let full_vectors = c / lanes;
     let tail = c % lanes;
-    let full_body = channel_vector_body(plan, spec, &ops, None);
-    let tail_body = (tail > 0).then(|| {
-        let body = channel_vector_body(plan, spec, &ops, Some(tail));
+    let kernels = PixelKernels::new(plan, spec, &ops);
+    // Each kind of pixel run loops over every channel vector innermost, so the cache lines
+    // of the input pixels it reads are consumed whole while they are hot.
+    let over_channels = |kind: &dyn Fn(Option<usize>) -> TokenStream| -> TokenStream {
+        let full = kind(None);
+        let prologue_full = kernels.prologue(None);
+        let tail_part = (tail > 0).then(|| {
+            let body = kind(Some(tail));
+            let prologue = kernels.prologue(Some(tail));
+            quote! {
+                {
+                    let c0 = #full_vectors * #lanes;
+                    #prologue
+                    #body
+                }
+            }
+        });
         quote! {
-            {
-                let c0 = #full_vectors * #lanes;
+            for cv in 0..#full_vectors {
+                let c0 = cv * #lanes;
+                #prologue_full
+                #full
+            }
+            #tail_part
+        }
+    };
+    let border = over_channels(&|partial| kernels.border_pixel(partial));
+    let block_sizes = kernels.block_sizes();
+    let interior_runs = block_sizes.iter().map(|&n| {
+        let body = over_channels(&|partial| kernels.interior_block(n, partial));
+        quote! {
+            while ox + #n <= b {
                 #body
+                ox += #n;
             }
         }
     });
@@ -112,11 +139,16 @@ pub fn depthwise(
                 let b = interior_hi.clamp(a, ox1);
                 // SAFETY: pixel p - first_pixel < out.len() / C.
                 let seg = outp.add((p - first_pixel) * #c);
-                for cv in 0..#full_vectors {
-                    let c0 = cv * #lanes;
-                    #full_body
+                let mut ox = ox0;
+                while ox < a {
+                    #border
+                    ox += 1;
                 }
-                #tail_body
+                #(#interior_runs)*
+                while ox < ox1 {
+                    #border
+                    ox += 1;
+                }
                 p += ox1 - ox0;
             }
             let _ = #cp;
@@ -124,53 +156,87 @@ pub fn depthwise(
     }
 }
 
-/// The code computing one channel vector (starting at channel `c0`) over the row segment
-/// `ox0..ox1` (interior columns `a..b`). `partial` = lanes of a masked tail vector.
-fn channel_vector_body(
-    plan: &Plan,
-    spec: &LayerSpec,
-    ops: &VectorOps,
-    partial: Option<usize>,
-) -> TokenStream {
-    let s = &plan.shape;
-    let (dk, stride, pad, c, cp) = (
-        s.dk,
-        s.stride,
-        plan.depthwise.pad,
-        plan.channels,
-        plan.padded_channels,
-    );
-    let block = plan.depthwise.pixels_per_block;
-    let ty = ops.ty();
-    let load_input = |ptr: TokenStream| match partial {
-        None => ops.load(ptr),
-        Some(n) => ops.load_partial(ptr, quote!(#n)),
-    };
-    let store_output = |ptr: TokenStream, v: TokenStream| match partial {
-        None => ops.store(ptr, v),
-        Some(n) => ops.store_partial(ptr, v, quote!(#n)),
-    };
-    let weight_names: Vec<Ident> = (0..dk * dk).map(|t| format_ident!("w{}", t)).collect();
-    let weights = weight_names.iter().enumerate().map(|(t, wn)| {
-        // Weights are padded to CP channels per tap: whole-vector loads stay in bounds.
-        let load = ops.load(quote!(wts.add(#t * #cp + c0)));
-        quote!(let #wn: #ty = #load;)
-    });
-    let bias_load = ops.load(quote!(bias.add(c0)));
+/// The per-pixel-run code of the depthwise stage for one channel vector (starting at
+/// channel `c0`; `partial` = lanes of a masked tail vector).
+struct PixelKernels<'a> {
+    plan: &'a Plan,
+    spec: &'a LayerSpec,
+    ops: &'a VectorOps,
+    weight_names: Vec<Ident>,
+}
 
-    // A block of `n` interior pixels starting at column `ox`.
-    let interior_block = |n: usize| -> TokenStream {
+impl<'a> PixelKernels<'a> {
+    fn new(plan: &'a Plan, spec: &'a LayerSpec, ops: &'a VectorOps) -> Self {
+        let taps = plan.shape.dk * plan.shape.dk;
+        PixelKernels {
+            plan,
+            spec,
+            ops,
+            weight_names: (0..taps).map(|t| format_ident!("w{}", t)).collect(),
+        }
+    }
+
+    /// Interior block sizes, largest first: the planned block, then halves down to 1, so a
+    /// short interior (a 7-pixel row) still runs blocked code.
+    fn block_sizes(&self) -> Vec<usize> {
+        let mut sizes = vec![self.plan.depthwise.pixels_per_block];
+        let mut n = self.plan.depthwise.pixels_per_block.next_power_of_two() / 2;
+        while n >= 1 {
+            if n < sizes[sizes.len() - 1] {
+                sizes.push(n);
+            }
+            n /= 2;
+        }
+        sizes
+    }
+
+    fn load_input(&self, ptr: TokenStream, partial: Option<usize>) -> TokenStream {
+        match partial {
+            None => self.ops.load(ptr),
+            Some(n) => self.ops.load_partial(ptr, quote!(#n)),
+        }
+    }
+
+    fn store_output(&self, ptr: TokenStream, v: TokenStream, partial: Option<usize>) -> TokenStream {
+        match partial {
+            None => self.ops.store(ptr, v),
+            Some(n) => self.ops.store_partial(ptr, v, quote!(#n)),
+        }
+    }
+
+    /// Weight and bias vectors of channel vector `c0`.
+    fn prologue(&self, _partial: Option<usize>) -> TokenStream {
+        let cp = self.plan.padded_channels;
+        let ty = self.ops.ty();
+        let weights = self.weight_names.iter().enumerate().map(|(t, wn)| {
+            // Weights are padded to CP channels per tap: whole-vector loads stay in bounds.
+            let load = self.ops.load(quote!(wts.add(#t * #cp + c0)));
+            quote!(let #wn: #ty = #load;)
+        });
+        let bias = self.ops.load(quote!(bias.add(c0)));
+        quote! {
+            // SAFETY: c0 + lanes <= CP, the padded length of every tap's weights and the bias.
+            #(#weights)*
+            let bv: #ty = #bias;
+        }
+    }
+
+    /// A block of `n` interior pixels starting at column `ox`.
+    fn interior_block(&self, n: usize, partial: Option<usize>) -> TokenStream {
+        let s = &self.plan.shape;
+        let (dk, stride, pad, c) = (s.dk, s.stride, self.plan.depthwise.pad, self.plan.channels);
+        let ty = self.ops.ty();
         let accs: Vec<Ident> = (0..n).map(|i| format_ident!("acc{}", i)).collect();
         let span = (n - 1) * stride + dk;
         let rows = (0..dk).map(|ky| {
             let loads = (0..span).map(|j| {
                 let x = format_ident!("x{}", j);
-                let load = load_input(quote!(row.add(#j * #c)));
+                let load = self.load_input(quote!(row.add(#j * #c)), partial);
                 let fmas = (0..n).filter_map(|i| {
                     let kx = j.checked_sub(i * stride).filter(|&kx| kx < dk)?;
                     let acc = &accs[i];
-                    let wn = &weight_names[ky * dk + kx];
-                    let f = ops.fma(quote!(#acc), quote!(#x), quote!(#wn));
+                    let wn = &self.weight_names[ky * dk + kx];
+                    let f = self.ops.fma(quote!(#acc), quote!(#x), quote!(#wn));
                     Some(quote!(#acc = #f;))
                 });
                 quote! {
@@ -188,8 +254,8 @@ fn channel_vector_body(
             }
         });
         let stores = accs.iter().enumerate().map(|(i, acc)| {
-            let v = ops.activate(spec.activation, quote!(#acc));
-            let st = store_output(quote!(seg.add((ox - ox0 + #i) * #c + c0)), v);
+            let v = self.ops.activate(self.spec.activation, quote!(#acc));
+            let st = self.store_output(quote!(seg.add((ox - ox0 + #i) * #c + c0)), v, partial);
             quote!(#st;)
         });
         quote! {
@@ -199,15 +265,20 @@ fn channel_vector_body(
             // SAFETY: pixels ox..ox + n lie in the segment, which lies in `out`.
             #(#stores)*
         }
-    };
+    }
 
-    let border_taps = (0..dk)
-        .flat_map(|ky| (0..dk).map(move |kx| (ky, kx)))
-        .map(|(ky, kx)| {
-            let wn = &weight_names[ky * dk + kx];
-            let load =
-                load_input(quote!(inp.add(((y0 + #ky - #pad) * w + (x0 + #kx - #pad)) * #c + c0)));
-            let f = ops.fma(quote!(acc), quote!(x), quote!(#wn));
+    /// One pixel whose window may cross the image border: every tap under a predicate.
+    fn border_pixel(&self, partial: Option<usize>) -> TokenStream {
+        let s = &self.plan.shape;
+        let (dk, stride, pad, c) = (s.dk, s.stride, self.plan.depthwise.pad, self.plan.channels);
+        let ty = self.ops.ty();
+        let taps = (0..dk).flat_map(|ky| (0..dk).map(move |kx| (ky, kx))).map(|(ky, kx)| {
+            let wn = &self.weight_names[ky * dk + kx];
+            let load = self.load_input(
+                quote!(inp.add(((y0 + #ky - #pad) * w + (x0 + #kx - #pad)) * #c + c0)),
+                partial,
+            );
+            let f = self.ops.fma(quote!(acc), quote!(x), quote!(#wn));
             quote! {
                 if ky_lo <= #ky && #ky < ky_hi && kx_lo <= #kx && #kx < kx_hi {
                     // SAFETY: the predicates keep row and column inside the image.
@@ -216,49 +287,17 @@ fn channel_vector_body(
                 }
             }
         });
-    let border_store = {
-        let v = ops.activate(spec.activation, quote!(acc));
-        store_output(quote!(seg.add((ox - ox0) * #c + c0)), v)
-    };
-    let border_pixel = quote! {
-        let x0 = ox * #stride;
-        // x0 < w + PAD for every output column, so kx_hi does not underflow.
-        let kx_lo = (#pad).saturating_sub(x0);
-        let kx_hi = (w + #pad - x0).min(#dk);
-        let mut acc: #ty = bv;
-        #(#border_taps)*
-        // SAFETY: pixel ox lies in the segment, which lies in `out`.
-        #border_store;
-    };
-    let blocked = interior_block(block);
-    let single = interior_block(1);
-    let blocks = if block > 1 {
+        let v = self.ops.activate(self.spec.activation, quote!(acc));
+        let store = self.store_output(quote!(seg.add((ox - ox0) * #c + c0)), v, partial);
         quote! {
-            while ox + #block <= b {
-                #blocked
-                ox += #block;
-            }
-        }
-    } else {
-        quote!()
-    };
-    quote! {
-        // SAFETY: c0 + lanes <= CP, the padded length of every tap's weights and the bias.
-        #(#weights)*
-        let bv: #ty = #bias_load;
-        let mut ox = ox0;
-        while ox < a {
-            #border_pixel
-            ox += 1;
-        }
-        #blocks
-        while ox < b {
-            #single
-            ox += 1;
-        }
-        while ox < ox1 {
-            #border_pixel
-            ox += 1;
+            let x0 = ox * #stride;
+            // x0 < w + PAD for every output column, so kx_hi does not underflow.
+            let kx_lo = (#pad).saturating_sub(x0);
+            let kx_hi = (w + #pad - x0).min(#dk);
+            let mut acc: #ty = bv;
+            #(#taps)*
+            // SAFETY: pixel ox lies in the segment, which lies in `out`.
+            #store;
         }
     }
 }
