@@ -295,6 +295,8 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
             pw: ::std::boxed::Box<[f32; #pw_packed]>,
             /// Pointwise bias (zeros without `bias = true`), padded to whole panels.
             pw_bias: ::std::boxed::Box<[f32; #np]>,
+            /// `CP` zeros: the input vector of a depthwise tap that falls on padding.
+            zeros: ::std::boxed::Box<[f32; #cp]>,
         }
 
         // Generated arithmetic on literal constants trips style lints (`x - 0 + 1 <= y`)
@@ -349,6 +351,7 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
                         __rt::pack_pointwise_panels(weights.pointwise, #n, #c, #PANEL_WIDTH, #tail_width),
                     )?,
                     pw_bias: __rt::to_array(Tensor::PointwiseBias, __rt::pad_columns(pw_bias, 1, #n, #np))?,
+                    zeros: __rt::to_array(Tensor::DepthwiseBias, __rt::pad_columns(&[], 1, 0, #cp))?,
                 })
             }
 

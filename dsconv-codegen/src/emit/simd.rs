@@ -94,7 +94,14 @@ pub fn depthwise(
             #tail_part
         }
     };
-    let border = over_channels(&|partial| kernels.border_pixel(partial));
+    let border = {
+        let pointers = kernels.border_pointers();
+        let body = over_channels(&|partial| kernels.border_pixel(partial));
+        quote! {
+            #pointers
+            #body
+        }
+    };
     let block_sizes = kernels.block_sizes();
     let interior_runs = block_sizes.iter().map(|&n| {
         let body = over_channels(&|partial| kernels.interior_block(n, partial));
@@ -121,6 +128,7 @@ pub fn depthwise(
             let outp = out.as_mut_ptr();
             let wts = self.dw.as_ptr();
             let bias = self.dw_bias.as_ptr();
+            let zeros = self.zeros.as_ptr();
             let end = first_pixel + out.len() / #c;
             // Interior columns: the whole window lies inside the row.
             let interior_lo = (#pad + #stride - 1) / #stride;
@@ -197,7 +205,12 @@ impl<'a> PixelKernels<'a> {
         }
     }
 
-    fn store_output(&self, ptr: TokenStream, v: TokenStream, partial: Option<usize>) -> TokenStream {
+    fn store_output(
+        &self,
+        ptr: TokenStream,
+        v: TokenStream,
+        partial: Option<usize>,
+    ) -> TokenStream {
         match partial {
             None => self.ops.store(ptr, v),
             Some(n) => self.ops.store_partial(ptr, v, quote!(#n)),
@@ -267,34 +280,54 @@ impl<'a> PixelKernels<'a> {
         }
     }
 
-    /// One pixel whose window may cross the image border: every tap under a predicate.
-    fn border_pixel(&self, partial: Option<usize>) -> TokenStream {
+    /// Pointers to the input pixels of a border pixel's taps, padding taps pointing at a
+    /// zero vector: computed once per pixel, so the channel loop runs without branches
+    /// (and a padding tap multiplies zeros, exactly as the reference does).
+    fn border_pointers(&self) -> TokenStream {
         let s = &self.plan.shape;
         let (dk, stride, pad, c) = (s.dk, s.stride, self.plan.depthwise.pad, self.plan.channels);
-        let ty = self.ops.ty();
         let taps = (0..dk).flat_map(|ky| (0..dk).map(move |kx| (ky, kx))).map(|(ky, kx)| {
-            let wn = &self.weight_names[ky * dk + kx];
-            let load = self.load_input(
-                quote!(inp.add(((y0 + #ky - #pad) * w + (x0 + #kx - #pad)) * #c + c0)),
-                partial,
-            );
-            let f = self.ops.fma(quote!(acc), quote!(x), quote!(#wn));
+            let name = format_ident!("tap{}", ky * dk + kx);
             quote! {
-                if ky_lo <= #ky && #ky < ky_hi && kx_lo <= #kx && #kx < kx_hi {
+                let #name: *const f32 = if ky_lo <= #ky && #ky < ky_hi && kx_lo <= #kx && #kx < kx_hi {
                     // SAFETY: the predicates keep row and column inside the image.
-                    let x: #ty = #load;
-                    acc = #f;
-                }
+                    inp.add(((y0 + #ky - #pad) * w + (x0 + #kx - #pad)) * #c)
+                } else {
+                    zeros
+                };
             }
         });
-        let v = self.ops.activate(self.spec.activation, quote!(acc));
-        let store = self.store_output(quote!(seg.add((ox - ox0) * #c + c0)), v, partial);
         quote! {
             let x0 = ox * #stride;
             // x0 < w + PAD for every output column, so kx_hi does not underflow.
             let kx_lo = (#pad).saturating_sub(x0);
             let kx_hi = (w + #pad - x0).min(#dk);
+            #(#taps)*
+        }
+    }
+
+    /// One pixel whose window may cross the image border, for channel vector `c0`, through
+    /// the tap pointers of [`Self::border_pointers`].
+    fn border_pixel(&self, partial: Option<usize>) -> TokenStream {
+        let s = &self.plan.shape;
+        let (dk, c) = (s.dk, self.plan.channels);
+        let ty = self.ops.ty();
+        let taps = (0..dk * dk).map(|t| {
+            let wn = &self.weight_names[t];
+            let tap = format_ident!("tap{}", t);
+            let load = self.load_input(quote!(#tap.add(c0)), partial);
+            let f = self.ops.fma(quote!(acc), quote!(x), quote!(#wn));
+            quote! {
+                let x: #ty = #load;
+                acc = #f;
+            }
+        });
+        let v = self.ops.activate(self.spec.activation, quote!(acc));
+        let store = self.store_output(quote!(seg.add((ox - ox0) * #c + c0)), v, partial);
+        quote! {
             let mut acc: #ty = bv;
+            // SAFETY: each tap points at an input pixel or at the zero vector, both holding
+            // at least C floats from c0 (the zero vector holds CP).
             #(#taps)*
             // SAFETY: pixel ox lies in the segment, which lies in `out`.
             #store;
