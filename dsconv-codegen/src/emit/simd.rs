@@ -387,6 +387,7 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
         }
     };
     let full_panels = p.full_panels;
+    let chunk = plan.fusion.tile_pixels;
     let full_loop = rows_loop(&p.full_panel_blocks, PANEL_WIDTH);
     let tail = (!p.tail_blocks.is_empty()).then(|| {
         let body = rows_loop(&p.tail_blocks, p.tail_panel_width);
@@ -460,18 +461,28 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
         #feature
         #[allow(unused_unsafe, unused_variables, unused_mut)]
         unsafe fn #name(&self, input: &[f32], pixels: usize, out: &mut [f32]) {
-            let a = input.as_ptr();
-            let o = out.as_mut_ptr();
             let b = self.pw.as_ptr();
             let bias = self.pw_bias.as_ptr();
-            // SAFETY (every micro-kernel call): rows r0..r0 + R < pixels; the block's columns
-            // lie in its panel of the packed weights and bias; its valid lanes lie in 0..N.
-            for panel_index in 0..#full_panels {
-                let panel_col = panel_index * #PANEL_WIDTH;
-                let panel = b.add(panel_index * #PANEL_WIDTH * #k);
-                #full_loop
+            // Chunks of pixels small enough that their inputs stay in L2 while every panel
+            // of weights passes over them.
+            let mut chunk_start = 0;
+            while chunk_start < pixels {
+                let pixels_in_chunk = (pixels - chunk_start).min(#chunk);
+                // SAFETY: the chunk's rows lie in `input` and `out`.
+                let a = input.as_ptr().add(chunk_start * #k);
+                let o = out.as_mut_ptr().add(chunk_start * #n);
+                let pixels = pixels_in_chunk;
+                // SAFETY (every micro-kernel call): rows r0..r0 + R < pixels; the block's
+                // columns lie in its panel of the packed weights and bias; its valid lanes
+                // lie in 0..N.
+                for panel_index in 0..#full_panels {
+                    let panel_col = panel_index * #PANEL_WIDTH;
+                    let panel = b.add(panel_index * #PANEL_WIDTH * #k);
+                    #full_loop
+                }
+                #tail
+                chunk_start += pixels_in_chunk;
             }
-            #tail
         }
     }
 }
