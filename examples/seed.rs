@@ -81,6 +81,17 @@ fn main() -> Result<(), dsconv::Error> {
     println!("(the seed text prints the depthwise count as 3,800; 8*8*5*5*3 is 4,800)");
     println!();
 
+    println!("plan of each backend compiled for this target:");
+    for plan in Stem::PLANS {
+        let state = if plan.backend.is_available() {
+            ""
+        } else {
+            " (not on this CPU)"
+        };
+        println!("  {plan}{state}");
+    }
+    println!();
+
     let input = values(h * w * Stem::M, 1);
     let dw = values(Stem::DEPTHWISE_MULS_PER_PIXEL, 2);
     let pw = values(Stem::POINTWISE_MULS_PER_PIXEL, 3);
@@ -129,8 +140,9 @@ fn main() -> Result<(), dsconv::Error> {
     let flops = 2.0 * counts.total() as f64;
     println!();
     println!("time per forward (median of 31 samples; use `cargo bench` for real figures):");
+    let backend = dsconv::Backend::active()?;
     println!(
-        "  generated (scalar): {:>9.2?}  {:>6.2} GFLOP/s",
+        "  generated ({backend:>6}): {:>9.2?}  {:>6.2} GFLOP/s",
         generated,
         flops / generated.as_nanos() as f64
     );

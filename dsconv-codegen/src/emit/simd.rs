@@ -347,6 +347,18 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
     let (name, micro) = (&names.pointwise, &names.micro);
     let load_b = ops.load(quote!(bk.add(v * #lanes)));
     let bias_v = ops.load(quote!(bias.add(v * #lanes)));
+    // Without biases the accumulators start at zero (no loads of a zero bias).
+    let bias_init = if spec.bias {
+        quote! {
+            for r in 0..R {
+                for v in 0..NV {
+                    acc[r][v] = #bias_v;
+                }
+            }
+        }
+    } else {
+        quote!(let _ = bias;)
+    };
     let broadcast = ops.broadcast(quote!(a.add(r * #k + kk)));
     let fma = ops.fma(quote!(acc[r][v]), quote!(av), quote!(bv[v]));
     let activated = ops.activate(spec.activation, quote!(acc[r][v]));
@@ -421,11 +433,7 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
         ) {
             #import
             let mut acc: [[#ty; NV]; R] = [[#zero; NV]; R];
-            for r in 0..R {
-                for v in 0..NV {
-                    acc[r][v] = #bias_v;
-                }
-            }
+            #bias_init
             for kk in 0..#k {
                 let bk = b.add(kk * b_stride);
                 let mut bv: [#ty; NV] = [#zero; NV];
