@@ -2,6 +2,8 @@
 //! blocks, and proof that the constants are the multiplications the reference performs
 //! (counted by running it with a number type that counts its multiplications).
 
+mod common;
+
 use dsconv::reference::{self, Element};
 use dsconv::{separable_conv, MulCount, SeparableConv};
 use std::cell::Cell;
@@ -17,7 +19,6 @@ struct SeedFree;
 const SEED_TOTAL: usize = Seed::MULS;
 const _: () = assert!(Seed::DEPTHWISE_MULS == 4_800 && SEED_TOTAL == 53_952);
 
-#[test]
 fn seed_example_counts_are_exact() {
     assert_eq!(Seed::STANDARD_MULS, 1_228_800);
     assert_eq!(
@@ -83,7 +84,6 @@ const MOBILENET_POINTWISE: usize = Mb1::POINTWISE_MULS
     + Mb12::POINTWISE_MULS
     + Mb13::POINTWISE_MULS;
 
-#[test]
 fn mobilenet_v1_separable_blocks_sum_to_the_paper() {
     assert_eq!(MOBILENET_DEPTHWISE, 17_385_984);
     assert_eq!(MOBILENET_POINTWISE, 539_492_352);
@@ -192,7 +192,6 @@ struct Multiplier;
 #[separable_conv(dk = 1, m = 16, n = 1)]
 struct OneByOne;
 
-#[test]
 fn constants_equal_the_multiplications_the_reference_performs() {
     assert_eq!(measured_counts::<Seed>(8, 8), Seed::multiplications(8, 8));
     assert_eq!(
@@ -227,7 +226,6 @@ fn constants_equal_the_multiplications_the_reference_performs() {
     }
 }
 
-#[test]
 fn per_pixel_constants_follow_their_formulas() {
     assert_eq!(Multiplier::DEPTHWISE_MULS_PER_PIXEL, 9 * 2 * 5 * 5);
     assert_eq!(Multiplier::POINTWISE_MULS_PER_PIXEL, 9 * 2 * 3);
@@ -246,4 +244,8 @@ fn per_pixel_constants_follow_their_formulas() {
         usize::MAX,
         "saturates"
     );
+}
+
+fn main() {
+    common::run_tests(tests![seed_example_counts_are_exact, mobilenet_v1_separable_blocks_sum_to_the_paper, constants_equal_the_multiplications_the_reference_performs, per_pixel_constants_follow_their_formulas], &[]);
 }

@@ -48,7 +48,6 @@ fn free() -> Free {
     Free::load(&OwnedWeights::for_layer::<Free>(1).view()).unwrap()
 }
 
-#[test]
 fn wrong_input_lengths_are_reported() {
     let l = free();
     let ok_in = 6 * 5 * 4;
@@ -69,7 +68,6 @@ fn wrong_input_lengths_are_reported() {
     }
 }
 
-#[test]
 fn wrong_output_lengths_are_reported() {
     let l = free();
     let out = 6 * 5 * 5;
@@ -89,7 +87,6 @@ fn wrong_output_lengths_are_reported() {
     }
 }
 
-#[test]
 fn zero_sizes_are_reported() {
     let l = free();
     forward_fails(&l, 0, 0, 5, 0, Error::EmptyImage { h: 0, w: 5 });
@@ -101,7 +98,6 @@ fn zero_sizes_are_reported() {
     );
 }
 
-#[test]
 fn fixed_size_mismatch_is_reported() {
     let l = Fixed::load(&OwnedWeights::for_layer::<Fixed>(2).view()).unwrap();
     forward_fails(
@@ -119,7 +115,6 @@ fn fixed_size_mismatch_is_reported() {
     l.forward(&vec![0.0; 6 * 7 * 2], 6, 7, &mut out).unwrap();
 }
 
-#[test]
 fn valid_padding_rejects_images_smaller_than_the_kernel() {
     let l = Valid::load(&OwnedWeights::for_layer::<Valid>(3).view()).unwrap();
     forward_fails(
@@ -142,7 +137,6 @@ fn valid_padding_rejects_images_smaller_than_the_kernel() {
     l.forward(&vec![0.0; 5 * 5 * 3], 5, 5, &mut out).unwrap();
 }
 
-#[test]
 fn overflowing_sizes_are_reported() {
     let l = free();
     let big = usize::MAX / 2;
@@ -174,7 +168,6 @@ fn overflowing_sizes_are_reported() {
     assert!(output.iter().all(|&v| v == SENTINEL));
 }
 
-#[test]
 fn batch_lengths_are_checked_against_the_batch() {
     let l = free();
     let input = vec![0.0; 2 * 6 * 5 * 4];
@@ -193,7 +186,6 @@ fn batch_lengths_are_checked_against_the_batch() {
     l.forward_batch(&[], 0, 6, 5, &mut []).unwrap();
 }
 
-#[test]
 fn stage_lengths_are_checked() {
     let l = free();
     let mut out = vec![SENTINEL; 6 * 5 * 4 - 1];
@@ -218,7 +210,6 @@ fn stage_lengths_are_checked() {
     assert!(out.iter().all(|&v| v == SENTINEL));
 }
 
-#[test]
 fn weight_lengths_are_checked() {
     let dw = values(4 * 9, 1);
     let pw = values(5 * 4, 2);
@@ -245,7 +236,6 @@ fn weight_lengths_are_checked() {
     }
 }
 
-#[test]
 fn bias_lengths_and_presence_are_checked() {
     // Biased: M*DM = 4 depthwise channels, N = 3.
     let (dw, dwb, pw, pwb) = (values(36, 1), values(4, 2), values(12, 3), values(3, 4));
@@ -296,7 +286,6 @@ fn bias_lengths_and_presence_are_checked() {
     );
 }
 
-#[test]
 fn non_finite_weights_are_rejected_with_their_index() {
     let mut dw = values(36, 1);
     dw[17] = f32::INFINITY;
@@ -321,7 +310,6 @@ fn non_finite_weights_are_rejected_with_their_index() {
     );
 }
 
-#[test]
 fn errors_are_std_errors_with_readable_messages() {
     let e: Box<dyn std::error::Error + Send + Sync> = Box::new(Error::Length {
         tensor: Tensor::Input,
@@ -343,7 +331,6 @@ fn errors_are_std_errors_with_readable_messages() {
     assert!(format!("{e:?}").contains("FixedSizeMismatch"));
 }
 
-#[test]
 fn layers_are_send_and_sync() {
     fn shared<T: Send + Sync>() {}
     shared::<Free>();
@@ -357,4 +344,8 @@ fn layers_are_send_and_sync() {
         s.spawn(|| l.forward(&input, 6, 5, &mut b).unwrap());
     });
     assert_eq!(a, b);
+}
+
+fn main() {
+    common::run_tests(tests![wrong_input_lengths_are_reported, wrong_output_lengths_are_reported, zero_sizes_are_reported, fixed_size_mismatch_is_reported, valid_padding_rejects_images_smaller_than_the_kernel, overflowing_sizes_are_reported, batch_lengths_are_checked_against_the_batch, stage_lengths_are_checked, weight_lengths_are_checked, bias_lengths_and_presence_are_checked, non_finite_weights_are_rejected_with_their_index, errors_are_std_errors_with_readable_messages, layers_are_send_and_sync], &["layers_are_send_and_sync"]);
 }

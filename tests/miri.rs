@@ -59,27 +59,26 @@ fn check<L: SeparableConv>(sizes: &[(usize, usize)]) {
     }
 }
 
-#[test]
 fn tails_and_borders_are_in_bounds() {
     check::<Tails>(&[(1, 1), (2, 3), (4, 7)]);
 }
 
-#[test]
 fn stride2_odd_sizes_are_in_bounds() {
     check::<Stride2>(&[(1, 1), (3, 5), (5, 4)]);
 }
 
-#[test]
 fn images_smaller_than_the_kernel_are_in_bounds() {
     check::<Wide>(&[(1, 2), (3, 3), (6, 5)]);
 }
 
-#[test]
 fn depth_multiplier_is_in_bounds() {
     check::<Multiplier>(&[(2, 2), (3, 4)]);
 }
 
-#[test]
 fn valid_padding_is_in_bounds() {
     check::<Valid>(&[(3, 3), (4, 6)]);
+}
+
+fn main() {
+    common::run_tests(tests![tails_and_borders_are_in_bounds, stride2_odd_sizes_are_in_bounds, images_smaller_than_the_kernel_are_in_bounds, depth_multiplier_is_in_bounds, valid_padding_is_in_bounds], &[]);
 }

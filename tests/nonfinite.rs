@@ -32,7 +32,6 @@ fn check<L: SeparableConv>(poison: &[(usize, f32)]) -> Vec<f32> {
     out
 }
 
-#[test]
 fn nan_propagates_to_the_outputs_whose_window_covers_it() {
     // Pixel (4, 3), channel 1 of a 9x7 image: outputs (3..=5, 2..=4) see it.
     let out = check::<Plain>(&[((4 * 7 + 3) * 4 + 1, f32::NAN)]);
@@ -50,7 +49,6 @@ fn nan_propagates_to_the_outputs_whose_window_covers_it() {
     }
 }
 
-#[test]
 fn nan_passes_through_relu_and_relu6() {
     let out = check::<Relu>(&[(0, f32::NAN)]);
     assert!(out[0].is_nan(), "relu(NaN) stays NaN");
@@ -58,11 +56,14 @@ fn nan_passes_through_relu_and_relu6() {
     assert!(out.iter().any(|v| v.is_nan()), "relu6(NaN) stays NaN");
 }
 
-#[test]
 fn infinities_match_the_reference() {
     let out = check::<Plain>(&[(10, f32::INFINITY), (50, f32::NEG_INFINITY)]);
     assert!(out.iter().any(|v| !v.is_finite()));
     let out = check::<Relu6>(&[(7, f32::INFINITY), (40, f32::NEG_INFINITY), (90, f32::NAN)]);
     assert!(out.iter().all(|v| v.is_nan() || (0.0..=6.0).contains(v)));
     check::<Relu>(&[(12, f32::NEG_INFINITY)]);
+}
+
+fn main() {
+    common::run_tests(tests![nan_propagates_to_the_outputs_whose_window_covers_it, nan_passes_through_relu_and_relu6, infinities_match_the_reference], &[]);
 }

@@ -122,3 +122,37 @@ pub fn assert_close(
     }
     Ok(())
 }
+
+/// Runs plain test functions as a libtest-mimic suite on the main thread (qemu-user, used
+/// for the aarch64 suite, hangs on programs that start threads). Panics fail the test.
+/// Tests named in `needs_threads` are reported as ignored when `DSCONV_NO_THREADS` is set.
+pub fn run_tests(tests: &[(&'static str, fn())], needs_threads: &[&str]) {
+    let mut args = libtest_mimic::Arguments::from_args();
+    args.test_threads = Some(1);
+    let no_threads = std::env::var_os("DSCONV_NO_THREADS").is_some();
+    let trials = tests
+        .iter()
+        .map(|&(name, f)| {
+            let skip = no_threads && needs_threads.contains(&name);
+            let label = if skip {
+                format!("{name} [skipped: starts threads, DSCONV_NO_THREADS is set]")
+            } else {
+                name.to_string()
+            };
+            libtest_mimic::Trial::test(label, move || {
+                f();
+                Ok(())
+            })
+            .with_ignored_flag(skip)
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// `[("name", name as fn()), ...]` for `run_tests`.
+#[macro_export]
+macro_rules! tests {
+    ($($name:ident),* $(,)?) => {
+        &[$((stringify!($name), $name as fn())),*]
+    };
+}
