@@ -247,5 +247,13 @@ fn per_pixel_constants_follow_their_formulas() {
 }
 
 fn main() {
-    common::run_tests(tests![seed_example_counts_are_exact, mobilenet_v1_separable_blocks_sum_to_the_paper, constants_equal_the_multiplications_the_reference_performs, per_pixel_constants_follow_their_formulas], &[]);
+    common::run_tests(
+        tests![
+            seed_example_counts_are_exact,
+            mobilenet_v1_separable_blocks_sum_to_the_paper,
+            constants_equal_the_multiplications_the_reference_performs,
+            per_pixel_constants_follow_their_formulas
+        ],
+        &[],
+    );
 }

@@ -347,5 +347,22 @@ fn layers_are_send_and_sync() {
 }
 
 fn main() {
-    common::run_tests(tests![wrong_input_lengths_are_reported, wrong_output_lengths_are_reported, zero_sizes_are_reported, fixed_size_mismatch_is_reported, valid_padding_rejects_images_smaller_than_the_kernel, overflowing_sizes_are_reported, batch_lengths_are_checked_against_the_batch, stage_lengths_are_checked, weight_lengths_are_checked, bias_lengths_and_presence_are_checked, non_finite_weights_are_rejected_with_their_index, errors_are_std_errors_with_readable_messages, layers_are_send_and_sync], &["layers_are_send_and_sync"]);
+    common::run_tests(
+        tests![
+            wrong_input_lengths_are_reported,
+            wrong_output_lengths_are_reported,
+            zero_sizes_are_reported,
+            fixed_size_mismatch_is_reported,
+            valid_padding_rejects_images_smaller_than_the_kernel,
+            overflowing_sizes_are_reported,
+            batch_lengths_are_checked_against_the_batch,
+            stage_lengths_are_checked,
+            weight_lengths_are_checked,
+            bias_lengths_and_presence_are_checked,
+            non_finite_weights_are_rejected_with_their_index,
+            errors_are_std_errors_with_readable_messages,
+            layers_are_send_and_sync
+        ],
+        &["layers_are_send_and_sync"],
+    );
 }

@@ -356,21 +356,24 @@ fn main() {
     let best = Backend::detect();
     println!("default backend (Backend::detect): {best}");
     let mut trials = layer_trials();
-    trials.push(Trial::test("the default backend is the best this CPU runs", move || {
-        let expected = if cfg!(target_arch = "aarch64") {
-            Backend::Neon
-        } else if Backend::Avx512.is_available() {
-            Backend::Avx512
-        } else if Backend::Avx2.is_available() {
-            Backend::Avx2
-        } else {
-            Backend::Scalar
-        };
-        if best == expected {
-            Ok(())
-        } else {
-            Err(format!("detected {best}, expected {expected}").into())
-        }
-    }));
+    trials.push(Trial::test(
+        "the default backend is the best this CPU runs",
+        move || {
+            let expected = if cfg!(target_arch = "aarch64") {
+                Backend::Neon
+            } else if Backend::Avx512.is_available() {
+                Backend::Avx512
+            } else if Backend::Avx2.is_available() {
+                Backend::Avx2
+            } else {
+                Backend::Scalar
+            };
+            if best == expected {
+                Ok(())
+            } else {
+                Err(format!("detected {best}, expected {expected}").into())
+            }
+        },
+    ));
     libtest_mimic::run(&args, trials).exit();
 }

@@ -80,5 +80,14 @@ fn valid_padding_is_in_bounds() {
 }
 
 fn main() {
-    common::run_tests(tests![tails_and_borders_are_in_bounds, stride2_odd_sizes_are_in_bounds, images_smaller_than_the_kernel_are_in_bounds, depth_multiplier_is_in_bounds, valid_padding_is_in_bounds], &[]);
+    common::run_tests(
+        tests![
+            tails_and_borders_are_in_bounds,
+            stride2_odd_sizes_are_in_bounds,
+            images_smaller_than_the_kernel_are_in_bounds,
+            depth_multiplier_is_in_bounds,
+            valid_padding_is_in_bounds
+        ],
+        &[],
+    );
 }

@@ -65,5 +65,12 @@ fn infinities_match_the_reference() {
 }
 
 fn main() {
-    common::run_tests(tests![nan_propagates_to_the_outputs_whose_window_covers_it, nan_passes_through_relu_and_relu6, infinities_match_the_reference], &[]);
+    common::run_tests(
+        tests![
+            nan_propagates_to_the_outputs_whose_window_covers_it,
+            nan_passes_through_relu_and_relu6,
+            infinities_match_the_reference
+        ],
+        &[],
+    );
 }
