@@ -4,7 +4,7 @@
 mod common;
 
 use common::{values, OwnedWeights};
-use dsconv::{separable_conv, Error, SeparableConv, Tensor, Weights};
+use dsconv::{separable_conv, Backend, Error, SeparableConv, Tensor, Weights};
 
 #[separable_conv(dk = 3, m = 4, n = 5)]
 struct Free;
@@ -331,6 +331,33 @@ fn errors_are_std_errors_with_readable_messages() {
     assert!(format!("{e:?}").contains("FixedSizeMismatch"));
 }
 
+fn a_backend_this_cpu_lacks_is_an_error() {
+    let l = free();
+    let input = values(6 * 5 * 4, 3);
+    let mut lacking = 0;
+    for backend in Backend::ALL {
+        let mut out = vec![SENTINEL; 150];
+        let result = l.forward_on(backend, &input, 6, 5, &mut out);
+        if backend.is_available() {
+            assert!(result.is_ok(), "{backend}");
+        } else {
+            lacking += 1;
+            let err = result.unwrap_err();
+            assert_eq!(err, Error::BackendUnavailable { backend });
+            assert!(err.to_string().contains(backend.name()), "{err}");
+            assert!(
+                out.iter().all(|&v| v == SENTINEL),
+                "output touched on error"
+            );
+            let mut mid = vec![SENTINEL; 120];
+            assert!(l.depthwise_on(backend, &input, 6, 5, &mut mid).is_err());
+            assert!(l.pointwise_on(backend, &mid, 6, 5, &mut out).is_err());
+        }
+    }
+    // No machine runs both x86 and ARM backends.
+    assert!(lacking >= 1);
+}
+
 fn layers_are_send_and_sync() {
     fn shared<T: Send + Sync>() {}
     shared::<Free>();
@@ -361,6 +388,7 @@ fn main() {
             bias_lengths_and_presence_are_checked,
             non_finite_weights_are_rejected_with_their_index,
             errors_are_std_errors_with_readable_messages,
+            a_backend_this_cpu_lacks_is_an_error,
             layers_are_send_and_sync
         ],
         &["layers_are_send_and_sync"],

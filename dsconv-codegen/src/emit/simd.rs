@@ -58,13 +58,7 @@ pub fn depthwise(
         };
     }
     let s = &plan.shape;
-    let (dk, stride, pad, c, cp) = (
-        s.dk,
-        s.stride,
-        plan.depthwise.pad,
-        plan.channels,
-        plan.padded_channels,
-    );
+    let (dk, stride, pad, c) = (s.dk, s.stride, plan.depthwise.pad, plan.channels);
     let lanes = ops.lanes();
     let full_vectors = c / lanes;
     let tail = c % lanes;
@@ -159,7 +153,6 @@ pub fn depthwise(
                 }
                 p += ox1 - ox0;
             }
-            let _ = #cp;
         }
     }
 }
