@@ -111,19 +111,30 @@ impl VectorOps {
         }
     }
 
+    /// The mask enabling the first `count` lanes (AVX2: a vector, AVX-512: a mask register;
+    /// nothing for ISAs without masked memory operations).
+    fn lane_mask(&self, count: &TokenStream) -> TokenStream {
+        match self.isa {
+            Isa::Avx2 => quote!(_mm256_cmpgt_epi32(
+                _mm256_set1_epi32((#count) as i32),
+                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+            )),
+            Isa::Avx512 => quote!(((1u32 << (#count)) - 1) as __mmask16),
+            Isa::Neon | Isa::Scalar => quote!(),
+        }
+    }
+
     /// Loads the first `count` lanes (a `usize` expression in `1..lanes`) and zeroes the
     /// others, touching no memory past `ptr + count`.
     pub fn load_partial(&self, ptr: TokenStream, count: TokenStream) -> TokenStream {
+        let mask = self.lane_mask(&count);
         match self.isa {
             Isa::Avx2 => quote!(_mm256_maskload_ps(
                 #ptr,
-                _mm256_cmpgt_epi32(
-                    _mm256_set1_epi32((#count) as i32),
-                    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                ),
+                #mask,
             )),
             Isa::Avx512 => quote!(_mm512_maskz_loadu_ps(
-                ((1u32 << (#count)) - 1) as __mmask16,
+                #mask,
                 #ptr,
             )),
             Isa::Neon => quote!({
@@ -142,18 +153,16 @@ impl VectorOps {
         value: TokenStream,
         count: TokenStream,
     ) -> TokenStream {
+        let mask = self.lane_mask(&count);
         match self.isa {
             Isa::Avx2 => quote!(_mm256_maskstore_ps(
                 #ptr,
-                _mm256_cmpgt_epi32(
-                    _mm256_set1_epi32((#count) as i32),
-                    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                ),
+                #mask,
                 #value,
             )),
             Isa::Avx512 => quote!(_mm512_mask_storeu_ps(
                 #ptr,
-                ((1u32 << (#count)) - 1) as __mmask16,
+                #mask,
                 #value,
             )),
             Isa::Neon => quote!({
