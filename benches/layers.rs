@@ -3,13 +3,15 @@
 //! layer E5, and the 13-block body. Single thread, batch 1, f32. For each layer: `forward`,
 //! the depthwise stage and the pointwise stage, on every backend this CPU has, and the naive
 //! reference. Throughput is declared in floating-point operations (2 per multiply-add), so
-//! criterion's "Gelem/s" reads as GFLOP/s.
+//! criterion's "Gelem/s" reads as GFLOP/s. Inputs and outputs live in 64-byte aligned
+//! buffers ([`AlignedBuf`]), as in the peers' engines (TFLite's arena and ONNX Runtime's
+//! allocator align to 64 bytes).
 //!
 //! Run: `cargo bench --bench layers` (all), or `cargo bench --bench layers -- L3` (one).
 //! `DSCONV_BENCH_REFERENCE=0` skips the reference kernels (slow on the big layers).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use dsconv::{reference, separable_conv, Backend, SeparableConv, Weights};
+use dsconv::{reference, separable_conv, AlignedBuf, Backend, SeparableConv, Weights};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -69,11 +71,11 @@ fn with_reference() -> bool {
 fn bench_layer<L: SeparableConv>(c: &mut Criterion, name: &str, h: usize, w: usize) {
     let l = layer::<L>(7);
     let (dw, pw) = weights_for::<L>(7);
-    let input = values(h * w * L::M, 3);
+    let input = AlignedBuf::from_slice(&values(h * w * L::M, 3));
     let (ho, wo) = L::output_size(h, w);
     let ch = L::M * L::DEPTH_MULTIPLIER;
-    let mut out = vec![0.0f32; ho * wo * L::N];
-    let mut mid = vec![0.0f32; ho * wo * ch];
+    let mut out = AlignedBuf::zeroed(ho * wo * L::N);
+    let mut mid = AlignedBuf::zeroed(ho * wo * ch);
     l.depthwise_on(Backend::Scalar, &input, h, w, &mut mid)
         .unwrap();
     let counts = L::multiplications(h, w);
@@ -173,9 +175,9 @@ fn body(c: &mut Criterion) {
     );
     let l7: Vec<L7> = (0..5).map(|i| layer::<L7>(70 + i)).collect();
     let (l8, l9) = (layer::<L8>(8), layer::<L9>(9));
-    let input = values(112 * 112 * 32, 11);
-    let mut a = vec![0.0f32; 112 * 112 * 64];
-    let mut b = vec![0.0f32; 112 * 112 * 64];
+    let input = AlignedBuf::from_slice(&values(112 * 112 * 32, 11));
+    let mut a = AlignedBuf::zeroed(112 * 112 * 64);
+    let mut b = AlignedBuf::zeroed(112 * 112 * 64);
     let macs = L1::multiplications(112, 112).total()
         + L2::multiplications(112, 112).total()
         + L3::multiplications(56, 56).total()

@@ -5,7 +5,7 @@
 //! Run: `cargo bench --bench seed`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use dsconv::{reference, separable_conv, SeparableConv, Weights};
+use dsconv::{reference, separable_conv, AlignedBuf, SeparableConv, Weights};
 use std::hint::black_box;
 
 #[separable_conv(dk = 5, m = 3, n = 256)]
@@ -29,8 +29,8 @@ fn seed(c: &mut Criterion) {
     let layer = Seed::from_weights(&dw, &pw).unwrap();
     let counts = Seed::multiplications(h, w);
     let (ho, wo) = Seed::output_size(h, w);
-    let mut out = vec![0.0f32; ho * wo * Seed::N];
-    let mut mid = vec![0.0f32; ho * wo * Seed::M];
+    let mut out = AlignedBuf::zeroed(ho * wo * Seed::N);
+    let mut mid = AlignedBuf::zeroed(ho * wo * Seed::M);
     let weights = Weights {
         depthwise: &dw,
         depthwise_bias: None,

@@ -5,7 +5,7 @@
 //! Run: `cargo run --release --example seed`
 
 use dsconv::reference;
-use dsconv::{separable_conv, SeparableConv};
+use dsconv::{separable_conv, AlignedBuf, SeparableConv};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -97,7 +97,7 @@ fn main() -> Result<(), dsconv::Error> {
     let pw = values(Stem::POINTWISE_MULS_PER_PIXEL, 3);
     let layer = Stem::from_weights(&dw, &pw)?;
     let (ho, wo) = Stem::output_size(h, w);
-    let mut out = vec![0.0f32; ho * wo * Stem::N];
+    let mut out = AlignedBuf::zeroed(ho * wo * Stem::N);
     layer.forward(&input, h, w, &mut out)?;
 
     let weights = dsconv::Weights {

@@ -3,7 +3,8 @@
 //! Generated code calls these functions; they are public so that it can, but they are an
 //! implementation detail of `#[separable_conv]` (re-exported as `dsconv::__private`).
 
-use crate::{Error, LayerShape, Padding, Tensor};
+pub use crate::aligned::AlignedArray;
+use crate::{AlignedBuf, Error, LayerShape, Padding, Tensor};
 
 /// Validated sizes of one `forward`-like call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,21 +150,20 @@ pub fn transpose(src: &[f32], rows: usize, cols: usize) -> Box<[f32]> {
 }
 
 /// Runs `f` on a scratch buffer of `len` floats (contents unspecified) owned by the calling
-/// thread. The buffer grows once and is reused, so steady-state calls allocate nothing.
+/// thread, 64-byte aligned. The buffer grows once and is reused, so steady-state calls
+/// allocate nothing.
 pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     use std::cell::RefCell;
     thread_local! {
-        static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+        static SCRATCH: RefCell<AlignedBuf> = RefCell::new(AlignedBuf::default());
     }
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
-            if buf.len() < len {
-                buf.resize(len, 0.0);
-            }
+            buf.grow_to(len);
             f(&mut buf[..len])
         }
         // Re-entered (a kernel never calls back into user code, so this is only defensive).
-        Err(_) => f(&mut vec![0.0; len]),
+        Err(_) => f(&mut AlignedBuf::zeroed(len)),
     })
 }
 
@@ -216,18 +216,14 @@ pub fn pack_pointwise_panels(
     out.into_boxed_slice()
 }
 
-/// Turns a boxed slice into a boxed array of the length a kernel indexes with constants.
-/// Fails (with `Error::Length` for `tensor`) only if the length differs, which validated
-/// callers rule out.
-pub fn to_array<const L: usize>(
-    tensor: Tensor,
-    values: Box<[f32]>,
-) -> Result<Box<[f32; L]>, Error> {
-    let actual = values.len();
-    values.try_into().map_err(|_| Error::Length {
+/// Copies packed values into the 64-byte aligned array of the length a kernel indexes with
+/// constants. Fails (with `Error::Length` for `tensor`) only if the length differs, which
+/// validated callers rule out.
+pub fn to_array<const L: usize>(tensor: Tensor, values: &[f32]) -> Result<AlignedArray<L>, Error> {
+    AlignedArray::from_slice(values).ok_or(Error::Length {
         tensor,
         expected: L,
-        actual,
+        actual: values.len(),
     })
 }
 

@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 mod activation;
+mod aligned;
 mod backend;
 mod error;
 pub mod layer;
@@ -14,6 +15,7 @@ pub mod reference;
 mod shape;
 
 pub use activation::Activation;
+pub use aligned::AlignedBuf;
 pub use backend::{Backend, PlanSummary, BACKEND_ENV};
 pub use error::{Error, Tensor};
 pub use shape::{output_extent, pad_before, LayerShape, MulCount, Padding};

@@ -288,15 +288,15 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
         #clone_derive
         #vis #struct_token #name {
             /// Depthwise weights, tap-major, channels padded: `[tap][CP]`.
-            dw: ::std::boxed::Box<[f32; #dw_packed]>,
+            dw: ::dsconv::__private::AlignedArray<#dw_packed>,
             /// Depthwise bias (zeros without `bias = true`), padded to `CP`.
-            dw_bias: ::std::boxed::Box<[f32; #cp]>,
+            dw_bias: ::dsconv::__private::AlignedArray<#cp>,
             /// Pointwise weights in panels: `[panel][input channel][panel column]`.
-            pw: ::std::boxed::Box<[f32; #pw_packed]>,
+            pw: ::dsconv::__private::AlignedArray<#pw_packed>,
             /// Pointwise bias (zeros without `bias = true`), padded to whole panels.
-            pw_bias: ::std::boxed::Box<[f32; #np]>,
+            pw_bias: ::dsconv::__private::AlignedArray<#np>,
             /// `CP` zeros: the input vector of a depthwise tap that falls on padding.
-            zeros: ::std::boxed::Box<[f32; #cp]>,
+            zeros: ::dsconv::__private::AlignedArray<#cp>,
         }
 
         // Generated arithmetic on literal constants trips style lints (`x - 0 + 1 <= y`)
@@ -343,15 +343,15 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
                 ::core::result::Result::Ok(Self {
                     dw: __rt::to_array(
                         Tensor::DepthwiseWeights,
-                        __rt::pad_columns(&__rt::transpose(weights.depthwise, #c, #taps), #taps, #c, #cp),
+                        &__rt::pad_columns(&__rt::transpose(weights.depthwise, #c, #taps), #taps, #c, #cp),
                     )?,
-                    dw_bias: __rt::to_array(Tensor::DepthwiseBias, __rt::pad_columns(dw_bias, 1, #c, #cp))?,
+                    dw_bias: __rt::to_array(Tensor::DepthwiseBias, &__rt::pad_columns(dw_bias, 1, #c, #cp))?,
                     pw: __rt::to_array(
                         Tensor::PointwiseWeights,
-                        __rt::pack_pointwise_panels(weights.pointwise, #n, #c, #PANEL_WIDTH, #tail_width),
+                        &__rt::pack_pointwise_panels(weights.pointwise, #n, #c, #PANEL_WIDTH, #tail_width),
                     )?,
-                    pw_bias: __rt::to_array(Tensor::PointwiseBias, __rt::pad_columns(pw_bias, 1, #n, #np))?,
-                    zeros: __rt::to_array(Tensor::DepthwiseBias, __rt::pad_columns(&[], 1, 0, #cp))?,
+                    pw_bias: __rt::to_array(Tensor::PointwiseBias, &__rt::pad_columns(pw_bias, 1, #n, #np))?,
+                    zeros: __rt::to_array(Tensor::DepthwiseBias, &__rt::pad_columns(&[], 1, 0, #cp))?,
                 })
             }
 
