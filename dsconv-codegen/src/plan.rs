@@ -70,6 +70,11 @@ pub const MAX_TILE_PIXELS: usize = 512;
 /// on L3 (56x56x128), the larger live set of input vectors costing more than it saves.
 pub const MAX_DEPTHWISE_BLOCK: usize = 4;
 
+/// Output width of `shape` for input width `w` (the runtime crate's rule).
+pub fn output_width(shape: &LayerShape, w: usize) -> usize {
+    dsconv_runtime::output_extent(w, shape.dk, shape.stride, shape.padding).unwrap_or(0)
+}
+
 /// `x` rounded up to a multiple of `m`.
 pub fn round_up(x: usize, m: usize) -> usize {
     x.div_ceil(m) * m
@@ -87,6 +92,12 @@ pub enum DepthwiseStrategy {
     /// Depth multiplier > 1: output channel `o` reads input channel `o / DM`, which is not a
     /// contiguous vector load; the scalar kernel runs the depthwise stage.
     ScalarForDepthMultiplier,
+    /// Few channels (channel vectors would leave most lanes idle, as for the seed's m = 3):
+    /// the input rows a pixel run reads are copied once into a zero-padded planar scratch
+    /// (`[channel][row][column phase][column / stride]`), then each vector holds `lanes`
+    /// consecutive output columns of one channel, every tap one unaligned load and one FMA
+    /// with the channel's weights held in registers; no border cases remain.
+    WidthVectors,
 }
 
 impl DepthwiseStrategy {
@@ -99,6 +110,9 @@ impl DepthwiseStrategy {
             }
             DepthwiseStrategy::ScalarForDepthMultiplier => {
                 "scalar (depth multiplier > 1 is not vectorised)"
+            }
+            DepthwiseStrategy::WidthVectors => {
+                "width vectors (output columns across lanes) over a planar copy, taps unrolled"
             }
         }
     }
@@ -227,8 +241,31 @@ fn plan_depthwise(shape: &LayerShape, isa: Isa) -> DepthwisePlan {
     let strategy = match isa {
         Isa::Scalar => DepthwiseStrategy::Scalar,
         _ if shape.depth_multiplier > 1 => DepthwiseStrategy::ScalarForDepthMultiplier,
+        // Channel vectors would use under half their lanes.
+        _ if channels * 2 <= lanes => DepthwiseStrategy::WidthVectors,
         _ => DepthwiseStrategy::ChannelVectors,
     };
+    if strategy == DepthwiseStrategy::WidthVectors {
+        // Lanes are output columns: all useful but the last vector of each row, whose waste
+        // depends on the width (exact when the size is fixed; full rows assumed otherwise).
+        let lane_utilisation = shape.fixed_size.map_or(1.0, |(_, w)| {
+            let wo = crate::plan::output_width(shape, w);
+            wo as f64 / round_up(wo.max(1), lanes) as f64
+        });
+        let weights_in_registers = taps + 3 <= isa.vector_registers();
+        return DepthwisePlan {
+            strategy,
+            taps,
+            pad: shape.pad(),
+            pixels_per_block: lanes,
+            channel_vectors: channels,
+            tail_lanes: lanes,
+            weights_in_registers,
+            // One input load per tap; the weights too when they do not fit in registers.
+            loads_per_fma: if weights_in_registers { 1.0 } else { 2.0 },
+            lane_utilisation,
+        };
+    }
     let vector = strategy == DepthwiseStrategy::ChannelVectors;
     let (lanes, channel_vectors, tail_lanes) = if vector {
         let vectors = channels.div_ceil(lanes);

@@ -198,7 +198,8 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
         let forward = format_ident!("__dsconv_forward_{}", isa.name());
         let (dw_fn, pw_fn) = (&names.depthwise, &names.pointwise);
         let tile_pixels = plan.fusion.tile_pixels;
-        let buffer = plan.fusion.buffer_floats;
+        let tile_floats = plan.fusion.buffer_floats;
+        let dw_scratch = simd::depthwise_scratch(plan);
         kernels.push(quote! {
             /// `forward` of this backend: depthwise tiles of `TILE` pixels into a per-thread
             /// scratch buffer, each consumed by the pointwise stage while it is in cache.
@@ -209,7 +210,10 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
             #feature
             #[allow(unused_unsafe)]
             unsafe fn #forward(&self, input: &[f32], h: usize, w: usize, wo: usize, output: &mut [f32]) {
-                ::dsconv::__private::with_scratch(#buffer, |tile| {
+                let pixels = #tile_pixels;
+                let dw_scratch = #dw_scratch;
+                ::dsconv::__private::with_scratch(#tile_floats + dw_scratch, |buffer| {
+                    let (tile, dw_scratch) = buffer.split_at_mut(#tile_floats);
                     let mut first_pixel = 0usize;
                     for out_tile in output.chunks_mut(#tile_pixels * #n) {
                         let pixels = out_tile.len() / #n;
@@ -217,7 +221,7 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
                         // SAFETY: the tile covers pixels first_pixel..first_pixel + pixels of
                         // the output grid; buffers have the lengths the kernels require.
                         unsafe {
-                            self.#dw_fn(input, h, w, wo, first_pixel, dw_tile);
+                            self.#dw_fn(input, h, w, wo, first_pixel, dw_tile, dw_scratch);
                             self.#pw_fn(dw_tile, pixels, out_tile);
                         }
                         first_pixel += pixels;
@@ -268,7 +272,12 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
             });
             depthwise_arms.push(quote! {
                 #cfg
-                ::dsconv::Backend::#variant => self.#dw_fn(input, h, w, wo, 0, output),
+                ::dsconv::Backend::#variant => {
+                    let pixels = output.len() / #c;
+                    ::dsconv::__private::with_scratch(#dw_scratch, |scratch| {
+                        self.#dw_fn(input, h, w, wo, 0, output, scratch)
+                    })
+                }
             });
             pointwise_arms.push(quote! {
                 #cfg
@@ -391,7 +400,7 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
                 unsafe {
                     match backend {
                         #(#depthwise_arms)*
-                        _ => self.#scalar_dw(input, h, w, wo, 0, output),
+                        _ => self.#scalar_dw(input, h, w, wo, 0, output, &mut []),
                     }
                 }
             }

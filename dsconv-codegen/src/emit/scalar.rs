@@ -44,7 +44,7 @@ pub fn depthwise(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
     let store = activate_scalar(spec.activation, quote!(acc));
 
     quote! {
-        /// Depthwise stage of the scalar backend for a run of output pixels.
+        /// Depthwise stage of the scalar backend for a run of output pixels (no scratch needed).
         #[inline]
         fn #name(
             &self,
@@ -54,7 +54,9 @@ pub fn depthwise(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
             wo: usize,
             first_pixel: usize,
             out: &mut [f32],
+            scratch: &mut [f32],
         ) {
+            let _ = scratch;
             let (pixels, _) = out.as_chunks_mut::<#c>();
             for (i, px) in pixels.iter_mut().enumerate() {
                 let p = first_pixel + i;

@@ -48,14 +48,18 @@ pub fn depthwise(
     let ops = VectorOps { isa: plan.isa };
     let (cfg, feature, import) = (ops.cfg(), ops.target_feature(), ops.import());
     let name = &names.depthwise;
-    if plan.depthwise.strategy != DepthwiseStrategy::ChannelVectors {
-        return quote! {
-            #cfg
-            #[inline]
-            unsafe fn #name(&self, input: &[f32], h: usize, w: usize, wo: usize, first_pixel: usize, out: &mut [f32]) {
-                self.#scalar(input, h, w, wo, first_pixel, out)
-            }
-        };
+    match plan.depthwise.strategy {
+        DepthwiseStrategy::ChannelVectors => {}
+        DepthwiseStrategy::WidthVectors => return width_depthwise(plan, spec, name),
+        _ => {
+            return quote! {
+                #cfg
+                #[inline]
+                unsafe fn #name(&self, input: &[f32], h: usize, w: usize, wo: usize, first_pixel: usize, out: &mut [f32], scratch: &mut [f32]) {
+                    self.#scalar(input, h, w, wo, first_pixel, out, scratch)
+                }
+            };
+        }
     }
     let s = &plan.shape;
     let (dk, stride, pad, c) = (s.dk, s.stride, plan.depthwise.pad, plan.channels);
@@ -107,7 +111,8 @@ pub fn depthwise(
         }
     });
     quote! {
-        /// Depthwise stage for output pixels `first_pixel..first_pixel + out.len() / C`.
+        /// Depthwise stage for output pixels `first_pixel..first_pixel + out.len() / C`
+        /// (no scratch needed).
         ///
         /// # Safety
         /// The CPU supports the backend; `input` holds `h * w * M` floats of a valid input
@@ -116,7 +121,7 @@ pub fn depthwise(
         #cfg
         #feature
         #[allow(unused_unsafe, unused_comparisons, unused_variables, unused_mut)]
-        unsafe fn #name(&self, input: &[f32], h: usize, w: usize, wo: usize, first_pixel: usize, out: &mut [f32]) {
+        unsafe fn #name(&self, input: &[f32], h: usize, w: usize, wo: usize, first_pixel: usize, out: &mut [f32], scratch: &mut [f32]) {
             #import
             let inp = input.as_ptr();
             let outp = out.as_mut_ptr();
@@ -152,6 +157,148 @@ pub fn depthwise(
                     ox += 1;
                 }
                 p += ox1 - ox0;
+            }
+        }
+    }
+}
+
+/// Floats of depthwise scratch for a run of `pixels` output pixels, as an expression in
+/// `w`, `wo` and `pixels` (0 unless the plan's strategy is [`DepthwiseStrategy::WidthVectors`]):
+/// `C` planes of `rows * STRIDE` phase rows of `span` floats, where a run spans at most
+/// `ceil(pixels / wo) + 1` output rows.
+pub fn depthwise_scratch(plan: &Plan) -> TokenStream {
+    if plan.depthwise.strategy != DepthwiseStrategy::WidthVectors {
+        return quote!(0usize);
+    }
+    let s = &plan.shape;
+    let (dk, stride, c) = (s.dk, s.stride, plan.channels);
+    let span = width_span(plan);
+    quote! {
+        {
+            let rows = (pixels.div_ceil(wo) * #stride).saturating_add(#dk);
+            let span = #span;
+            #c * rows.saturating_mul(#stride).saturating_mul(span)
+        }
+    }
+}
+
+/// Floats per phase row of the planar copy, as an expression in `w` and `wo`: every padded
+/// input column `(w + 2 PAD) / STRIDE`, and every vector load of the last output column's
+/// taps, `wo + (DK - 1) / STRIDE + lanes`.
+fn width_span(plan: &Plan) -> TokenStream {
+    let s = &plan.shape;
+    let (dk, stride, pad, lanes) = (s.dk, s.stride, plan.depthwise.pad, plan.isa.lanes());
+    quote! {
+        ((w + 2 * #pad).div_ceil(#stride)).max(wo + (#dk - 1) / #stride) + #lanes
+    }
+}
+
+/// The depthwise stage with output columns across lanes
+/// ([`DepthwiseStrategy::WidthVectors`]).
+fn width_depthwise(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
+    let ops = VectorOps { isa: plan.isa };
+    let (cfg, feature, import) = (ops.cfg(), ops.target_feature(), ops.import());
+    let s = &plan.shape;
+    let (dk, stride, pad, c, cp) = (
+        s.dk,
+        s.stride,
+        plan.depthwise.pad,
+        plan.channels,
+        plan.padded_channels,
+    );
+    let lanes = ops.lanes();
+    let ty = ops.ty();
+    let span = width_span(plan);
+    let weights = (0..dk * dk).map(|t| {
+        let wn = format_ident!("w{}", t);
+        let v = ops.splat(quote!(self.dw[#t * #cp + ch]));
+        quote!(let #wn: #ty = #v;)
+    });
+    let taps = (0..dk).flat_map(|ky| (0..dk).map(move |kx| (ky, kx))).map(|(ky, kx)| {
+        let wn = format_ident!("w{}", ky * dk + kx);
+        let (phase, shift) = (kx % stride, kx / stride);
+        let load = ops.load(quote!(plane.add(((r0 + #ky) * #stride + #phase) * span + ox + #shift)));
+        let f = ops.fma(quote!(acc), quote!(x), quote!(#wn));
+        quote! {
+            let x: #ty = #load;
+            acc = #f;
+        }
+    });
+    let bias = ops.splat(quote!(self.dw_bias[ch]));
+    let activated = ops.activate(spec.activation, quote!(acc));
+    let store_tmp = ops.store(quote!(tmp.as_mut_ptr()), quote!(y));
+    quote! {
+        /// Depthwise stage for output pixels `first_pixel..first_pixel + out.len() / C`,
+        /// output columns across lanes, through a planar copy of the input in `scratch`.
+        ///
+        /// # Safety
+        /// The CPU supports the backend; `input` holds `h * w * M` floats of a valid input
+        /// size with output width `wo`; `out.len()` is a multiple of `C` and the pixel run
+        /// ends within the output grid; `scratch` holds the plan's depthwise scratch for
+        /// `out.len() / C` pixels.
+        #cfg
+        #feature
+        #[allow(unused_unsafe, unused_comparisons, unused_variables, unused_mut, clippy::identity_op)]
+        unsafe fn #name(&self, input: &[f32], h: usize, w: usize, wo: usize, first_pixel: usize, out: &mut [f32], scratch: &mut [f32]) {
+            #import
+            let pixels = out.len() / #c;
+            if pixels == 0 {
+                return;
+            }
+            let end = first_pixel + pixels;
+            let (oy_first, oy_last) = (first_pixel / wo, (end - 1) / wo);
+            // Padded input rows oy_first * STRIDE .. + rows, each split into STRIDE phase
+            // rows (padded column x at phase x % STRIDE, index x / STRIDE), zero outside the
+            // image.
+            let rows = (oy_last - oy_first) * #stride + #dk;
+            let span = #span;
+            let plane_len = rows * #stride * span;
+            let planar = &mut scratch[..#c * plane_len];
+            planar.fill(0.0);
+            let row_lo = oy_first * #stride;
+            for r in 0..rows {
+                let Some(iy) = (row_lo + r).checked_sub(#pad).filter(|&iy| iy < h) else {
+                    continue;
+                };
+                let src = &input[iy * w * #c..(iy + 1) * w * #c];
+                for (x, px) in src.chunks_exact(#c).enumerate() {
+                    let xp = x + #pad;
+                    let at = (r * #stride + xp % #stride) * span + xp / #stride;
+                    for (ch, &v) in px.iter().enumerate() {
+                        planar[ch * plane_len + at] = v;
+                    }
+                }
+            }
+            let planar = planar.as_ptr();
+            let outp = out.as_mut_ptr();
+            let mut tmp = [0.0f32; #lanes];
+            for oy in oy_first..=oy_last {
+                let ox_lo = if oy == oy_first { first_pixel % wo } else { 0 };
+                let ox_hi = if oy == oy_last { (end - 1) % wo + 1 } else { wo };
+                let r0 = (oy - oy_first) * #stride;
+                for ch in 0..#c {
+                    #(#weights)*
+                    let bv: #ty = #bias;
+                    // SAFETY: ch < C, so the plane lies in the planar copy.
+                    let plane = planar.add(ch * plane_len);
+                    let mut ox = ox_lo;
+                    while ox < ox_hi {
+                        let mut acc: #ty = bv;
+                        // SAFETY: phase row (r0 + ky) * STRIDE + phase < rows * STRIDE, and
+                        // ox + shift + lanes <= wo + (DK - 1) / STRIDE + lanes <= span.
+                        #(#taps)*
+                        let y: #ty = #activated;
+                        // SAFETY: tmp holds one vector.
+                        #store_tmp;
+                        let valid = (ox_hi - ox).min(#lanes);
+                        let first = oy * wo + ox - first_pixel;
+                        for (i, &v) in tmp[..valid].iter().enumerate() {
+                            // SAFETY: pixel first + i < pixels (ox + i < ox_hi), ch < C.
+                            *outp.add((first + i) * #c + ch) = v;
+                        }
+                        ox += #lanes;
+                    }
+                }
             }
         }
     }
