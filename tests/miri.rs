@@ -21,6 +21,10 @@ struct Wide;
 /// Depth multiplier 2 with odd m (scalar depthwise on every backend).
 #[separable_conv(dk = 3, m = 3, n = 5, depth_multiplier = 2)]
 struct Multiplier;
+/// 2 channels, stride 2: the width-vector depthwise (output columns across lanes), with
+/// rows of more than one vector and a partial last one.
+#[separable_conv(dk = 3, m = 2, n = 7, stride = 2)]
+struct FewChannels;
 /// Valid padding, no border at all.
 #[separable_conv(dk = 3, m = 16, n = 8, padding = "valid")]
 struct Valid;
@@ -75,6 +79,10 @@ fn depth_multiplier_is_in_bounds() {
     check::<Multiplier>(&[(2, 2), (3, 4)]);
 }
 
+fn few_channels_width_vectors_are_in_bounds() {
+    check::<FewChannels>(&[(1, 1), (4, 19), (3, 2)]);
+}
+
 fn valid_padding_is_in_bounds() {
     check::<Valid>(&[(3, 3), (4, 6)]);
 }
@@ -86,6 +94,7 @@ fn main() {
             stride2_odd_sizes_are_in_bounds,
             images_smaller_than_the_kernel_are_in_bounds,
             depth_multiplier_is_in_bounds,
+            few_channels_width_vectors_are_in_bounds,
             valid_padding_is_in_bounds
         ],
         &[],

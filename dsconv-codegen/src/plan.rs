@@ -437,12 +437,34 @@ mod tests {
     }
 
     #[test]
-    fn seed_layer_on_avx2_wastes_five_of_eight_depthwise_lanes_and_says_so() {
-        let p = Plan::for_spec(&shape(5, 3, 256, 1, 1), Isa::Avx2);
+    fn few_channels_go_across_the_width() {
+        let strategy = |m, isa| {
+            Plan::for_spec(&shape(5, m, 256, 1, 1), isa)
+                .depthwise
+                .strategy
+        };
+        // The seed's m = 3 would use 3 of 8 (AVX2) or 16 (AVX-512) lanes as channel vectors.
+        assert_eq!(strategy(3, Isa::Avx2), DepthwiseStrategy::WidthVectors);
+        assert_eq!(strategy(3, Isa::Avx512), DepthwiseStrategy::WidthVectors);
+        assert_eq!(strategy(8, Isa::Avx2), DepthwiseStrategy::ChannelVectors);
+        assert_eq!(strategy(8, Isa::Avx512), DepthwiseStrategy::WidthVectors);
+        assert_eq!(strategy(2, Isa::Neon), DepthwiseStrategy::WidthVectors);
+        assert_eq!(strategy(3, Isa::Neon), DepthwiseStrategy::ChannelVectors);
+        // A fixed 8x8 image: 8 output columns fill one AVX2 vector, half an AVX-512 one.
+        let mut fixed = shape(5, 3, 256, 1, 1);
+        fixed.fixed_size = Some((8, 8));
+        let lu = |isa| Plan::for_spec(&fixed, isa).depthwise.lane_utilisation;
+        assert!((lu(Isa::Avx2) - 1.0).abs() < 1e-12);
+        assert!((lu(Isa::Avx512) - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn five_channels_on_avx2_waste_three_of_eight_depthwise_lanes_and_say_so() {
+        let p = Plan::for_spec(&shape(5, 5, 256, 1, 1), Isa::Avx2);
         assert_eq!(p.depthwise.strategy, DepthwiseStrategy::ChannelVectors);
         assert_eq!(p.depthwise.channel_vectors, 1);
-        assert_eq!(p.depthwise.tail_lanes, 3);
-        assert!((p.depthwise.lane_utilisation - 3.0 / 8.0).abs() < 1e-12);
+        assert_eq!(p.depthwise.tail_lanes, 5);
+        assert!((p.depthwise.lane_utilisation - 5.0 / 8.0).abs() < 1e-12);
         // 25 weights do not fit with the accumulators in 16 registers.
         assert!(!p.depthwise.weights_in_registers);
         assert_eq!(p.pointwise.lane_utilisation, 1.0);
@@ -524,11 +546,13 @@ mod tests {
 
     #[test]
     fn plan_displays_its_decisions() {
-        let text = Plan::for_spec(&shape(5, 3, 256, 1, 1), Isa::Avx2).to_string();
+        let text = Plan::for_spec(&shape(5, 5, 256, 1, 1), Isa::Avx2).to_string();
         assert!(
-            text.contains("avx2: depthwise 5x5 s1 same over 3 channels"),
+            text.contains("avx2: depthwise 5x5 s1 same over 5 channels"),
             "{text}"
         );
-        assert!(text.contains("lane utilisation 37.5%"), "{text}");
+        assert!(text.contains("lane utilisation 62.5%"), "{text}");
+        let seed = Plan::for_spec(&shape(5, 3, 256, 1, 1), Isa::Avx2).to_string();
+        assert!(seed.contains("width vectors"), "{seed}");
     }
 }

@@ -174,6 +174,16 @@ impl VectorOps {
         }
     }
 
+    /// `a + b`.
+    pub fn add(&self, a: TokenStream, b: TokenStream) -> TokenStream {
+        match self.isa {
+            Isa::Avx2 => quote!(_mm256_add_ps(#a, #b)),
+            Isa::Avx512 => quote!(_mm512_add_ps(#a, #b)),
+            Isa::Neon => quote!(vaddq_f32(#a, #b)),
+            Isa::Scalar => quote!(#a + #b),
+        }
+    }
+
     /// `acc + a * b`, fused.
     pub fn fma(&self, acc: TokenStream, a: TokenStream, b: TokenStream) -> TokenStream {
         match self.isa {

@@ -165,19 +165,19 @@ pub fn depthwise(
 /// Floats of depthwise scratch for a run of `pixels` output pixels, as an expression in
 /// `w`, `wo` and `pixels` (0 unless the plan's strategy is [`DepthwiseStrategy::WidthVectors`]):
 /// `C` planes of `rows * STRIDE` phase rows of `span` floats, where a run spans at most
-/// `ceil(pixels / wo) + 1` output rows.
+/// `ceil(pixels / wo) + 1` output rows, and `C` planar output rows of `wo + lanes`.
 pub fn depthwise_scratch(plan: &Plan) -> TokenStream {
     if plan.depthwise.strategy != DepthwiseStrategy::WidthVectors {
         return quote!(0usize);
     }
     let s = &plan.shape;
-    let (dk, stride, c) = (s.dk, s.stride, plan.channels);
+    let (dk, stride, c, lanes) = (s.dk, s.stride, plan.channels, plan.isa.lanes());
     let span = width_span(plan);
     quote! {
         {
             let rows = (pixels.div_ceil(wo) * #stride).saturating_add(#dk);
             let span = #span;
-            #c * rows.saturating_mul(#stride).saturating_mul(span)
+            #c * rows.saturating_mul(#stride).saturating_mul(span).saturating_add(wo + #lanes)
         }
     }
 }
@@ -209,24 +209,35 @@ fn width_depthwise(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
     let lanes = ops.lanes();
     let ty = ops.ty();
     let span = width_span(plan);
+    let zero = ops.zero();
     let weights = (0..dk * dk).map(|t| {
         let wn = format_ident!("w{}", t);
         let v = ops.splat(quote!(self.dw[#t * #cp + ch]));
         quote!(let #wn: #ty = #v;)
     });
-    let taps = (0..dk).flat_map(|ky| (0..dk).map(move |kx| (ky, kx))).map(|(ky, kx)| {
-        let wn = format_ident!("w{}", ky * dk + kx);
-        let (phase, shift) = (kx % stride, kx / stride);
-        let load = ops.load(quote!(plane.add(((r0 + #ky) * #stride + #phase) * span + ox + #shift)));
-        let f = ops.fma(quote!(acc), quote!(x), quote!(#wn));
-        quote! {
-            let x: #ty = #load;
-            acc = #f;
-        }
-    });
+    let taps = (0..dk)
+        .flat_map(|ky| (0..dk).map(move |kx| (ky, kx)))
+        .map(|(ky, kx)| {
+            let wn = format_ident!("w{}", ky * dk + kx);
+            let (phase, shift) = (kx % stride, kx / stride);
+            let load =
+                ops.load(quote!(plane.add(((r0 + #ky) * #stride + #phase) * span + ox + #shift)));
+            // Two accumulators (taps alternate) halve the dependent FMA chain.
+            let acc = if (ky * dk + kx) % 2 == 0 {
+                quote!(acc)
+            } else {
+                quote!(acc_odd)
+            };
+            let f = ops.fma(acc.clone(), quote!(x), quote!(#wn));
+            quote! {
+                let x: #ty = #load;
+                #acc = #f;
+            }
+        });
+    let add = ops.add(quote!(acc), quote!(acc_odd));
     let bias = ops.splat(quote!(self.dw_bias[ch]));
     let activated = ops.activate(spec.activation, quote!(acc));
-    let store_tmp = ops.store(quote!(tmp.as_mut_ptr()), quote!(y));
+    let store_row = ops.store(quote!(row_out.add(ch * row_len + ox - ox_lo)), quote!(y));
     quote! {
         /// Depthwise stage for output pixels `first_pixel..first_pixel + out.len() / C`,
         /// output columns across lanes, through a planar copy of the input in `scratch`.
@@ -253,7 +264,12 @@ fn width_depthwise(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
             let rows = (oy_last - oy_first) * #stride + #dk;
             let span = #span;
             let plane_len = rows * #stride * span;
-            let planar = &mut scratch[..#c * plane_len];
+            let (planar, row_out) = scratch.split_at_mut(#c * plane_len);
+            // One output row, planar (`[channel][column]`, whole vectors), interleaved into
+            // `out` once every channel is done: reading lanes back right after storing the
+            // vector would stall on store forwarding.
+            let row_len = wo + #lanes;
+            let row_out = &mut row_out[..#c * row_len];
             planar.fill(0.0);
             let row_lo = oy_first * #stride;
             for r in 0..rows {
@@ -270,8 +286,7 @@ fn width_depthwise(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
                 }
             }
             let planar = planar.as_ptr();
-            let outp = out.as_mut_ptr();
-            let mut tmp = [0.0f32; #lanes];
+            let row_out = row_out.as_mut_ptr();
             for oy in oy_first..=oy_last {
                 let ox_lo = if oy == oy_first { first_pixel % wo } else { 0 };
                 let ox_hi = if oy == oy_last { (end - 1) % wo + 1 } else { wo };
@@ -284,19 +299,23 @@ fn width_depthwise(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
                     let mut ox = ox_lo;
                     while ox < ox_hi {
                         let mut acc: #ty = bv;
+                        let mut acc_odd: #ty = #zero;
                         // SAFETY: phase row (r0 + ky) * STRIDE + phase < rows * STRIDE, and
                         // ox + shift + lanes <= wo + (DK - 1) / STRIDE + lanes <= span.
                         #(#taps)*
+                        acc = #add;
                         let y: #ty = #activated;
-                        // SAFETY: tmp holds one vector.
-                        #store_tmp;
-                        let valid = (ox_hi - ox).min(#lanes);
-                        let first = oy * wo + ox - first_pixel;
-                        for (i, &v) in tmp[..valid].iter().enumerate() {
-                            // SAFETY: pixel first + i < pixels (ox + i < ox_hi), ch < C.
-                            *outp.add((first + i) * #c + ch) = v;
-                        }
+                        // SAFETY: ox - ox_lo + lanes <= wo + lanes = row_len, ch < C.
+                        #store_row;
                         ox += #lanes;
+                    }
+                }
+                let first = oy * wo + ox_lo - first_pixel;
+                let dst = &mut out[first * #c..(first + ox_hi - ox_lo) * #c];
+                for (i, px) in dst.chunks_exact_mut(#c).enumerate() {
+                    for (ch, v) in px.iter_mut().enumerate() {
+                        // SAFETY: ch * row_len + i < C * row_len (i < ox_hi - ox_lo <= wo).
+                        *v = *row_out.add(ch * row_len + i);
                     }
                 }
             }
