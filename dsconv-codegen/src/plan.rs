@@ -248,9 +248,15 @@ fn plan_depthwise(shape: &LayerShape, isa: Isa) -> DepthwisePlan {
     if strategy == DepthwiseStrategy::WidthVectors {
         // Lanes are output columns: all useful but the last vector of each row, whose waste
         // depends on the width (exact when the size is fixed; full rows assumed otherwise).
+        // AVX-512 hands rows of at most 8 columns to its AVX2 kernel (8 lanes).
         let lane_utilisation = shape.fixed_size.map_or(1.0, |(_, w)| {
-            let wo = crate::plan::output_width(shape, w);
-            wo as f64 / round_up(wo.max(1), lanes) as f64
+            let wo = output_width(shape, w).max(1);
+            let lanes = if isa == Isa::Avx512 && wo <= 8 {
+                8
+            } else {
+                lanes
+            };
+            wo as f64 / round_up(wo, lanes) as f64
         });
         let weights_in_registers = taps + 3 <= isa.vector_registers();
         return DepthwisePlan {
@@ -450,12 +456,17 @@ mod tests {
         assert_eq!(strategy(8, Isa::Avx512), DepthwiseStrategy::WidthVectors);
         assert_eq!(strategy(2, Isa::Neon), DepthwiseStrategy::WidthVectors);
         assert_eq!(strategy(3, Isa::Neon), DepthwiseStrategy::ChannelVectors);
-        // A fixed 8x8 image: 8 output columns fill one AVX2 vector, half an AVX-512 one.
-        let mut fixed = shape(5, 3, 256, 1, 1);
-        fixed.fixed_size = Some((8, 8));
-        let lu = |isa| Plan::for_spec(&fixed, isa).depthwise.lane_utilisation;
-        assert!((lu(Isa::Avx2) - 1.0).abs() < 1e-12);
-        assert!((lu(Isa::Avx512) - 0.5).abs() < 1e-12);
+        // A fixed 8x8 image: 8 output columns fill one AVX2 vector (AVX-512 runs its AVX2
+        // kernel on rows this narrow); 12 columns fill 12 of 16 AVX-512 lanes.
+        let lu = |w, isa| {
+            let mut fixed = shape(5, 3, 256, 1, 1);
+            fixed.fixed_size = Some((8, w));
+            Plan::for_spec(&fixed, isa).depthwise.lane_utilisation
+        };
+        assert!((lu(8, Isa::Avx2) - 1.0).abs() < 1e-12);
+        assert!((lu(8, Isa::Avx512) - 1.0).abs() < 1e-12);
+        assert!((lu(12, Isa::Avx512) - 0.75).abs() < 1e-12);
+        assert!((lu(12, Isa::Avx2) - 0.75).abs() < 1e-12);
     }
 
     #[test]

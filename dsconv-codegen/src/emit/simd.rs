@@ -12,7 +12,7 @@
 
 use super::isa::VectorOps;
 use crate::model::LayerSpec;
-use crate::plan::{ColumnBlock, DepthwiseStrategy, Plan, PANEL_WIDTH};
+use crate::plan::{ColumnBlock, DepthwiseStrategy, Isa, Plan, PANEL_WIDTH};
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
@@ -210,6 +210,17 @@ fn width_depthwise(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
     let ty = ops.ty();
     let span = width_span(plan);
     let zero = ops.zero();
+    // Rows of at most 8 output columns fill half a 16-lane vector: the AVX2 kernel (8 lanes;
+    // every AVX-512 CPU has AVX2) does the same work in half the lane-multiplications. Its
+    // scratch is never larger (its span and output row are 8 floats shorter).
+    let narrow = (plan.isa == Isa::Avx512).then(|| {
+        let avx2 = KernelNames::new(Isa::Avx2.name()).depthwise;
+        quote! {
+            if wo <= 8 {
+                return self.#avx2(input, h, w, wo, first_pixel, out, scratch);
+            }
+        }
+    });
     let weights = (0..dk * dk).map(|t| {
         let wn = format_ident!("w{}", t);
         let v = ops.splat(quote!(self.dw[#t * #cp + ch]));
@@ -252,6 +263,7 @@ fn width_depthwise(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
         #[allow(unused_unsafe, unused_comparisons, unused_variables, unused_mut, clippy::identity_op)]
         unsafe fn #name(&self, input: &[f32], h: usize, w: usize, wo: usize, first_pixel: usize, out: &mut [f32], scratch: &mut [f32]) {
             #import
+            #narrow
             let pixels = out.len() / #c;
             if pixels == 0 {
                 return;
