@@ -1,0 +1,98 @@
+//! Large images: the standalone depthwise stage streams its output with non-temporal stores
+//! when the output is at least 512 KiB over more than a fused tile of pixels, input and
+//! output together overflow 2 MiB, the channels fill whole vectors and the output is
+//! aligned (`AlignedBuf`). Both layers here meet those conditions in an aligned buffer and
+//! miss them in a buffer one float off alignment; either way every value must match the
+//! reference (tolerance as in `common::assert_close`, reduction `dk*dk`), and the two runs
+//! must agree bit for bit.
+
+mod common;
+
+use common::{assert_close, values, OwnedWeights};
+use dsconv::{reference, separable_conv, AlignedBuf, Backend, SeparableConv};
+
+/// 96x96x32 in and out: 1.2 MB each.
+#[separable_conv(dk = 3, m = 32, n = 16, bias = true, activation = "relu6")]
+struct Big;
+/// Stride 2, 192x192x16 in (2.4 MB), 96x96x16 out (0.6 MB).
+#[separable_conv(dk = 3, m = 16, n = 8, stride = 2)]
+struct BigStride2;
+
+fn check<L: SeparableConv>(h: usize, w: usize) {
+    let weights = OwnedWeights::for_layer::<L>(21);
+    let layer = L::load(&weights.view()).unwrap();
+    let input = AlignedBuf::from_slice(&values(h * w * L::M, 8));
+    let (ho, wo) = L::output_size(h, w);
+    let len = ho * wo * L::M;
+    assert!(len * 4 >= 512 * 1024 && (input.len() + len) * 4 >= 2 * 1024 * 1024);
+    let wide = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+    let abs = |v: &[f32]| v.iter().map(|&x| (x as f64).abs()).collect::<Vec<f64>>();
+    let dwb = weights.depthwise_bias.as_deref();
+    let dw = &weights.depthwise;
+    let (exact, _, _) = reference::depthwise(
+        &L::SHAPE,
+        L::ACTIVATION,
+        &wide(&input),
+        h,
+        w,
+        &wide(dw),
+        dwb.map(wide).as_deref(),
+    );
+    let (magnitude, _, _) = reference::depthwise(
+        &L::SHAPE,
+        dsconv::Activation::None,
+        &abs(&input),
+        h,
+        w,
+        &abs(dw),
+        dwb.map(abs).as_deref(),
+    );
+    for backend in Backend::ALL {
+        if !backend.is_available() {
+            println!("{backend}: skipped (not available on this CPU)");
+            continue;
+        }
+        let mut aligned = AlignedBuf::zeroed(len);
+        layer
+            .depthwise_on(backend, &input, h, w, &mut aligned)
+            .unwrap();
+        assert_close(
+            &format!("{backend} aligned"),
+            &aligned,
+            &exact,
+            &magnitude,
+            L::DK * L::DK,
+        )
+        .unwrap();
+        let mut shifted = AlignedBuf::zeroed(len + 1);
+        layer
+            .depthwise_on(backend, &input, h, w, &mut shifted[1..])
+            .unwrap();
+        assert!(
+            aligned
+                .iter()
+                .zip(&shifted[1..])
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{backend}: streamed and cached stores differ"
+        );
+        println!("{backend}: ran");
+    }
+}
+
+fn large_output_streams_and_matches_the_reference() {
+    check::<Big>(96, 96);
+}
+
+fn large_stride2_output_streams_and_matches_the_reference() {
+    check::<BigStride2>(192, 192);
+}
+
+fn main() {
+    common::run_tests(
+        tests![
+            large_output_streams_and_matches_the_reference,
+            large_stride2_output_streams_and_matches_the_reference
+        ],
+        &[],
+    );
+}
