@@ -69,6 +69,8 @@ pub const STREAM_MIN_OUTPUT_BYTES: usize = 512 * 1024;
 /// ... and input plus output overflow a 2 MiB L2: measured on L2 and L3 of MobileNetV1
 /// (3-4 MiB moved), where the stage is bound by memory traffic.
 pub const STREAM_MIN_TOTAL_BYTES: usize = 2 * 1024 * 1024;
+/// Pointwise weights of this many bytes or more do not stay in a 2 MiB L2 beside a tile.
+pub const BIG_WEIGHTS_BYTES: usize = 1024 * 1024;
 /// Most pixels per fused tile.
 pub const MAX_TILE_PIXELS: usize = 512;
 /// Most output pixels the interior depthwise kernel computes together. Measured on an
@@ -223,7 +225,13 @@ impl Plan {
         let channels = shape.m * shape.depth_multiplier;
         let pointwise = plan_pointwise(channels, shape.n, isa);
         let depthwise = plan_depthwise(shape, isa);
-        let per_tile = (FUSION_TILE_BYTES / 4 / channels).clamp(MIN_TILE_PIXELS, MAX_TILE_PIXELS);
+        // Pointwise weights too large to stay in L2 are streamed from memory once per tile:
+        // then tiles are as long as allowed, so each weight fetched serves more pixels.
+        let per_tile = if shape.n * channels * 4 > BIG_WEIGHTS_BYTES {
+            MAX_TILE_PIXELS
+        } else {
+            (FUSION_TILE_BYTES / 4 / channels).clamp(MIN_TILE_PIXELS, MAX_TILE_PIXELS)
+        };
         let tile_pixels = round_up(per_tile, pointwise.rows);
         Plan {
             isa,
