@@ -63,13 +63,7 @@ pub const FUSION_TILE_BYTES: usize = 96 * 1024;
 /// Fewest pixels per fused tile: each tile re-streams the pointwise weights, so a tile must
 /// amortise them over enough pixels (at 48 pixels, 2/48 bytes per flop).
 pub const MIN_TILE_PIXELS: usize = 48;
-/// The standalone depthwise stage streams its output (non-temporal stores) when it is at
-/// least this large ...
-pub const STREAM_MIN_OUTPUT_BYTES: usize = 512 * 1024;
-/// ... and input plus output overflow a 2 MiB L2: measured on L2 and L3 of MobileNetV1
-/// (3-4 MiB moved), where the stage is bound by memory traffic.
-pub const STREAM_MIN_TOTAL_BYTES: usize = 2 * 1024 * 1024;
-/// Pointwise weights of this many bytes or more do not stay in a 2 MiB L2 beside a tile.
+/// Pointwise weights larger than this do not stay in a 2 MiB L2 beside a tile.
 pub const BIG_WEIGHTS_BYTES: usize = 1024 * 1024;
 /// Most pixels per fused tile.
 pub const MAX_TILE_PIXELS: usize = 512;

@@ -111,26 +111,6 @@ impl VectorOps {
         }
     }
 
-    /// Non-temporal store of a whole vector to an address aligned to the vector's size
-    /// (the caller guarantees it): the line goes to memory without being read first. NEON
-    /// and scalar store normally.
-    pub fn stream(&self, ptr: TokenStream, value: TokenStream) -> TokenStream {
-        match self.isa {
-            Isa::Avx2 => quote!(_mm256_stream_ps(#ptr, #value)),
-            Isa::Avx512 => quote!(_mm512_stream_ps(#ptr, #value)),
-            _ => self.store(ptr, value),
-        }
-    }
-
-    /// Orders earlier non-temporal stores before later stores (nothing where
-    /// [`Self::stream`] stores normally).
-    pub fn stream_fence(&self) -> TokenStream {
-        match self.isa {
-            Isa::Avx2 | Isa::Avx512 => quote!(_mm_sfence()),
-            _ => quote!(),
-        }
-    }
-
     /// The mask enabling the first `count` lanes (AVX2: a vector, AVX-512: a mask register;
     /// nothing for ISAs without masked memory operations).
     fn lane_mask(&self, count: &TokenStream) -> TokenStream {

@@ -12,10 +12,7 @@
 
 use super::isa::VectorOps;
 use crate::model::LayerSpec;
-use crate::plan::{
-    ColumnBlock, DepthwiseStrategy, Isa, Plan, MAX_TILE_PIXELS, PANEL_WIDTH,
-    STREAM_MIN_OUTPUT_BYTES, STREAM_MIN_TOTAL_BYTES,
-};
+use crate::plan::{ColumnBlock, DepthwiseStrategy, Isa, Plan, PANEL_WIDTH};
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
@@ -70,12 +67,6 @@ pub fn depthwise(
     let full_vectors = c / lanes;
     let tail = c % lanes;
     let kernels = PixelKernels::new(plan, spec, &ops);
-    let (max_tile, stream_out, stream_total) = (
-        MAX_TILE_PIXELS,
-        STREAM_MIN_OUTPUT_BYTES,
-        STREAM_MIN_TOTAL_BYTES,
-    );
-    let fence = ops.stream_fence();
     // Each kind of pixel run loops over every channel vector innermost, so the cache lines
     // of the input pixels it reads are consumed whole while they are hot.
     let over_channels = |kind: &dyn Fn(Option<usize>) -> TokenStream| -> TokenStream {
@@ -138,15 +129,6 @@ pub fn depthwise(
             let bias = self.dw_bias.as_ptr();
             let zeros = self.zeros.as_ptr();
             let end = first_pixel + out.len() / #c;
-            // Non-temporal stores when the output is large and the input with it overflows a
-            // 2 MiB L2 (the output would leave the cache anyway; streaming saves reading each
-            // line before writing it), only with whole aligned vectors (C a multiple of the
-            // lanes, `out` aligned) and never for a fused tile (at most MAX_TILE_PIXELS).
-            let stream = #c % #lanes == 0
-                && out.len() / #c > #max_tile
-                && out.len() * 4 >= #stream_out
-                && (input.len() + out.len()) * 4 >= #stream_total
-                && (outp as usize) % (#lanes * 4) == 0;
             // Interior columns: the whole window lies inside the row.
             let interior_lo = (#pad + #stride - 1) / #stride;
             let interior_hi = if w + #pad >= #dk { (w + #pad - #dk) / #stride + 1 } else { 0 };
@@ -175,9 +157,6 @@ pub fn depthwise(
                     ox += 1;
                 }
                 p += ox1 - ox0;
-            }
-            if stream {
-                #fence;
             }
         }
     }
@@ -404,19 +383,7 @@ impl<'a> PixelKernels<'a> {
         partial: Option<usize>,
     ) -> TokenStream {
         match partial {
-            None => {
-                let (stream, store) = (
-                    self.ops.stream(ptr.clone(), v.clone()),
-                    self.ops.store(ptr, v),
-                );
-                quote! {
-                    if stream {
-                        #stream
-                    } else {
-                        #store
-                    }
-                }
-            }
+            None => self.ops.store(ptr, v),
             Some(n) => self.ops.store_partial(ptr, v, quote!(#n)),
         }
     }
