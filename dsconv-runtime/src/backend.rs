@@ -135,9 +135,11 @@ pub struct PlanSummary {
     /// Depthwise strategy, in words.
     pub depthwise_strategy: &'static str,
     /// Output pixels computed together by the interior depthwise kernel (the sliding window:
-    /// each input vector is loaded once per kernel row and reused for every tap it meets).
+    /// each input vector is loaded once per kernel row and reused for every tap it meets);
+    /// for width vectors, the output columns one vector holds.
     pub depthwise_pixels_per_block: usize,
-    /// Vectors per pixel covering the depthwise channels (the last one masked if partial).
+    /// Vectors per pixel covering the depthwise channels (the last one masked if partial);
+    /// for width vectors, the channel count (each channel in its own vectors).
     pub depthwise_channel_vectors: usize,
     /// Loads (input + weight) per multiply-add in the interior depthwise inner loop.
     pub depthwise_loads_per_fma: f64,
@@ -158,16 +160,28 @@ pub struct PlanSummary {
 
 impl fmt::Display for PlanSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Width vectors hold output columns of one channel; channel vectors, channels of
+        // one pixel.
+        let blocking = if self.depthwise_strategy.starts_with("width") {
+            format!(
+                "{} output columns per vector, one channel at a time ({} channels)",
+                self.depthwise_pixels_per_block, self.depthwise_channel_vectors
+            )
+        } else {
+            format!(
+                "{} px/block, {} channel vector(s)",
+                self.depthwise_pixels_per_block, self.depthwise_channel_vectors
+            )
+        };
         write!(
             f,
-            "{} ({} lanes): depthwise {}, {} px/block, {} channel vector(s), {:.2} loads/FMA, \
-             lane utilisation {:.1}%; pointwise {}x{} micro-kernel, {:.2} loads/FMA, lane \
-             utilisation {:.1}%; fused tiles of {} px",
+            "{} ({} lanes): depthwise {}, {}, {:.2} loads/FMA, lane utilisation {:.1}%; \
+             pointwise {}x{} micro-kernel, {:.2} loads/FMA, lane utilisation {:.1}%; fused \
+             tiles of {} px",
             self.backend,
             self.lanes,
             self.depthwise_strategy,
-            self.depthwise_pixels_per_block,
-            self.depthwise_channel_vectors,
+            blocking,
             self.depthwise_loads_per_fma,
             self.depthwise_lane_utilisation * 100.0,
             self.pointwise_rows,
