@@ -24,7 +24,7 @@ export DSCONV_NO_THREADS=1
 # and tail).
 export DSCONV_CASES=${DSCONV_CASES:-6}
 cargo test --target aarch64-unknown-linux-gnu \
-  --test matrix --test counts --test errors --test nonfinite --test miri --test alloc \
+  --test matrix --test counts --test errors --test nonfinite --test miri --test alloc --test large \
   -- --test-threads=1 2>&1 | tee /tmp/dsconv-aarch64.log
 grep -q "default backend (Backend::detect): neon" /tmp/dsconv-aarch64.log \
   || { echo "NEON was not the backend under emulation"; exit 1; }
