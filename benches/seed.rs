@@ -11,14 +11,11 @@ use std::hint::black_box;
 #[separable_conv(dk = 5, m = 3, n = 256)]
 struct Seed;
 
+#[path = "../tests/common/lcg.rs"]
+mod lcg;
+
 fn values(len: usize, seed: u32) -> Vec<f32> {
-    let mut state = seed;
-    (0..len)
-        .map(|_| {
-            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (state >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-        })
-        .collect()
+    lcg::lcg_values(len, seed, 1.0)
 }
 
 fn seed(c: &mut Criterion) {

@@ -5,15 +5,13 @@
 use dsconv::reference;
 use dsconv::{Activation, LayerShape, SeparableConv, Weights};
 
-/// Deterministic pseudo-random values in [-1, 1).
+mod lcg;
+pub use lcg::lcg_values;
+
+/// Deterministic pseudo-random values in [-1, 1) (the seed scrambled so nearby seeds differ
+/// from the first value on).
 pub fn values(len: usize, seed: u32) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (state >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-        })
-        .collect()
+    lcg_values(len, seed.wrapping_mul(2_654_435_761).wrapping_add(1), 1.0)
 }
 
 /// Owned weights for a layer type, in PyTorch layouts.
