@@ -256,15 +256,15 @@ fn plan_depthwise(shape: &LayerShape, isa: Isa) -> DepthwisePlan {
     if strategy == DepthwiseStrategy::WidthVectors {
         // Lanes are output columns: all useful but the last vector of each row, whose waste
         // depends on the width (exact when the size is fixed; full rows assumed otherwise).
-        // AVX-512 hands rows of at most 8 columns to its AVX2 kernel (8 lanes).
+        // AVX-512 hands rows of at most 8 columns to its AVX2 kernel, which is the AVX2
+        // plan's: width vectors of 8 lanes, or channel vectors when the channels fill half.
         let lane_utilisation = shape.fixed_size.map_or(1.0, |(_, w)| {
             let wo = output_width(shape, w).max(1);
-            let lanes = if isa == Isa::Avx512 && wo <= 8 {
-                8
+            if isa == Isa::Avx512 && wo <= 8 {
+                plan_depthwise(shape, Isa::Avx2).lane_utilisation
             } else {
-                lanes
-            };
-            wo as f64 / round_up(wo, lanes) as f64
+                wo as f64 / round_up(wo, lanes) as f64
+            }
         });
         let weights_in_registers = taps + 3 <= isa.vector_registers();
         return DepthwisePlan {
@@ -475,6 +475,12 @@ mod tests {
         assert!((lu(8, Isa::Avx512) - 1.0).abs() < 1e-12);
         assert!((lu(12, Isa::Avx512) - 0.75).abs() < 1e-12);
         assert!((lu(12, Isa::Avx2) - 0.75).abs() < 1e-12);
+        // 6 channels on an 8-wide image: AVX-512 hands the rows to AVX2's channel vectors.
+        let mut six = shape(3, 6, 8, 1, 1);
+        six.fixed_size = Some((8, 8));
+        let p = Plan::for_spec(&six, Isa::Avx512).depthwise;
+        assert_eq!(p.strategy, DepthwiseStrategy::WidthVectors);
+        assert!((p.lane_utilisation - 6.0 / 8.0).abs() < 1e-12);
     }
 
     #[test]
