@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::{assert_close, values, OwnedWeights};
-use dsconv::{reference, separable_conv, AlignedBuf, Backend, SeparableConv};
+use common::{assert_close, depthwise_oracle, values, OwnedWeights};
+use dsconv::{separable_conv, AlignedBuf, Backend, SeparableConv};
 
 /// 96x96x32 in and out: 1.2 MB each.
 #[separable_conv(dk = 3, m = 32, n = 16, bias = true, activation = "relu6")]
@@ -21,28 +21,7 @@ fn check<L: SeparableConv>(h: usize, w: usize) {
     let input = AlignedBuf::from_slice(&values(h * w * L::M, 8));
     let (ho, wo) = L::output_size(h, w);
     let len = ho * wo * L::M;
-    let wide = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
-    let abs = |v: &[f32]| v.iter().map(|&x| (x as f64).abs()).collect::<Vec<f64>>();
-    let dwb = weights.depthwise_bias.as_deref();
-    let dw = &weights.depthwise;
-    let (exact, _, _) = reference::depthwise(
-        &L::SHAPE,
-        L::ACTIVATION,
-        &wide(&input),
-        h,
-        w,
-        &wide(dw),
-        dwb.map(wide).as_deref(),
-    );
-    let (magnitude, _, _) = reference::depthwise(
-        &L::SHAPE,
-        dsconv::Activation::None,
-        &abs(&input),
-        h,
-        w,
-        &abs(dw),
-        dwb.map(abs).as_deref(),
-    );
+    let (exact, magnitude) = depthwise_oracle(&L::SHAPE, L::ACTIVATION, &input, h, w, &weights);
     for backend in Backend::ALL {
         if !backend.is_available() {
             println!("{backend}: skipped (not available on this CPU)");

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{assert_close, oracle, OwnedWeights};
+use common::{assert_close, depthwise_oracle, oracle, OwnedWeights};
 use dsconv::{reference, separable_conv, Backend, SeparableConv};
 use libtest_mimic::{Arguments, Failed, Trial};
 use proptest::prelude::*;
@@ -222,33 +222,14 @@ fn check_case<L: SeparableConv>(backend: Backend, case: &Case) -> Result<(), Tes
     same_bits("batch image 1", &batch_out[out.len()..], &second)?;
 
     // Depthwise stage alone.
-    let wide = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
-    let abs = |v: &[f32]| v.iter().map(|&x| (x as f64).abs()).collect::<Vec<f64>>();
     let mut dw_out = guarded_output(ho * wo * c);
     let len = dw_out.len() - 2 * GUARD;
     layer
         .depthwise_on(backend, input, h, w, &mut dw_out[GUARD..GUARD + len])
         .map_err(|e| fail(e.to_string()))?;
     let dw_out = unguard("depthwise", &dw_out)?;
-    let dwb = case.weights.depthwise_bias.as_deref();
-    let (dw_exact, _, _) = reference::depthwise(
-        &L::SHAPE,
-        L::ACTIVATION,
-        &wide(&case.input),
-        h,
-        w,
-        &wide(&case.weights.depthwise),
-        dwb.map(wide).as_deref(),
-    );
-    let (dw_mag, _, _) = reference::depthwise(
-        &L::SHAPE,
-        dsconv::Activation::None,
-        &abs(&case.input),
-        h,
-        w,
-        &abs(&case.weights.depthwise),
-        dwb.map(abs).as_deref(),
-    );
+    let (dw_exact, dw_mag) =
+        depthwise_oracle(&L::SHAPE, L::ACTIVATION, &case.input, h, w, &case.weights);
     assert_close("depthwise", &dw_out, &dw_exact, &dw_mag, dk2).map_err(fail)?;
 
     // Pointwise stage alone, on the depthwise output.
@@ -265,6 +246,8 @@ fn check_case<L: SeparableConv>(backend: Backend, case: &Case) -> Result<(), Tes
         )
         .map_err(|e| fail(e.to_string()))?;
     let pw_out = unguard("pointwise", &pw_out)?;
+    let wide = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+    let abs = |v: &[f32]| v.iter().map(|&x| (x as f64).abs()).collect::<Vec<f64>>();
     let pwb = case.weights.pointwise_bias.as_deref();
     let pw_exact = reference::pointwise(
         L::ACTIVATION,

@@ -79,6 +79,32 @@ pub fn oracle(
     (run(widen, activation), run(widen_abs, Activation::None))
 }
 
+/// The f64 reference and the magnitude bound (absolute values, no activation) of the
+/// depthwise stage alone, with the weights' depthwise part.
+pub fn depthwise_oracle(
+    shape: &LayerShape,
+    activation: Activation,
+    input: &[f32],
+    h: usize,
+    w: usize,
+    weights: &OwnedWeights,
+) -> (Vec<f64>, Vec<f64>) {
+    let run = |conv: fn(&[f32]) -> Vec<f64>, act| {
+        let bias = weights.depthwise_bias.as_deref().map(conv);
+        reference::depthwise(
+            shape,
+            act,
+            &conv(input),
+            h,
+            w,
+            &conv(&weights.depthwise),
+            bias.as_deref(),
+        )
+        .0
+    };
+    (run(widen, activation), run(widen_abs, Activation::None))
+}
+
 /// The tolerance rule of every comparison with the reference:
 ///
 /// `|got - exact| <= 2 * (reduction + 2) * f32::EPSILON * magnitude + 1e-30`
