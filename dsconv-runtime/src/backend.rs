@@ -149,6 +149,11 @@ pub struct PlanSummary {
     pub pointwise_rows: usize,
     /// Pointwise micro-kernel width in output channels (vectors x lanes).
     pub pointwise_cols: usize,
+    /// The order the pointwise stage walks its register tiles in, in words ("pixel rows
+    /// outer": each block of pixels meets every weight panel while its inputs sit in L1;
+    /// "weight panels outer": each panel meets every pixel of a tile, for weights too large
+    /// for L2).
+    pub pointwise_order: &'static str,
     /// Loads per multiply-add in the pointwise inner loop.
     pub pointwise_loads_per_fma: f64,
     /// Useful pointwise multiplications / lane-multiplications issued.
@@ -176,7 +181,7 @@ impl fmt::Display for PlanSummary {
         write!(
             f,
             "{} ({} lanes): depthwise {}, {}, {:.2} loads/FMA, lane utilisation {:.1}%; \
-             pointwise {}x{} micro-kernel, {:.2} loads/FMA, lane utilisation {:.1}%; fused \
+             pointwise {}x{} micro-kernel, {}, {:.2} loads/FMA, lane utilisation {:.1}%; fused \
              tiles of {} px",
             self.backend,
             self.lanes,
@@ -186,6 +191,7 @@ impl fmt::Display for PlanSummary {
             self.depthwise_lane_utilisation * 100.0,
             self.pointwise_rows,
             self.pointwise_cols,
+            self.pointwise_order,
             self.pointwise_loads_per_fma,
             self.pointwise_lane_utilisation * 100.0,
             self.fused_tile_pixels,

@@ -240,9 +240,10 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
             d.loads_per_fma,
             d.lane_utilisation,
         );
-        let (rows, cols, plpf, plu) = (
+        let (rows, cols, order, plpf, plu) = (
             p.rows,
             p.vectors * isa.lanes(),
+            p.order.describe(),
             p.loads_per_fma,
             p.lane_utilisation,
         );
@@ -259,6 +260,7 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
                 depthwise_lane_utilisation: #dlu,
                 pointwise_rows: #rows,
                 pointwise_cols: #cols,
+                pointwise_order: #order,
                 pointwise_loads_per_fma: #plpf,
                 pointwise_lane_utilisation: #plu,
                 fused_tile_pixels: #tile_pixels,

@@ -12,7 +12,7 @@
 
 use super::isa::VectorOps;
 use crate::model::LayerSpec;
-use crate::plan::{ColumnBlock, DepthwiseStrategy, Isa, Plan, PANEL_WIDTH};
+use crate::plan::{ColumnBlock, DepthwiseStrategy, Isa, Plan, PointwiseOrder, PANEL_WIDTH};
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
@@ -551,11 +551,36 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
         });
         quote!(#(#calls)*)
     };
-    let rows_loop = |blocks: &[ColumnBlock], panel_stride: usize| -> TokenStream {
-        let full = call_blocks(blocks, rows, panel_stride);
+    let full_panels = p.full_panels;
+    let chunk = plan.fusion.tile_pixels;
+    // Every panel of weights for one block of `r` rows (the full panels, then the tail).
+    let across_panels = |r: usize| -> TokenStream {
+        let full = call_blocks(&p.full_panel_blocks, r, PANEL_WIDTH);
+        let tail = (!p.tail_blocks.is_empty()).then(|| {
+            let body = call_blocks(&p.tail_blocks, r, p.tail_panel_width);
+            quote! {
+                {
+                    let panel_col = #full_panels * #PANEL_WIDTH;
+                    let panel = b.add(#full_panels * #PANEL_WIDTH * #k);
+                    #body
+                }
+            }
+        });
+        quote! {
+            for panel_index in 0..#full_panels {
+                let panel_col = panel_index * #PANEL_WIDTH;
+                let panel = b.add(panel_index * #PANEL_WIDTH * #k);
+                #full
+            }
+            #tail
+        }
+    };
+    // Every block of rows of the chunk, given the calls for a block of `r` rows.
+    let over_rows = |body: &dyn Fn(usize) -> TokenStream| -> TokenStream {
+        let full = body(rows);
         let arms = (1..rows).map(|r| {
-            let body = call_blocks(blocks, r, panel_stride);
-            quote!(#r => { #body })
+            let b = body(r);
+            quote!(#r => { #b })
         });
         quote! {
             let mut r0 = 0;
@@ -569,19 +594,30 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
             }
         }
     };
-    let full_panels = p.full_panels;
-    let chunk = plan.fusion.tile_pixels;
-    let full_loop = rows_loop(&p.full_panel_blocks, PANEL_WIDTH);
-    let tail = (!p.tail_blocks.is_empty()).then(|| {
-        let body = rows_loop(&p.tail_blocks, p.tail_panel_width);
-        quote! {
-            {
-                let panel_col = #full_panels * #PANEL_WIDTH;
-                let panel = b.add(#full_panels * #PANEL_WIDTH * #k);
-                #body
+    let chunk_body = match p.order {
+        PointwiseOrder::RowsOuter => over_rows(&across_panels),
+        PointwiseOrder::PanelsOuter => {
+            let full = over_rows(&|r| call_blocks(&p.full_panel_blocks, r, PANEL_WIDTH));
+            let tail = (!p.tail_blocks.is_empty()).then(|| {
+                let body = over_rows(&|r| call_blocks(&p.tail_blocks, r, p.tail_panel_width));
+                quote! {
+                    {
+                        let panel_col = #full_panels * #PANEL_WIDTH;
+                        let panel = b.add(#full_panels * #PANEL_WIDTH * #k);
+                        #body
+                    }
+                }
+            });
+            quote! {
+                for panel_index in 0..#full_panels {
+                    let panel_col = panel_index * #PANEL_WIDTH;
+                    let panel = b.add(panel_index * #PANEL_WIDTH * #k);
+                    #full
+                }
+                #tail
             }
         }
-    });
+    };
     quote! {
         /// Pointwise micro-kernel: `R` pixels x `NV` vectors of output channels, the last
         /// vector holding `LAST` valid lanes.
@@ -654,12 +690,7 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
                 // SAFETY (every micro-kernel call): rows r0..r0 + R < pixels; the block's
                 // columns lie in its panel of the packed weights and bias; its valid lanes
                 // lie in 0..N.
-                for panel_index in 0..#full_panels {
-                    let panel_col = panel_index * #PANEL_WIDTH;
-                    let panel = b.add(panel_index * #PANEL_WIDTH * #k);
-                    #full_loop
-                }
-                #tail
+                #chunk_body
                 chunk_start += pixels_in_chunk;
             }
         }
