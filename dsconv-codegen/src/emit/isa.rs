@@ -91,6 +91,16 @@ impl VectorOps {
         }
     }
 
+    /// A prefetch of the cache line at `ptr` into L1, where the backend has one on stable
+    /// Rust (x86; `core::arch::aarch64`'s prefetch is unstable). Prefetches never fault, so
+    /// `ptr` may lie outside any allocation (compute it with `wrapping_add`).
+    pub fn prefetch(&self, ptr: TokenStream) -> Option<TokenStream> {
+        match self.isa {
+            Isa::Avx2 | Isa::Avx512 => Some(quote!(_mm_prefetch::<_MM_HINT_T0>(#ptr as *const i8))),
+            Isa::Neon | Isa::Scalar => None,
+        }
+    }
+
     /// Unaligned load of a whole vector.
     pub fn load(&self, ptr: TokenStream) -> TokenStream {
         match self.isa {

@@ -533,6 +533,13 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
     let broadcast = ops.broadcast(quote!(a.add(r * #k + kk)));
     let fma = ops.fma(quote!(acc[r][v]), quote!(av), quote!(bv[v]));
     let activated = ops.activate(spec.activation, quote!(acc[r][v]));
+    let prefetch_line = if p.prefetch_next_rows {
+        ops.prefetch(quote!(prefetch.wrapping_add(kk * 16)))
+            .map(|pf| quote!(#pf;))
+    } else {
+        None
+    }
+    .unwrap_or_else(|| quote!(let _ = prefetch;));
     let store_full = ops.store(quote!(dst), quote!(y));
     let store_last = ops.store_partial(quote!(dst), quote!(y), quote!(LAST));
 
@@ -546,7 +553,11 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
                     #panel_stride,
                     bias.add(panel_col + #col),
                     o.add(r0 * #n + panel_col + #col),
+                    prefetch,
                 );
+                // Only the first call of a block prefetches the next block; the rest touch
+                // lines of their own rows, already in L1.
+                prefetch = a.add(r0 * #k);
             }
         });
         quote!(#(#calls)*)
@@ -580,11 +591,17 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
         let full = body(rows);
         let arms = (1..rows).map(|r| {
             let b = body(r);
-            quote!(#r => { #b })
+            quote!(#r => {
+                let mut prefetch: *const f32 = a.add(r0 * #k);
+                #b
+            })
         });
         quote! {
             let mut r0 = 0;
             while r0 + #rows <= pixels {
+                // The next block's rows follow in `input` (past its end for the last
+                // block: a prefetch there is harmless, hence `wrapping_add`).
+                let mut prefetch: *const f32 = a.wrapping_add((r0 + #rows) * #k);
                 #full
                 r0 += #rows;
             }
@@ -637,12 +654,14 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
             b_stride: usize,
             bias: *const f32,
             out: *mut f32,
+            prefetch: *const f32,
         ) {
             #import
             let mut acc: [[#ty; NV]; R] = [[#zero; NV]; R];
             #bias_init
             for kk in 0..#k {
                 let bk = b.add(kk * b_stride);
+                #prefetch_line
                 let mut bv: [#ty; NV] = [#zero; NV];
                 for v in 0..NV {
                     bv[v] = #load_b;
@@ -674,7 +693,7 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
         /// floats.
         #cfg
         #feature
-        #[allow(unused_unsafe, unused_variables, unused_mut)]
+        #[allow(unused_unsafe, unused_variables, unused_mut, unused_assignments)]
         unsafe fn #name(&self, input: &[f32], pixels: usize, out: &mut [f32]) {
             let b = self.pw.as_ptr();
             let bias = self.pw_bias.as_ptr();
