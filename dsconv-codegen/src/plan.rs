@@ -624,6 +624,17 @@ mod tests {
         // AVX2's 6-row tile would load a weight vector per 6 FMAs from L2.
         assert_eq!(order(128, 128, Isa::Avx2), PointwiseOrder::PanelsOuter);
         assert_eq!(order(128, 128, Isa::Scalar), PointwiseOrder::PanelsOuter);
+        // The next block's rows are prefetched only where rows outer makes them one run,
+        // and only where stable Rust has a prefetch (x86).
+        let prefetch = |m, n, isa| {
+            Plan::for_spec(&shape(3, m, n, 1, 1), isa)
+                .pointwise
+                .prefetch_next_rows
+        };
+        assert!(prefetch(128, 128, Isa::Avx512));
+        assert!(!prefetch(1024, 1024, Isa::Avx512));
+        assert!(!prefetch(128, 128, Isa::Avx2));
+        assert!(!prefetch(32, 64, Isa::Neon));
         let text = Plan::for_spec(&shape(3, 128, 128, 1, 1), Isa::Avx512).to_string();
         assert!(
             text.contains("14x32 register tile, pixel rows outer"),
