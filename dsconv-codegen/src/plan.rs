@@ -208,9 +208,32 @@ pub struct PointwisePlan {
     pub lane_utilisation: f64,
     /// Loop order over register tiles.
     pub order: PointwiseOrder,
-    /// Whether the micro-kernel prefetches the next block's input rows into L1, one line
-    /// per step of the reduction (rows outer on x86: the next block is one contiguous run).
-    pub prefetch_next_rows: bool,
+    /// What the micro-kernel prefetches, one line per step of the reduction.
+    pub prefetch: PointwisePrefetch,
+}
+
+/// What the pointwise micro-kernel prefetches while it computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PointwisePrefetch {
+    /// Nothing (no stable prefetch intrinsic: NEON, scalar).
+    Nothing,
+    /// Rows outer: the first panel's call brings the next block's input rows (one
+    /// contiguous run of `rows * k` floats) into L1.
+    NextRowsToL1,
+    /// Panels outer: the calls of the last two full blocks of rows bring the next weight
+    /// panel into L2, so it is not read from memory by the next panel's first block.
+    NextPanelToL2,
+}
+
+impl PointwisePrefetch {
+    /// Words for the plan's description.
+    pub fn describe(self) -> &'static str {
+        match self {
+            PointwisePrefetch::Nothing => "no prefetch",
+            PointwisePrefetch::NextRowsToL1 => "next rows prefetched to L1",
+            PointwisePrefetch::NextPanelToL2 => "next weight panel prefetched to L2",
+        }
+    }
 }
 
 /// How `forward` chains the two stages.
@@ -431,13 +454,18 @@ fn plan_pointwise(k: usize, n: usize, isa: Isa) -> PointwisePlan {
     // that the first panel's micro-kernel fetches a line per reduction step (14 rows need
     // 14k/16 < k lines). Measured on an AVX-512 Xeon, pointwise stage, best of 5 rounds: L1
     // 259 -> 225 us, L3 491 -> 446 us, E5 214 -> 193 us, L5 440 -> 432 us, L7 438 -> 433
-    // us. Panels outer gains nothing from it (L9 486 -> 485 us; AVX2 L1 398 -> 414 us, L5
-    // 790 -> 839 us), so it prefetches nothing.
-    let prefetch_next_rows =
-        order == PointwiseOrder::RowsOuter && matches!(isa, Isa::Avx2 | Isa::Avx512);
+    // us. With panels outer the next block's rows gain nothing (AVX2 L1 398 -> 414 us, L5
+    // 790 -> 839 us), but the next weight panel (2k lines), fetched into L2 by the last two
+    // full blocks, does: L9 481 -> 451 us, L8 229 -> 223 us (AVX-512), L9 1013 -> 929 us
+    // (AVX2); the other AVX2 layers moved within 1%.
+    let prefetch = match (isa, order) {
+        (Isa::Avx2 | Isa::Avx512, PointwiseOrder::RowsOuter) => PointwisePrefetch::NextRowsToL1,
+        (Isa::Avx2 | Isa::Avx512, PointwiseOrder::PanelsOuter) => PointwisePrefetch::NextPanelToL2,
+        _ => PointwisePrefetch::Nothing,
+    };
     PointwisePlan {
         order,
-        prefetch_next_rows,
+        prefetch,
         k,
         n,
         rows,
@@ -460,7 +488,7 @@ impl std::fmt::Display for Plan {
             f,
             "{isa}: depthwise {dk}x{dk} s{st} {pad} over {c} channels: {strategy}, {px} px/block, \
              {cv} channel vector(s), {lpf:.2} loads/FMA, lane utilisation {lu:.1}%; pointwise \
-             {k}->{n}: {rows}x{cols} register tile, {order}, {plpf:.2} loads/FMA, lane utilisation \
+             {k}->{n}: {rows}x{cols} register tile, {order}, {pf}, {plpf:.2} loads/FMA, lane utilisation \
              {plu:.1}%; fused tiles of {tp} px",
             isa = self.isa.name(),
             dk = s.dk,
@@ -477,6 +505,7 @@ impl std::fmt::Display for Plan {
             rows = p.rows,
             cols = p.vectors * self.isa.lanes(),
             order = p.order.describe(),
+            pf = p.prefetch.describe(),
             plpf = p.loads_per_fma,
             plu = p.lane_utilisation * 100.0,
             tp = self.fusion.tile_pixels,
@@ -624,17 +653,19 @@ mod tests {
         // AVX2's 6-row tile would load a weight vector per 6 FMAs from L2.
         assert_eq!(order(128, 128, Isa::Avx2), PointwiseOrder::PanelsOuter);
         assert_eq!(order(128, 128, Isa::Scalar), PointwiseOrder::PanelsOuter);
-        // The next block's rows are prefetched only where rows outer makes them one run,
-        // and only where stable Rust has a prefetch (x86).
+        // Rows outer prefetches the next rows, panels outer the next panel, and only where
+        // stable Rust has a prefetch (x86).
         let prefetch = |m, n, isa| {
             Plan::for_spec(&shape(3, m, n, 1, 1), isa)
                 .pointwise
-                .prefetch_next_rows
+                .prefetch
         };
-        assert!(prefetch(128, 128, Isa::Avx512));
-        assert!(!prefetch(1024, 1024, Isa::Avx512));
-        assert!(!prefetch(128, 128, Isa::Avx2));
-        assert!(!prefetch(32, 64, Isa::Neon));
+        use PointwisePrefetch::*;
+        assert_eq!(prefetch(128, 128, Isa::Avx512), NextRowsToL1);
+        assert_eq!(prefetch(1024, 1024, Isa::Avx512), NextPanelToL2);
+        assert_eq!(prefetch(128, 128, Isa::Avx2), NextPanelToL2);
+        assert_eq!(prefetch(32, 64, Isa::Neon), Nothing);
+        assert_eq!(prefetch(32, 64, Isa::Scalar), Nothing);
         let text = Plan::for_spec(&shape(3, 128, 128, 1, 1), Isa::Avx512).to_string();
         assert!(
             text.contains("14x32 register tile, pixel rows outer"),

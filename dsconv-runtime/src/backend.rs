@@ -154,6 +154,9 @@ pub struct PlanSummary {
     /// "weight panels outer": each panel meets every pixel of a tile, for weights too large
     /// for L2).
     pub pointwise_order: &'static str,
+    /// What the pointwise micro-kernel prefetches while it computes, in words ("next rows
+    /// prefetched to L1", "next weight panel prefetched to L2", or "no prefetch").
+    pub pointwise_prefetch: &'static str,
     /// Loads per multiply-add in the pointwise inner loop.
     pub pointwise_loads_per_fma: f64,
     /// Useful pointwise multiplications / lane-multiplications issued.
@@ -181,7 +184,7 @@ impl fmt::Display for PlanSummary {
         write!(
             f,
             "{} ({} lanes): depthwise {}, {}, {:.2} loads/FMA, lane utilisation {:.1}%; \
-             pointwise {}x{} micro-kernel, {}, {:.2} loads/FMA, lane utilisation {:.1}%; fused \
+             pointwise {}x{} micro-kernel, {}, {}, {:.2} loads/FMA, lane utilisation {:.1}%; fused \
              tiles of {} px",
             self.backend,
             self.lanes,
@@ -192,6 +195,7 @@ impl fmt::Display for PlanSummary {
             self.pointwise_rows,
             self.pointwise_cols,
             self.pointwise_order,
+            self.pointwise_prefetch,
             self.pointwise_loads_per_fma,
             self.pointwise_lane_utilisation * 100.0,
             self.fused_tile_pixels,

@@ -91,11 +91,15 @@ impl VectorOps {
         }
     }
 
-    /// A prefetch of the cache line at `ptr` into L1, where the backend has one on stable
-    /// Rust (x86; `core::arch::aarch64`'s prefetch is unstable). Prefetches never fault, so
-    /// `ptr` may lie outside any allocation (compute it with `wrapping_add`).
-    pub fn prefetch(&self, ptr: TokenStream) -> Option<TokenStream> {
+    /// A prefetch of the cache line at `ptr` into L1 (or only into L2 when `l2`), where the
+    /// backend has one on stable Rust (x86; `core::arch::aarch64`'s prefetch is unstable).
+    /// Prefetches never fault, so `ptr` may lie outside any allocation (compute it with
+    /// `wrapping_add`).
+    pub fn prefetch(&self, ptr: TokenStream, l2: bool) -> Option<TokenStream> {
         match self.isa {
+            Isa::Avx2 | Isa::Avx512 if l2 => {
+                Some(quote!(_mm_prefetch::<_MM_HINT_T1>(#ptr as *const i8)))
+            }
             Isa::Avx2 | Isa::Avx512 => Some(quote!(_mm_prefetch::<_MM_HINT_T0>(#ptr as *const i8))),
             Isa::Neon | Isa::Scalar => None,
         }

@@ -240,10 +240,11 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
             d.loads_per_fma,
             d.lane_utilisation,
         );
-        let (rows, cols, order, plpf, plu) = (
+        let (rows, cols, order, prefetch, plpf, plu) = (
             p.rows,
             p.vectors * isa.lanes(),
             p.order.describe(),
+            p.prefetch.describe(),
             p.loads_per_fma,
             p.lane_utilisation,
         );
@@ -261,6 +262,7 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
                 pointwise_rows: #rows,
                 pointwise_cols: #cols,
                 pointwise_order: #order,
+                pointwise_prefetch: #prefetch,
                 pointwise_loads_per_fma: #plpf,
                 pointwise_lane_utilisation: #plu,
                 fused_tile_pixels: #tile_pixels,

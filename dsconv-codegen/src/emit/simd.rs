@@ -12,7 +12,9 @@
 
 use super::isa::VectorOps;
 use crate::model::LayerSpec;
-use crate::plan::{ColumnBlock, DepthwiseStrategy, Isa, Plan, PointwiseOrder, PANEL_WIDTH};
+use crate::plan::{
+    ColumnBlock, DepthwiseStrategy, Isa, Plan, PointwiseOrder, PointwisePrefetch, PANEL_WIDTH,
+};
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
@@ -533,12 +535,16 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
     let broadcast = ops.broadcast(quote!(a.add(r * #k + kk)));
     let fma = ops.fma(quote!(acc[r][v]), quote!(av), quote!(bv[v]));
     let activated = ops.activate(spec.activation, quote!(acc[r][v]));
-    let prefetch_line = if p.prefetch_next_rows {
-        ops.prefetch(quote!(prefetch.wrapping_add(kk * 16)))
-            .map(|pf| quote!(#pf;))
-    } else {
-        None
+    let prefetch_line = match p.prefetch {
+        PointwisePrefetch::Nothing => None,
+        PointwisePrefetch::NextRowsToL1 => {
+            ops.prefetch(quote!(prefetch.wrapping_add(kk * 16)), false)
+        }
+        PointwisePrefetch::NextPanelToL2 => {
+            ops.prefetch(quote!(prefetch.wrapping_add(kk * 16)), true)
+        }
     }
+    .map(|pf| quote!(#pf;))
     .unwrap_or_else(|| quote!(let _ = prefetch;));
     let store_full = ops.store(quote!(dst), quote!(y));
     let store_last = ops.store_partial(quote!(dst), quote!(y), quote!(LAST));
@@ -555,8 +561,8 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
                     o.add(r0 * #n + panel_col + #col),
                     prefetch,
                 );
-                // Only the first call of a block prefetches the next block; the rest touch
-                // lines of their own rows, already in L1.
+                // Only the first call of a block prefetches ahead; the rest touch lines of
+                // their own rows, already in L1.
                 prefetch = a.add(r0 * #k);
             }
         });
@@ -586,6 +592,24 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
             #tail
         }
     };
+    // What the first call for a full block of rows prefetches (see `PointwisePrefetch`);
+    // later calls of the block, and partial blocks, point at their own rows (in L1).
+    // Prefetches never fault, so the pointers may run past their slices (`wrapping_add`).
+    let full_prefetch = match p.prefetch {
+        PointwisePrefetch::NextRowsToL1 => quote!(a.wrapping_add((r0 + #rows) * #k)),
+        PointwisePrefetch::NextPanelToL2 => quote!({
+            // Blocks i = full_blocks - 2 and full_blocks - 1 fetch the two halves (k lines
+            // each) of the panel after this one.
+            let full_blocks = pixels / #rows;
+            let i = r0 / #rows;
+            if full_blocks >= 2 && i + 2 >= full_blocks {
+                panel.wrapping_add(#PANEL_WIDTH * #k + (i + 2 - full_blocks) * #k * 16)
+            } else {
+                a.add(r0 * #k)
+            }
+        }),
+        PointwisePrefetch::Nothing => quote!(a.add(r0 * #k)),
+    };
     // Every block of rows of the chunk, given the calls for a block of `r` rows.
     let over_rows = |body: &dyn Fn(usize) -> TokenStream| -> TokenStream {
         let full = body(rows);
@@ -599,9 +623,7 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
         quote! {
             let mut r0 = 0;
             while r0 + #rows <= pixels {
-                // The next block's rows follow in `input` (past its end for the last
-                // block: a prefetch there is harmless, hence `wrapping_add`).
-                let mut prefetch: *const f32 = a.wrapping_add((r0 + #rows) * #k);
+                let mut prefetch: *const f32 = #full_prefetch;
                 #full
                 r0 += #rows;
             }
