@@ -103,6 +103,48 @@ pub fn depthwise(
         }
     };
     let block_sizes = kernels.block_sizes();
+    // Edge blocks: the first and last `n_edge` pixels of a row run as one block that skips
+    // its out-of-image columns, instead of pixel by pixel through tap pointers.
+    let n_edge = plan.depthwise.pixels_per_block;
+    let span_edge = (n_edge - 1) * stride + dk;
+    let left_edge = (pad > 0).then(|| {
+        let body = over_channels(&|partial| kernels.edge_block(n_edge, partial, pad, 0));
+        quote! {
+            // The block's columns 0..SPAN - PAD lie in the row.
+            if ox == 0 && #n_edge <= stop && #span_edge - #pad <= w {
+                #body
+                ox = #n_edge;
+            }
+        }
+    });
+    // The last block of a row can miss 1..=PAD columns on the right (which number depends
+    // on w for stride 2): one variant each.
+    let right_arms = (1..=pad).map(|m| {
+        let body = over_channels(&|partial| kernels.edge_block(n_edge, partial, 0, m));
+        quote!(#m => { #body })
+    });
+    let find_right_edge = (pad > 0).then(|| {
+        quote! {
+            if ox1 == wo && ox1 >= ox0 + #n_edge && (wo - #n_edge) * #stride >= #pad {
+                let end_col = (wo - #n_edge) * #stride - #pad + #span_edge;
+                if end_col > w && end_col - w <= #pad {
+                    right_missing = end_col - w;
+                    stop = ox1 - #n_edge;
+                }
+            }
+        }
+    });
+    let right_edge = (pad > 0).then(|| {
+        quote! {
+            if right_missing > 0 {
+                match right_missing {
+                    #(#right_arms)*
+                    _ => {}
+                }
+                ox = ox1;
+            }
+        }
+    });
     let interior_runs = block_sizes.iter().map(|&n| {
         let body = over_channels(&|partial| kernels.interior_block(n, partial));
         quote! {
@@ -149,15 +191,23 @@ pub fn depthwise(
                 // SAFETY: pixel p - first_pixel < out.len() / C.
                 let seg = outp.add((p - first_pixel) * #c);
                 let mut ox = ox0;
-                while ox < a {
+                // A right edge block covers wo - N..wo when the run reaches the row's end,
+                // its first column is inside the image and 1..=PAD of its columns are not.
+                let mut right_missing = 0;
+                let mut stop = ox1;
+                #find_right_edge
+                #left_edge
+                while ox < a.min(stop) {
                     #border
                     ox += 1;
                 }
+                let b = b.min(stop);
                 #(#interior_runs)*
-                while ox < ox1 {
+                while ox < stop {
                     #border
                     ox += 1;
                 }
+                #right_edge
                 p += ox1 - ox0;
             }
         }
@@ -409,15 +459,31 @@ impl<'a> PixelKernels<'a> {
 
     /// A block of `n` interior pixels starting at column `ox`.
     fn interior_block(&self, n: usize, partial: Option<usize>) -> TokenStream {
+        self.edge_block(n, partial, 0, 0)
+    }
+
+    /// A block of `n` pixels starting at column `ox`, whose window columns `j` in
+    /// `0..span` are input columns `ox * STRIDE - PAD + j`: the first `skip_lo` lie left of
+    /// the image and the last `skip_hi` right of it. Those are neither loaded nor multiplied
+    /// (padding is zero and weights are finite, checked at load), so the block needs no
+    /// per-pixel border code.
+    fn edge_block(
+        &self,
+        n: usize,
+        partial: Option<usize>,
+        skip_lo: usize,
+        skip_hi: usize,
+    ) -> TokenStream {
         let s = &self.plan.shape;
         let (dk, stride, pad, c) = (s.dk, s.stride, self.plan.depthwise.pad, self.plan.channels);
         let ty = self.ops.ty();
         let accs: Vec<Ident> = (0..n).map(|i| format_ident!("acc{}", i)).collect();
         let span = (n - 1) * stride + dk;
         let rows = (0..dk).map(|ky| {
-            let loads = (0..span).map(|j| {
+            let loads = (skip_lo..span - skip_hi).map(|j| {
                 let x = format_ident!("x{}", j);
-                let load = self.load_input(quote!(row.add(#j * #c)), partial);
+                let col = j - skip_lo;
+                let load = self.load_input(quote!(row.add(#col * #c)), partial);
                 let fmas = (0..n).filter_map(|i| {
                     let kx = j.checked_sub(i * stride).filter(|&kx| kx < dk)?;
                     let acc = &accs[i];
@@ -433,8 +499,9 @@ impl<'a> PixelKernels<'a> {
             quote! {
                 if ky_lo <= #ky && #ky < ky_hi {
                     // SAFETY: row y0 + ky - PAD is inside the image (ky_lo..ky_hi), and the
-                    // block's columns x_start..x_start + span are inside the row (interior).
-                    let row = inp.add(((y0 + #ky - #pad) * w + x_start) * #c + c0);
+                    // columns loaded, x_first..x_first + span - skip_lo - skip_hi, are inside
+                    // the row (the caller checked it for this block).
+                    let row = inp.add(((y0 + #ky - #pad) * w + x_first) * #c + c0);
                     #(#loads)*
                 }
             }
@@ -445,7 +512,8 @@ impl<'a> PixelKernels<'a> {
             quote!(#st;)
         });
         quote! {
-            let x_start = ox * #stride - #pad;
+            // First column loaded (the block's window starts skip_lo columns left of it).
+            let x_first = ox * #stride + #skip_lo - #pad;
             #(let mut #accs: #ty = bv;)*
             #(#rows)*
             // SAFETY: pixels ox..ox + n lie in the segment, which lies in `out`.
