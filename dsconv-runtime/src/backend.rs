@@ -157,6 +157,9 @@ pub struct PlanSummary {
     /// What the pointwise micro-kernel prefetches while it computes, in words ("next rows
     /// prefetched to L1", "next weight panel prefetched to L2", or "no prefetch").
     pub pointwise_prefetch: &'static str,
+    /// Whether the pointwise reduction is short enough that a block's weights are loaded
+    /// into registers once and each row of pixels is finished in turn.
+    pub pointwise_weights_in_registers: bool,
     /// Loads per multiply-add in the pointwise inner loop.
     pub pointwise_loads_per_fma: f64,
     /// Useful pointwise multiplications / lane-multiplications issued.
@@ -184,7 +187,7 @@ impl fmt::Display for PlanSummary {
         write!(
             f,
             "{} ({} lanes): depthwise {}, {}, {:.2} loads/FMA, lane utilisation {:.1}%; \
-             pointwise {}x{} micro-kernel, {}, {}, {:.2} loads/FMA, lane utilisation {:.1}%; fused \
+             pointwise {}x{} micro-kernel{}, {}, {}, {:.2} loads/FMA, lane utilisation {:.1}%; fused \
              tiles of {} px",
             self.backend,
             self.lanes,
@@ -194,6 +197,11 @@ impl fmt::Display for PlanSummary {
             self.depthwise_lane_utilisation * 100.0,
             self.pointwise_rows,
             self.pointwise_cols,
+            if self.pointwise_weights_in_registers {
+                " (weights in registers)"
+            } else {
+                ""
+            },
             self.pointwise_order,
             self.pointwise_prefetch,
             self.pointwise_loads_per_fma,

@@ -248,6 +248,7 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
             p.loads_per_fma,
             p.lane_utilisation,
         );
+        let wir = p.weights_in_registers;
         let lanes = isa.lanes();
         plan_consts.push(quote! {
             #[doc = #plan_doc]
@@ -263,6 +264,7 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
                 pointwise_cols: #cols,
                 pointwise_order: #order,
                 pointwise_prefetch: #prefetch,
+                pointwise_weights_in_registers: #wir,
                 pointwise_loads_per_fma: #plpf,
                 pointwise_lane_utilisation: #plu,
                 fused_tile_pixels: #tile_pixels,

@@ -725,28 +725,8 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
             }
         }
     };
-    quote! {
-        /// Pointwise micro-kernel: `R` pixels x `NV` vectors of output channels, the last
-        /// vector holding `LAST` valid lanes.
-        ///
-        /// # Safety
-        /// The CPU supports the backend; `a` points at `R` rows of `K` floats; `b` at `K` rows
-        /// of `b_stride` floats holding `NV` vectors; `bias` at `NV` vectors; `out` at `R`
-        /// rows (stride `N`) with room for `(NV - 1) * lanes + LAST` floats each.
-        #cfg
-        #feature
-        #[inline]
-        #[allow(unused_unsafe)]
-        unsafe fn #micro<const R: usize, const NV: usize, const LAST: usize>(
-            &self,
-            a: *const f32,
-            b: *const f32,
-            b_stride: usize,
-            bias: *const f32,
-            out: *mut f32,
-            prefetch: *const f32,
-        ) {
-            #import
+    // The usual micro-kernel: `R x NV` accumulators, one reduction step at a time.
+    let streaming_body = quote! {
             let mut acc: [[#ty; NV]; R] = [[#zero; NV]; R];
             #bias_init
             for kk in 0..#k {
@@ -774,6 +754,77 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
                     }
                 }
             }
+    };
+    // Reductions so short that every weight vector of the block fits in registers (the
+    // seed's K = 3): weights loaded once, then each row's accumulators finished in turn.
+    // Fully unrolling the streaming loop there left LLVM with more live vectors than
+    // registers (spills in the hot path).
+    let row_acc = quote!(acc[v]);
+    let bias_row = if spec.bias {
+        let load = ops.load(quote!(bias.add(v * #lanes)));
+        quote!(for v in 0..NV { acc[v] = #load; })
+    } else {
+        quote!(let _ = bias;)
+    };
+    let fma_row = ops.fma(row_acc.clone(), quote!(av), quote!(wv[kk][v]));
+    let activated_row = ops.activate(spec.activation, row_acc);
+    let load_w = ops.load(quote!(b.add(kk * b_stride + v * #lanes)));
+    let registers_body = quote! {
+        let _ = prefetch;
+        let mut wv: [[#ty; NV]; #k] = [[#zero; NV]; #k];
+        for kk in 0..#k {
+            for v in 0..NV {
+                wv[kk][v] = #load_w;
+            }
+        }
+        for r in 0..R {
+            let mut acc: [#ty; NV] = [#zero; NV];
+            #bias_row
+            for kk in 0..#k {
+                let av: #ty = #broadcast;
+                for v in 0..NV {
+                    acc[v] = #fma_row;
+                }
+            }
+            for v in 0..NV {
+                let y: #ty = #activated_row;
+                let dst = out.add(r * #n + v * #lanes);
+                if v + 1 == NV && LAST < #lanes {
+                    #store_last;
+                } else {
+                    #store_full;
+                }
+            }
+        }
+    };
+    let micro_body = if p.weights_in_registers {
+        registers_body
+    } else {
+        streaming_body
+    };
+    quote! {
+        /// Pointwise micro-kernel: `R` pixels x `NV` vectors of output channels, the last
+        /// vector holding `LAST` valid lanes.
+        ///
+        /// # Safety
+        /// The CPU supports the backend; `a` points at `R` rows of `K` floats; `b` at `K` rows
+        /// of `b_stride` floats holding `NV` vectors; `bias` at `NV` vectors; `out` at `R`
+        /// rows (stride `N`) with room for `(NV - 1) * lanes + LAST` floats each.
+        #cfg
+        #feature
+        #[inline]
+        #[allow(unused_unsafe)]
+        unsafe fn #micro<const R: usize, const NV: usize, const LAST: usize>(
+            &self,
+            a: *const f32,
+            b: *const f32,
+            b_stride: usize,
+            bias: *const f32,
+            out: *mut f32,
+            prefetch: *const f32,
+        ) {
+            #import
+            #micro_body
         }
 
         /// Pointwise stage over `pixels` pixels.
