@@ -80,6 +80,31 @@ pub fn output_width(shape: &LayerShape, w: usize) -> usize {
     dsconv_runtime::output_extent(w, shape.dk, shape.stride, shape.padding).unwrap_or(0)
 }
 
+/// How many columns the last depthwise block of a row (`plan.depthwise.pixels_per_block`
+/// pixels ending at the last output column) can find past the right edge of the image, over
+/// every input width for which that block starts inside the image: the counts the emitter
+/// needs a right edge block for. Same padding, stride 1 and odd `dk`: exactly `pad`; stride
+/// 2: `pad` or `pad - 1`, by the parity of the width. Empty without padding.
+pub fn right_edge_misses(plan: &Plan) -> Vec<usize> {
+    let s = &plan.shape;
+    let (n, pad) = (plan.depthwise.pixels_per_block, plan.depthwise.pad);
+    let span = (n - 1) * s.stride + s.dk;
+    let mut misses = Vec::new();
+    // The count depends on w only through w mod stride once the block fits.
+    for w in 1..=4 * (span + s.stride) {
+        let wo = output_width(s, w);
+        if pad == 0 || wo < n || (wo - n) * s.stride < pad {
+            continue;
+        }
+        let end_col = (wo - n) * s.stride - pad + span;
+        if end_col > w && end_col - w <= pad && !misses.contains(&(end_col - w)) {
+            misses.push(end_col - w);
+        }
+    }
+    misses.sort_unstable();
+    misses
+}
+
 /// `x` rounded up to a multiple of `m`.
 pub fn round_up(x: usize, m: usize) -> usize {
     x.div_ceil(m) * m
@@ -166,10 +191,12 @@ pub struct ColumnBlock {
 pub enum PointwiseOrder {
     /// For each block of pixel rows, every panel of weights: the rows' inputs stay in L1
     /// while the weights stream from L2, and each block's output is written in one
-    /// contiguous run. Chosen when the weights fit in L2 beside a tile.
+    /// contiguous run. Chosen when the weights fit in L2 beside a tile and the register
+    /// tile has at least [`MIN_ROWS_FOR_ROWS_OUTER`] rows.
     RowsOuter,
     /// For each panel of weights, every block of rows of a tile: a panel is read from memory
-    /// once per tile. Chosen when the weights do not fit in L2.
+    /// once per tile and stays in L1 or L2 across the blocks. Chosen otherwise (weights too
+    /// large for L2, or short register tiles such as AVX2's 6 rows and scalar's 1).
     PanelsOuter,
 }
 
@@ -219,7 +246,8 @@ pub struct PointwisePlan {
 /// What the pointwise micro-kernel prefetches while it computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PointwisePrefetch {
-    /// Nothing (no stable prefetch intrinsic: NEON, scalar).
+    /// Nothing: no stable prefetch intrinsic (NEON, scalar), or a reduction short enough
+    /// for the weights to sit in registers.
     Nothing,
     /// Rows outer: the first panel's call brings the next block's input rows (one
     /// contiguous run of `rows * k` floats) into L1.
@@ -473,6 +501,11 @@ fn plan_pointwise(k: usize, n: usize, isa: Isa) -> PointwisePlan {
         (Isa::Avx2 | Isa::Avx512, PointwiseOrder::PanelsOuter) => PointwisePrefetch::NextPanelToL2,
         _ => PointwisePrefetch::Nothing,
     };
+    // The next-panel prefetch addresses the panel after the current one, which only the
+    // panels-outer walk has at hand.
+    debug_assert!(
+        prefetch != PointwisePrefetch::NextPanelToL2 || order == PointwiseOrder::PanelsOuter
+    );
     PointwisePlan {
         order,
         prefetch,
@@ -659,7 +692,7 @@ mod tests {
     #[test]
     fn pointwise_order_streams_weights_only_when_they_fit_l2_and_the_tile_is_tall() {
         let order = |m, n, isa| Plan::for_spec(&shape(3, m, n, 1, 1), isa).pointwise.order;
-        // L3 and L7 (1 MiB of weights, the limit): 14-row tiles walk rows outer.
+        // L3 (64 KiB of weights) and L7 (1 MiB, the limit): 14-row tiles walk rows outer.
         assert_eq!(order(128, 128, Isa::Avx512), PointwiseOrder::RowsOuter);
         assert_eq!(order(512, 512, Isa::Avx512), PointwiseOrder::RowsOuter);
         assert_eq!(order(32, 64, Isa::Neon), PointwiseOrder::RowsOuter);
@@ -682,6 +715,23 @@ mod tests {
         assert_eq!(prefetch(128, 128, Isa::Avx2), NextPanelToL2);
         assert_eq!(prefetch(32, 64, Isa::Neon), Nothing);
         assert_eq!(prefetch(32, 64, Isa::Scalar), Nothing);
+    }
+
+    #[test]
+    fn right_edge_blocks_exist_for_every_reachable_miss() {
+        let misses = |dk, stride| {
+            let plan = Plan::for_spec(&shape(dk, 64, 64, stride, 1), Isa::Avx512);
+            right_edge_misses(&plan)
+        };
+        assert_eq!(misses(3, 1), vec![1]);
+        assert_eq!(misses(3, 2), vec![1]);
+        assert_eq!(misses(5, 1), vec![2]);
+        assert_eq!(misses(5, 2), vec![1, 2]);
+        assert_eq!(misses(7, 1), vec![3]);
+        assert_eq!(misses(7, 2), vec![2, 3]);
+        let mut valid = shape(3, 64, 64, 1, 1);
+        valid.padding = Padding::Valid;
+        assert!(right_edge_misses(&Plan::for_spec(&valid, Isa::Avx512)).is_empty());
     }
 
     #[test]

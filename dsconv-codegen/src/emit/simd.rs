@@ -1,19 +1,23 @@
 //! The vector backends (AVX2, AVX-512, NEON), written once against [`VectorOps`].
 //!
 //! Depthwise: channels across lanes (NHWC), for each channel vector a sliding window along
-//! the row: the interior kernel computes a block of output pixels, loading each input vector
-//! once per kernel row and feeding it to every tap of the block it meets; taps unrolled;
-//! border pixels run the same taps under row/column predicates, so nothing outside the
-//! image is read; the last channel vector uses masked (partial) loads and stores.
+//! the row: a block computes several output pixels, loading each input vector once per
+//! kernel row and feeding it to every tap of the block it meets; taps unrolled. The first
+//! and last block of a row are edge blocks that leave out the columns outside the image;
+//! pixels no block covers run the taps through per-pixel pointers (padding taps read a zero
+//! vector), so nothing outside the image is read; the last channel vector uses masked
+//! (partial) loads and stores.
 //!
 //! Pointwise: a register-tiled micro-kernel (rows of pixels x vectors of output channels),
 //! generic over its row count and width so remainders are monomorphised copies, streaming
-//! weights packed in panels at load time.
+//! weights packed in panels at load time (or, for short reductions, holding a block's
+//! weights in registers); the walk order and prefetches are plan decisions.
 
 use super::isa::VectorOps;
 use crate::model::LayerSpec;
 use crate::plan::{
-    ColumnBlock, DepthwiseStrategy, Isa, Plan, PointwiseOrder, PointwisePrefetch, PANEL_WIDTH,
+    right_edge_misses, ColumnBlock, DepthwiseStrategy, Isa, Plan, PointwiseOrder,
+    PointwisePrefetch, PANEL_WIDTH,
 };
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
@@ -117,9 +121,9 @@ pub fn depthwise(
             }
         }
     });
-    // The last block of a row can miss 1..=PAD columns on the right (which number depends
-    // on w for stride 2): one variant each.
-    let right_arms = (1..=pad).map(|m| {
+    // The last block of a row misses a few columns on the right, how many depending on
+    // the width's parity for stride 2 (`right_edge_misses`): one variant per reachable count.
+    let right_arms = right_edge_misses(plan).into_iter().map(|m| {
         let body = over_channels(&|partial| kernels.edge_block(n_edge, partial, 0, m));
         quote!(#m => { #body })
     });
@@ -139,7 +143,13 @@ pub fn depthwise(
             if right_missing > 0 {
                 match right_missing {
                     #(#right_arms)*
-                    _ => {}
+                    // Not reachable (see `right_edge_misses`); pixel by pixel if it were.
+                    _ => {
+                        while ox < ox1 {
+                            #border
+                            ox += 1;
+                        }
+                    }
                 }
                 ox = ox1;
             }
@@ -588,29 +598,14 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
     let (name, micro) = (&names.pointwise, &names.micro);
     let load_b = ops.load(quote!(bk.add(v * #lanes)));
     let bias_v = ops.load(quote!(bias.add(v * #lanes)));
-    // Without biases the accumulators start at zero (no loads of a zero bias).
-    let bias_init = if spec.bias {
-        quote! {
-            for r in 0..R {
-                for v in 0..NV {
-                    acc[r][v] = #bias_v;
-                }
-            }
-        }
-    } else {
-        quote!(let _ = bias;)
-    };
     let broadcast = ops.broadcast(quote!(a.add(r * #k + kk)));
     let fma = ops.fma(quote!(acc[r][v]), quote!(av), quote!(bv[v]));
-    let activated = ops.activate(spec.activation, quote!(acc[r][v]));
     let prefetch_line = match p.prefetch {
         PointwisePrefetch::Nothing => None,
-        PointwisePrefetch::NextRowsToL1 => {
-            ops.prefetch(quote!(prefetch.wrapping_add(kk * 16)), false)
-        }
-        PointwisePrefetch::NextPanelToL2 => {
-            ops.prefetch(quote!(prefetch.wrapping_add(kk * 16)), true)
-        }
+        to => ops.prefetch(
+            quote!(prefetch.wrapping_add(kk * 16)),
+            to == PointwisePrefetch::NextPanelToL2,
+        ),
     }
     .map(|pf| quote!(#pf;))
     .unwrap_or_else(|| quote!(let _ = prefetch;));
@@ -638,11 +633,12 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
     };
     let full_panels = p.full_panels;
     let chunk = plan.fusion.tile_pixels;
-    // Every panel of weights for one block of `r` rows (the full panels, then the tail).
-    let across_panels = |r: usize| -> TokenStream {
-        let full = call_blocks(&p.full_panel_blocks, r, PANEL_WIDTH);
+    // Every panel of weights (the full panels, then the tail), given the code for the
+    // column blocks of a panel of a given width.
+    let over_panels = |inner: &dyn Fn(&[ColumnBlock], usize) -> TokenStream| -> TokenStream {
+        let full = inner(&p.full_panel_blocks, PANEL_WIDTH);
         let tail = (!p.tail_blocks.is_empty()).then(|| {
-            let body = call_blocks(&p.tail_blocks, r, p.tail_panel_width);
+            let body = inner(&p.tail_blocks, p.tail_panel_width);
             quote! {
                 {
                     let panel_col = #full_panels * #PANEL_WIDTH;
@@ -670,7 +666,7 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
             // each) of the panel after this one.
             let full_blocks = pixels / #rows;
             let i = r0 / #rows;
-            if full_blocks >= 2 && i + 2 >= full_blocks {
+            if panel_col + #PANEL_WIDTH < #n && full_blocks >= 2 && i + 2 >= full_blocks {
                 panel.wrapping_add(#PANEL_WIDTH * #k + (i + 2 - full_blocks) * #k * 16)
             } else {
                 a.add(r0 * #k)
@@ -702,73 +698,68 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
         }
     };
     let chunk_body = match p.order {
-        PointwiseOrder::RowsOuter => over_rows(&across_panels),
+        PointwiseOrder::RowsOuter => {
+            over_rows(&|r| over_panels(&|blocks, width| call_blocks(blocks, r, width)))
+        }
         PointwiseOrder::PanelsOuter => {
-            let full = over_rows(&|r| call_blocks(&p.full_panel_blocks, r, PANEL_WIDTH));
-            let tail = (!p.tail_blocks.is_empty()).then(|| {
-                let body = over_rows(&|r| call_blocks(&p.tail_blocks, r, p.tail_panel_width));
-                quote! {
-                    {
-                        let panel_col = #full_panels * #PANEL_WIDTH;
-                        let panel = b.add(#full_panels * #PANEL_WIDTH * #k);
-                        #body
-                    }
+            over_panels(&|blocks, width| over_rows(&|r| call_blocks(blocks, r, width)))
+        }
+    };
+    // Activation and store of one row's `NV` accumulators, `acc` naming vector `v`.
+    let store_row = |acc: TokenStream| -> TokenStream {
+        let activated = ops.activate(spec.activation, acc);
+        quote! {
+            for v in 0..NV {
+                let y: #ty = #activated;
+                let dst = out.add(r * #n + v * #lanes);
+                if v + 1 == NV && LAST < #lanes {
+                    #store_last;
+                } else {
+                    #store_full;
                 }
-            });
-            quote! {
-                for panel_index in 0..#full_panels {
-                    let panel_col = panel_index * #PANEL_WIDTH;
-                    let panel = b.add(panel_index * #PANEL_WIDTH * #k);
-                    #full
-                }
-                #tail
             }
         }
     };
+    // Bias into one row's accumulators (they start at zero without biases).
+    let bias_row = |acc: TokenStream| -> TokenStream {
+        if spec.bias {
+            quote!(for v in 0..NV { #acc = #bias_v; })
+        } else {
+            quote!(let _ = bias;)
+        }
+    };
     // The usual micro-kernel: `R x NV` accumulators, one reduction step at a time.
+    let (bias_all, store_all) = (bias_row(quote!(acc[r][v])), store_row(quote!(acc[r][v])));
     let streaming_body = quote! {
-            let mut acc: [[#ty; NV]; R] = [[#zero; NV]; R];
-            #bias_init
-            for kk in 0..#k {
-                let bk = b.add(kk * b_stride);
-                #prefetch_line
-                let mut bv: [#ty; NV] = [#zero; NV];
-                for v in 0..NV {
-                    bv[v] = #load_b;
-                }
-                for r in 0..R {
-                    let av: #ty = #broadcast;
-                    for v in 0..NV {
-                        acc[r][v] = #fma;
-                    }
-                }
+        let mut acc: [[#ty; NV]; R] = [[#zero; NV]; R];
+        for r in 0..R {
+            #bias_all
+        }
+        for kk in 0..#k {
+            let bk = b.add(kk * b_stride);
+            #prefetch_line
+            let mut bv: [#ty; NV] = [#zero; NV];
+            for v in 0..NV {
+                bv[v] = #load_b;
             }
             for r in 0..R {
+                let av: #ty = #broadcast;
                 for v in 0..NV {
-                    let y: #ty = #activated;
-                    let dst = out.add(r * #n + v * #lanes);
-                    if v + 1 == NV && LAST < #lanes {
-                        #store_last;
-                    } else {
-                        #store_full;
-                    }
+                    acc[r][v] = #fma;
                 }
             }
+        }
+        for r in 0..R {
+            #store_all
+        }
     };
     // Reductions so short that every weight vector of the block fits in registers (the
     // seed's K = 3): weights loaded once, then each row's accumulators finished in turn.
     // Fully unrolling the streaming loop there left LLVM with more live vectors than
     // registers (spills in the hot path).
-    let row_acc = quote!(acc[v]);
-    let bias_row = if spec.bias {
-        let load = ops.load(quote!(bias.add(v * #lanes)));
-        quote!(for v in 0..NV { acc[v] = #load; })
-    } else {
-        quote!(let _ = bias;)
-    };
-    let fma_row = ops.fma(row_acc.clone(), quote!(av), quote!(wv[kk][v]));
-    let activated_row = ops.activate(spec.activation, row_acc);
+    let fma_row = ops.fma(quote!(acc[v]), quote!(av), quote!(wv[kk][v]));
     let load_w = ops.load(quote!(b.add(kk * b_stride + v * #lanes)));
+    let (bias_one, store_one) = (bias_row(quote!(acc[v])), store_row(quote!(acc[v])));
     let registers_body = quote! {
         let _ = prefetch;
         let mut wv: [[#ty; NV]; #k] = [[#zero; NV]; #k];
@@ -779,22 +770,14 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
         }
         for r in 0..R {
             let mut acc: [#ty; NV] = [#zero; NV];
-            #bias_row
+            #bias_one
             for kk in 0..#k {
                 let av: #ty = #broadcast;
                 for v in 0..NV {
                     acc[v] = #fma_row;
                 }
             }
-            for v in 0..NV {
-                let y: #ty = #activated_row;
-                let dst = out.add(r * #n + v * #lanes);
-                if v + 1 == NV && LAST < #lanes {
-                    #store_last;
-                } else {
-                    #store_full;
-                }
-            }
+            #store_one
         }
     };
     let micro_body = if p.weights_in_registers {
@@ -809,7 +792,8 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
         /// # Safety
         /// The CPU supports the backend; `a` points at `R` rows of `K` floats; `b` at `K` rows
         /// of `b_stride` floats holding `NV` vectors; `bias` at `NV` vectors; `out` at `R`
-        /// rows (stride `N`) with room for `(NV - 1) * lanes + LAST` floats each.
+        /// rows (stride `N`) with room for `(NV - 1) * lanes + LAST` floats each. `prefetch`
+        /// may be any address: it is only prefetched from (`wrapping_add`), never read.
         #cfg
         #feature
         #[inline]
