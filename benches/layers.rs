@@ -37,6 +37,11 @@ struct L8;
 struct L9;
 #[separable_conv(dk = 5, m = 144, n = 40)]
 struct E5;
+/// The ceiling: a pointwise stage whose input (21 KiB), weights (16 KiB) and output (5 KiB)
+/// fit in L1 together, so its GFLOP/s is what the register tile reaches with no cache misses:
+/// the attainable fraction of the FMA peak on this machine at that moment.
+#[separable_conv(dk = 3, m = 128, n = 32)]
+struct Ceil;
 
 #[path = "../tests/common/lcg.rs"]
 mod lcg;
@@ -261,5 +266,30 @@ fn body(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, layers, body);
+/// The pointwise stage of [`Ceil`] on a 1x42 image: three blocks of AVX-512's 14-row register
+/// tile (seven of AVX2's 6 rows), K = 128, everything in L1. Compare its GFLOP/s with the roofline's FMA peak and the layers' figures.
+fn ceiling(c: &mut Criterion) {
+    let l = layer::<Ceil>(5);
+    let (ho, wo) = (1, 42);
+    let mid = AlignedBuf::from_slice(&values(ho * wo * Ceil::M, 6));
+    let mut out = AlignedBuf::zeroed(ho * wo * Ceil::N);
+    let mut g = c.benchmark_group("CEIL 1x42x128 -> 32, pointwise with everything in L1");
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20)
+        .throughput(Throughput::Elements(
+            2 * Ceil::multiplications(ho, wo).pointwise as u64,
+        ));
+    for b in Backend::available() {
+        g.bench_function(BenchmarkId::new("pointwise", b), |bench| {
+            bench.iter(|| {
+                l.pointwise_on(b, black_box(&mid), ho, wo, black_box(&mut out))
+                    .unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, layers, body, ceiling);
 criterion_main!(benches);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Puts `cargo bench --bench layers` (criterion's target/criterion/) beside the peers measured
 by ../shared/bench/peers (PEERS_OUT, default /tmp/peers-results) as a markdown table: medians,
-GFLOP/s, and ratios (peer time / our time: > 1 means dsconv is faster).
+GFLOP/s, % of the FMA peak the peers' roofline measured (roofline.txt), and ratios (peer time / our time: > 1 means dsconv is faster).
 
 Usage: python3 scripts/bench_table.py [criterion dir] [peers dir]
 """
@@ -31,13 +31,22 @@ for path in glob.glob(os.path.join(peers_dir, "*_t1.jsonl")):
         layer, kind = (model.split("_", 1) + ["dwpw"])[:2] if "_" in model else (model, "dwpw")
         peers.setdefault((layer, kind), {})[name] = r["median_us"]
 
+# The FMA peaks the peers' roofline measured in the same session ("% of peak" columns).
+peak = {}
+roof = os.path.join(peers_dir, "roofline.txt")
+if os.path.exists(roof):
+    for line in open(roof):
+        for isa, key in (("AVX2", "avx2"), ("AVX-512", "avx512")):
+            if line.startswith(f"FMA peak {isa} ") and key not in peak:
+                peak[key] = float(line.split(":")[1].split()[0])
+
 KIND = {"forward": "dwpw", "depthwise": "dw", "pointwise": "pw"}
-layers = ["S0", "L1", "L2", "L3", "L4", "L5", "L6", "L7", "L8", "L9", "E5", "BODY"]
+layers = ["S0", "L1", "L2", "L3", "L4", "L5", "L6", "L7", "L8", "L9", "E5", "BODY", "CEIL"]
 backends = ["avx512", "avx2", "scalar", "reference"]
 for stage in ["forward", "depthwise", "pointwise"]:
     print(f"\n#### {stage} (median µs; GFLOP/s of our best; ratio = best peer time / ours)\n")
-    print("| layer | " + " | ".join(f"dsconv {b}" for b in backends) + " | GFLOP/s | best peer | peer µs | ratio |")
-    print("|---|" + "---|" * (len(backends) + 4))
+    print("| layer | " + " | ".join(f"dsconv {b}" for b in backends) + " | GFLOP/s | % of peak | best peer | peer µs | ratio |")
+    print("|---|" + "---|" * (len(backends) + 5))
     for layer in layers:
         row = {b: ours.get((layer, stage, b)) for b in backends}
         if not any(row.values()):
@@ -45,6 +54,7 @@ for stage in ["forward", "depthwise", "pointwise"]:
         best_b = min((b for b in backends[:3] if row[b]), key=lambda b: row[b][0])
         t_ns, flops = row[best_b]
         gf = f"{flops / t_ns:.1f}" if flops else ""
+        pct = f"{100 * flops / t_ns / peak[best_b]:.1f}" if flops and best_b in peak else ""
         p = peers.get((layer, KIND[stage]), {})
         if p:
             eng, pt = min(p.items(), key=lambda kv: kv[1])
@@ -53,4 +63,4 @@ for stage in ["forward", "depthwise", "pointwise"]:
         else:
             peer, ratio = ("", ""), ""
         cells = [f"{row[b][0] / 1000:.1f}" if row[b] else "" for b in backends]
-        print(f"| {layer} | " + " | ".join(cells) + f" | {gf} | {peer[0]} | {peer[1]} | {ratio} |")
+        print(f"| {layer} | " + " | ".join(cells) + f" | {gf} | {pct} | {peer[0]} | {peer[1]} | {ratio} |")
