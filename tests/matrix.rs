@@ -83,6 +83,14 @@ layers! {
     T09: (dk = 3, m = 7, n = 33, depth_multiplier = 2, stride = 2, h = 9, w = 1);
     T10: (dk = 3, m = 8, n = 1, h = 1, w = 23, activation = "relu6");
     T11: (dk = 1, m = 15, n = 9, stride = 2, bias = true);
+    // Depth multipliers: 2, 4, 8 and 16 expand input lanes where they divide the lanes
+    // (tails of M * DM channels included); 3, and 8 or 16 on narrower vectors, run scalar.
+    D01: (dk = 3, m = 5, n = 9, depth_multiplier = 4);
+    D02: (dk = 5, m = 3, n = 7, depth_multiplier = 8, stride = 2, activation = "relu");
+    D03: (dk = 3, m = 3, n = 5, depth_multiplier = 3, bias = true);
+    D04: (dk = 3, m = 2, n = 16, depth_multiplier = 16, stride = 2, bias = true, activation = "relu6");
+    D05: (dk = 3, m = 35, n = 8, depth_multiplier = 2, padding = "valid");
+    D06: (dk = 5, m = 9, n = 3, depth_multiplier = 4, stride = 2, h = 11, w = 13);
 }
 
 /// One random case: an image size, its input, and weights.

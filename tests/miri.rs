@@ -18,9 +18,14 @@ struct Stride2;
 /// 5x5 taps on images smaller than the kernel; 3 channels.
 #[separable_conv(dk = 5, m = 3, n = 33, activation = "relu")]
 struct Wide;
-/// Depth multiplier 2 with odd m (scalar depthwise on every backend).
+/// Depth multiplier 2 with odd m: 6 channels, AVX2's expanded channel vector as a 6-lane
+/// tail (3 input floats loaded, masked, each repeated twice).
 #[separable_conv(dk = 3, m = 3, n = 5, depth_multiplier = 2)]
 struct Multiplier;
+/// Depth multiplier 4, stride 2: 12 channels, one full expanded AVX2 vector (2 input floats)
+/// and a 4-lane tail (1 input float).
+#[separable_conv(dk = 3, m = 3, n = 5, depth_multiplier = 4, stride = 2)]
+struct Multiplier4;
 /// 2 channels, stride 2: the width-vector depthwise (output columns across lanes), with
 /// rows of more than one vector and a partial last one.
 #[separable_conv(dk = 3, m = 2, n = 7, stride = 2)]
@@ -77,6 +82,7 @@ fn images_smaller_than_the_kernel_are_in_bounds() {
 
 fn depth_multiplier_is_in_bounds() {
     check::<Multiplier>(&[(2, 2), (3, 4)]);
+    check::<Multiplier4>(&[(1, 1), (3, 5), (4, 4)]);
 }
 
 fn few_channels_width_vectors_are_in_bounds() {

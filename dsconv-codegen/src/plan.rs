@@ -119,8 +119,14 @@ pub enum DepthwiseStrategy {
     /// channel vector, each input vector loaded once per kernel row and reused for every tap
     /// it meets; the last channel vector masked when the channels do not fill it.
     ChannelVectors,
-    /// Depth multiplier > 1: output channel `o` reads input channel `o / DM`, which is not a
-    /// contiguous vector load; the scalar kernel runs the depthwise stage.
+    /// [`Self::ChannelVectors`] for a depth multiplier `DM > 1` that divides the lanes:
+    /// output channel `o` reads input channel `o / DM`, so the `lanes` output channels of a
+    /// vector read `lanes / DM` consecutive input channels; each input load takes those (a
+    /// narrower or masked load) and one permute repeats every channel `DM` times.
+    ExpandedChannelVectors,
+    /// Depth multiplier > 1 that does not divide the lanes (a vector's output channels would
+    /// start mid-way through an input channel's copies, with a different permute per
+    /// vector): the scalar kernel runs the depthwise stage.
     ScalarForDepthMultiplier,
     /// Few channels (channel vectors would leave most lanes idle, as for the seed's m = 3):
     /// the input rows a pixel run reads are copied once into a zero-padded planar scratch
@@ -138,8 +144,12 @@ impl DepthwiseStrategy {
             DepthwiseStrategy::ChannelVectors => {
                 "channel vectors, sliding window along the row, taps unrolled"
             }
+            DepthwiseStrategy::ExpandedChannelVectors => {
+                "channel vectors, sliding window along the row, taps unrolled; each input load \
+                 holds lanes/DM channels, repeated DM times by one permute"
+            }
             DepthwiseStrategy::ScalarForDepthMultiplier => {
-                "scalar (depth multiplier > 1 is not vectorised)"
+                "scalar (a depth multiplier that does not divide the lanes is not vectorised)"
             }
             DepthwiseStrategy::WidthVectors => {
                 "width vectors (output columns across lanes) over a planar copy, taps unrolled"
@@ -333,7 +343,10 @@ fn plan_depthwise(shape: &LayerShape, isa: Isa) -> DepthwisePlan {
     let taps = shape.dk * shape.dk;
     let strategy = match isa {
         Isa::Scalar => DepthwiseStrategy::Scalar,
-        _ if shape.depth_multiplier > 1 => DepthwiseStrategy::ScalarForDepthMultiplier,
+        _ if shape.depth_multiplier > 1 && !lanes.is_multiple_of(shape.depth_multiplier) => {
+            DepthwiseStrategy::ScalarForDepthMultiplier
+        }
+        _ if shape.depth_multiplier > 1 => DepthwiseStrategy::ExpandedChannelVectors,
         // Channel vectors would use under half their lanes.
         _ if channels * 2 <= lanes => DepthwiseStrategy::WidthVectors,
         _ => DepthwiseStrategy::ChannelVectors,
@@ -365,7 +378,10 @@ fn plan_depthwise(shape: &LayerShape, isa: Isa) -> DepthwisePlan {
             lane_utilisation,
         };
     }
-    let vector = strategy == DepthwiseStrategy::ChannelVectors;
+    let vector = matches!(
+        strategy,
+        DepthwiseStrategy::ChannelVectors | DepthwiseStrategy::ExpandedChannelVectors
+    );
     let (lanes, channel_vectors, tail_lanes) = if vector {
         let vectors = channels.div_ceil(lanes);
         (lanes, vectors, channels - (vectors - 1) * lanes)
@@ -640,11 +656,33 @@ mod tests {
     }
 
     #[test]
-    fn depth_multiplier_falls_back_to_the_scalar_depthwise_kernel() {
-        let p = Plan::for_spec(&shape(3, 9, 17, 1, 2), Isa::Avx2);
+    fn depth_multipliers_dividing_the_lanes_expand_channel_vectors() {
+        use DepthwiseStrategy::{ExpandedChannelVectors, Scalar, ScalarForDepthMultiplier};
+        let strategy = |dm, isa| {
+            Plan::for_spec(&shape(3, 9, 17, 1, dm), isa)
+                .depthwise
+                .strategy
+        };
+        for dm in [2, 4, 8] {
+            assert_eq!(strategy(dm, Isa::Avx2), ExpandedChannelVectors, "dm {dm}");
+        }
+        for dm in [2, 4, 8, 16] {
+            assert_eq!(strategy(dm, Isa::Avx512), ExpandedChannelVectors, "dm {dm}");
+        }
+        assert_eq!(strategy(2, Isa::Neon), ExpandedChannelVectors);
+        assert_eq!(strategy(4, Isa::Neon), ExpandedChannelVectors);
+        assert_eq!(strategy(8, Isa::Neon), ScalarForDepthMultiplier);
+        assert_eq!(strategy(3, Isa::Avx2), ScalarForDepthMultiplier);
+        assert_eq!(strategy(6, Isa::Avx512), ScalarForDepthMultiplier);
+        assert_eq!(strategy(2, Isa::Scalar), Scalar);
+        // Few channels do not switch to width vectors when DM > 1 (their planar copy reads
+        // input channel `ch`, not `ch / DM`).
+        let p = Plan::for_spec(&shape(3, 1, 17, 1, 2), Isa::Avx512);
+        assert_eq!(p.depthwise.strategy, ExpandedChannelVectors);
+        // The tail vector of M * DM = 18 channels holds 2 of 16 lanes.
         assert_eq!(
-            p.depthwise.strategy,
-            DepthwiseStrategy::ScalarForDepthMultiplier
+            (p.depthwise.channel_vectors, p.depthwise.tail_lanes),
+            (1, 2)
         );
     }
 

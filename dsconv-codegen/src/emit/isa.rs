@@ -160,6 +160,38 @@ impl VectorOps {
         }
     }
 
+    /// Loads `count` floats from `ptr` (touching no memory past `ptr + count`) and repeats
+    /// each `dm` times: lane `i` of the result is `ptr[i / dm]` for `i < count * dm`, and
+    /// unspecified (but initialised) above. `dm` divides the lanes; `count * dm <= lanes`.
+    pub fn load_expanded(&self, ptr: TokenStream, count: usize, dm: usize) -> TokenStream {
+        let lanes = self.lanes();
+        assert!(dm > 1 && lanes.is_multiple_of(dm) && count >= 1 && count * dm <= lanes);
+        // Lane i takes source lane i / dm; lanes past count * dm repeat the last source.
+        let index = (0..lanes).map(|i| ((i / dm).min(count - 1)) as i32);
+        let partial = self.load_partial(ptr.clone(), quote!(#count));
+        match self.isa {
+            Isa::Avx2 => quote!(_mm256_permutevar8x32_ps(
+                #partial,
+                _mm256_setr_epi32(#(#index),*),
+            )),
+            Isa::Avx512 => quote!(_mm512_permutexvar_ps(
+                _mm512_setr_epi32(#(#index),*),
+                #partial,
+            )),
+            Isa::Neon => match (count, dm) {
+                // Four lanes: one channel four times, or two channels twice each.
+                (1, _) => quote!(vld1q_dup_f32(#ptr)),
+                (2, 2) => quote!({
+                    let pair = vld1_f32(#ptr);
+                    let both = vcombine_f32(pair, pair);
+                    vzip1q_f32(both, both)
+                }),
+                _ => unreachable!("NEON's 4 lanes hold 1 or 2 expanded channels"),
+            },
+            Isa::Scalar => unreachable!("the scalar backend has no lanes to expand"),
+        }
+    }
+
     /// Stores the first `count` lanes, touching no memory past `ptr + count`.
     pub fn store_partial(
         &self,

@@ -6,7 +6,9 @@
 //! and last block of a row are edge blocks that leave out the columns outside the image;
 //! pixels no block covers run the taps through per-pixel pointers (padding taps read a zero
 //! vector), so nothing outside the image is read; the last channel vector uses masked
-//! (partial) loads and stores.
+//! (partial) loads and stores. With a depth multiplier DM dividing the lanes, each input
+//! load takes `lanes / DM` channels and a permute repeats each DM times
+//! ([`DepthwiseStrategy::ExpandedChannelVectors`]).
 //!
 //! Pointwise: a register-tiled micro-kernel (rows of pixels x vectors of output channels),
 //! generic over its row count and width so remainders are monomorphised copies, streaming
@@ -55,7 +57,7 @@ pub fn depthwise(
     let (cfg, feature, import) = (ops.cfg(), ops.target_feature(), ops.import());
     let name = &names.depthwise;
     match plan.depthwise.strategy {
-        DepthwiseStrategy::ChannelVectors => {}
+        DepthwiseStrategy::ChannelVectors | DepthwiseStrategy::ExpandedChannelVectors => {}
         DepthwiseStrategy::WidthVectors => return width_depthwise(plan, spec, name),
         _ => {
             return quote! {
@@ -404,16 +406,27 @@ struct PixelKernels<'a> {
     spec: &'a LayerSpec,
     ops: &'a VectorOps,
     weight_names: Vec<Ident>,
+    /// Output channels per input channel that a load expands to (the depth multiplier
+    /// under [`DepthwiseStrategy::ExpandedChannelVectors`], else 1).
+    dm: usize,
+    /// Floats per input pixel, `M` (`C / dm`).
+    cin: usize,
 }
 
 impl<'a> PixelKernels<'a> {
     fn new(plan: &'a Plan, spec: &'a LayerSpec, ops: &'a VectorOps) -> Self {
         let taps = plan.shape.dk * plan.shape.dk;
+        let dm = match plan.depthwise.strategy {
+            DepthwiseStrategy::ExpandedChannelVectors => plan.shape.depth_multiplier,
+            _ => 1,
+        };
         PixelKernels {
             plan,
             spec,
             ops,
             weight_names: (0..taps).map(|t| format_ident!("w{}", t)).collect(),
+            dm,
+            cin: plan.channels / dm,
         }
     }
 
@@ -431,8 +444,14 @@ impl<'a> PixelKernels<'a> {
         sizes
     }
 
+    /// The input vector at `ptr` for a channel vector of `partial` (or all) lanes: with a
+    /// depth multiplier, `lanes / DM` input channels (a tail: `partial / DM`, exact since DM
+    /// divides both), each repeated DM times.
     fn load_input(&self, ptr: TokenStream, partial: Option<usize>) -> TokenStream {
+        let dm = self.dm;
         match partial {
+            None if dm > 1 => self.ops.load_expanded(ptr, self.ops.lanes() / dm, dm),
+            Some(n) if dm > 1 => self.ops.load_expanded(ptr, n / dm, dm),
             None => self.ops.load(ptr),
             Some(n) => self.ops.load_partial(ptr, quote!(#n)),
         }
@@ -486,6 +505,7 @@ impl<'a> PixelKernels<'a> {
     ) -> TokenStream {
         let s = &self.plan.shape;
         let (dk, stride, pad, c) = (s.dk, s.stride, self.plan.depthwise.pad, self.plan.channels);
+        let (cin, dm) = (self.cin, self.dm);
         let ty = self.ops.ty();
         let accs: Vec<Ident> = (0..n).map(|i| format_ident!("acc{}", i)).collect();
         let span = (n - 1) * stride + dk;
@@ -493,7 +513,7 @@ impl<'a> PixelKernels<'a> {
             let loads = (skip_lo..span - skip_hi).map(|j| {
                 let x = format_ident!("x{}", j);
                 let col = j - skip_lo;
-                let load = self.load_input(quote!(row.add(#col * #c)), partial);
+                let load = self.load_input(quote!(row.add(#col * #cin)), partial);
                 let fmas = (0..n).filter_map(|i| {
                     let kx = j.checked_sub(i * stride).filter(|&kx| kx < dk)?;
                     let acc = &accs[i];
@@ -510,8 +530,9 @@ impl<'a> PixelKernels<'a> {
                 if ky_lo <= #ky && #ky < ky_hi {
                     // SAFETY: row y0 + ky - PAD is inside the image (ky_lo..ky_hi), and the
                     // columns loaded, x_first..x_first + span - skip_lo - skip_hi, are inside
-                    // the row (the caller checked it for this block).
-                    let row = inp.add(((y0 + #ky - #pad) * w + x_first) * #c + c0);
+                    // the row (the caller checked it for this block); a load reads input
+                    // channels c0 / DM.. of a pixel, at most M - c0 / DM of them.
+                    let row = inp.add(((y0 + #ky - #pad) * w + x_first) * #cin + c0 / #dm);
                     #(#loads)*
                 }
             }
@@ -536,13 +557,13 @@ impl<'a> PixelKernels<'a> {
     /// (and a padding tap multiplies zeros, exactly as the reference does).
     fn border_pointers(&self) -> TokenStream {
         let s = &self.plan.shape;
-        let (dk, stride, pad, c) = (s.dk, s.stride, self.plan.depthwise.pad, self.plan.channels);
+        let (dk, stride, pad, cin) = (s.dk, s.stride, self.plan.depthwise.pad, self.cin);
         let taps = (0..dk).flat_map(|ky| (0..dk).map(move |kx| (ky, kx))).map(|(ky, kx)| {
             let name = format_ident!("tap{}", ky * dk + kx);
             quote! {
                 let #name: *const f32 = if ky_lo <= #ky && #ky < ky_hi && kx_lo <= #kx && #kx < kx_hi {
                     // SAFETY: the predicates keep row and column inside the image.
-                    inp.add(((y0 + #ky - #pad) * w + (x0 + #kx - #pad)) * #c)
+                    inp.add(((y0 + #ky - #pad) * w + (x0 + #kx - #pad)) * #cin)
                 } else {
                     zeros
                 };
@@ -561,12 +582,12 @@ impl<'a> PixelKernels<'a> {
     /// the tap pointers of [`Self::border_pointers`].
     fn border_pixel(&self, partial: Option<usize>) -> TokenStream {
         let s = &self.plan.shape;
-        let (dk, c) = (s.dk, self.plan.channels);
+        let (dk, c, dm) = (s.dk, self.plan.channels, self.dm);
         let ty = self.ops.ty();
         let taps = (0..dk * dk).map(|t| {
             let wn = &self.weight_names[t];
             let tap = format_ident!("tap{}", t);
-            let load = self.load_input(quote!(#tap.add(c0)), partial);
+            let load = self.load_input(quote!(#tap.add(c0 / #dm)), partial);
             let f = self.ops.fma(quote!(acc), quote!(x), quote!(#wn));
             quote! {
                 let x: #ty = #load;
@@ -578,7 +599,7 @@ impl<'a> PixelKernels<'a> {
         quote! {
             let mut acc: #ty = bv;
             // SAFETY: each tap points at an input pixel or at the zero vector, both holding
-            // at least C floats from c0 (the zero vector holds CP).
+            // the channels c0 / DM.. a load reads (M per pixel; the zero vector holds CP).
             #(#taps)*
             // SAFETY: pixel ox lies in the segment, which lies in `out`.
             #store;
