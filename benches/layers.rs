@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the layers the peers (XNNPACK, ONNX Runtime, tract) are measured
 //! on in `../shared/bench/peers`: the seed's layer, the MobileNetV1-224 blocks L1..L9, a 5x5
-//! layer E5, and the 13-block body. Single thread, batch 1, f32. For each layer: `forward`,
+//! layer E5, and the 13-block body; also DM2 (depth multiplier 2) and CEIL (a pointwise stage
+//! held in L1, the attainable ceiling). Single thread, batch 1, f32. For each layer: `forward`,
 //! the depthwise stage and the pointwise stage, on every backend this CPU has, and the naive
 //! reference. Throughput is declared in floating-point operations (2 per multiply-add), so
 //! criterion's "Gelem/s" reads as GFLOP/s. Inputs and outputs live in 64-byte aligned
@@ -37,6 +38,10 @@ struct L8;
 struct L9;
 #[separable_conv(dk = 5, m = 144, n = 40)]
 struct E5;
+/// A depth multiplier of 2 (not among the peers' layers): the expanded channel-vector
+/// depthwise against the scalar one it replaced.
+#[separable_conv(dk = 3, m = 64, n = 128, depth_multiplier = 2)]
+struct Dm2;
 /// The ceiling: a pointwise stage whose input (21 KiB), weights (16 KiB) and output (5 KiB)
 /// fit in L1 together, so its GFLOP/s is what the register tile reaches with no cache misses:
 /// the attainable fraction of the FMA peak on this machine at that moment.
@@ -164,6 +169,7 @@ fn layers(c: &mut Criterion) {
     bench_layer::<L8>(c, "L8", 14, 14);
     bench_layer::<L9>(c, "L9", 7, 7);
     bench_layer::<E5>(c, "E5", 56, 56);
+    bench_layer::<Dm2>(c, "DM2", 56, 56);
 }
 
 /// The 13 MobileNetV1 blocks chained: L1..L6, L7 five times, L8, L9.

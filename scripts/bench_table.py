@@ -41,7 +41,7 @@ if os.path.exists(roof):
                 peak[key] = float(line.split(":")[1].split()[0])
 
 KIND = {"forward": "dwpw", "depthwise": "dw", "pointwise": "pw"}
-layers = ["S0", "L1", "L2", "L3", "L4", "L5", "L6", "L7", "L8", "L9", "E5", "BODY", "CEIL"]
+layers = ["S0", "L1", "L2", "L3", "L4", "L5", "L6", "L7", "L8", "L9", "E5", "BODY", "DM2", "CEIL"]
 backends = ["avx512", "avx2", "scalar", "reference"]
 for stage in ["forward", "depthwise", "pointwise"]:
     print(f"\n#### {stage} (median µs; GFLOP/s of our best; ratio = best peer time / ours)\n")
