@@ -91,6 +91,8 @@ layers! {
     D04: (dk = 3, m = 2, n = 16, depth_multiplier = 16, stride = 2, bias = true, activation = "relu6");
     D05: (dk = 3, m = 35, n = 8, depth_multiplier = 2, padding = "valid");
     D06: (dk = 5, m = 9, n = 3, depth_multiplier = 4, stride = 2, h = 11, w = 13);
+    D07: (dk = 3, m = 6, n = 5, depth_multiplier = 2, stride = 2, activation = "relu6");
+    D08: (dk = 3, m = 11, n = 4, depth_multiplier = 4, bias = true);
 }
 
 /// One random case: an image size, its input, and weights.

@@ -18,12 +18,12 @@ struct Stride2;
 /// 5x5 taps on images smaller than the kernel; 3 channels.
 #[separable_conv(dk = 5, m = 3, n = 33, activation = "relu")]
 struct Wide;
-/// Depth multiplier 2 with odd m: 6 channels, AVX2's expanded channel vector as a 6-lane
-/// tail (3 input floats loaded, masked, each repeated twice).
-#[separable_conv(dk = 3, m = 3, n = 5, depth_multiplier = 2)]
+/// Depth multiplier 2 with odd m: 14 channels, one full expanded AVX2 vector (4 input
+/// floats, a 128-bit load) and a 6-lane tail (3 input floats, masked).
+#[separable_conv(dk = 3, m = 7, n = 5, depth_multiplier = 2)]
 struct Multiplier;
-/// Depth multiplier 4, stride 2: 12 channels, one full expanded AVX2 vector (2 input floats)
-/// and a 4-lane tail (1 input float).
+/// Depth multiplier 4, stride 2: 12 channels, one full expanded AVX2 vector (2 input floats,
+/// a 64-bit load) and a 4-lane tail (1 input float, a broadcast).
 #[separable_conv(dk = 3, m = 3, n = 5, depth_multiplier = 4, stride = 2)]
 struct Multiplier4;
 /// 2 channels, stride 2: the width-vector depthwise (output columns across lanes), with

@@ -388,8 +388,9 @@ fn plan_depthwise(shape: &LayerShape, isa: Isa) -> DepthwisePlan {
     } else {
         (1, channels, 1)
     };
-    // Registers: accumulators for the block, one input temporary, one spare (mask or
-    // activation constant), and the tap weights when they all fit. The weights of a channel
+    // Registers: accumulators for the block, one input temporary, one spare (mask, permute
+    // index of an expanded load, or activation constant), and the tap weights when they all
+    // fit. The weights of a channel
     // vector are loaded once per block (the channel loop is innermost, for cache locality).
     let registers = isa.vector_registers();
     let weights_in_registers = vector && taps + 3 <= registers;
@@ -679,7 +680,7 @@ mod tests {
         // input channel `ch`, not `ch / DM`).
         let p = Plan::for_spec(&shape(3, 1, 17, 1, 2), Isa::Avx512);
         assert_eq!(p.depthwise.strategy, ExpandedChannelVectors);
-        // The tail vector of M * DM = 18 channels holds 2 of 16 lanes.
+        // M * DM = 2 channels: one vector, its 2 lanes a tail.
         assert_eq!(
             (p.depthwise.channel_vectors, p.depthwise.tail_lanes),
             (1, 2)

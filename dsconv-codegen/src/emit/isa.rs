@@ -163,31 +163,46 @@ impl VectorOps {
     /// Loads `count` floats from `ptr` (touching no memory past `ptr + count`) and repeats
     /// each `dm` times: lane `i` of the result is `ptr[i / dm]` for `i < count * dm`, and
     /// unspecified (but initialised) above. `dm` divides the lanes; `count * dm <= lanes`.
+    ///
+    /// One float is a broadcast. Otherwise one permute repeats the lanes of a load that is
+    /// as narrow as the floats needed: on AVX2 a 128- or 64-bit load (no mask register
+    /// beside the block's accumulators and weights) or, for tails, a masked load; on AVX-512
+    /// a masked load (its mask lives in a mask register).
     pub fn load_expanded(&self, ptr: TokenStream, count: usize, dm: usize) -> TokenStream {
         let lanes = self.lanes();
         assert!(dm > 1 && lanes.is_multiple_of(dm) && count >= 1 && count * dm <= lanes);
+        if count == 1 {
+            return self.broadcast(ptr);
+        }
         // Lane i takes source lane i / dm; lanes past count * dm repeat the last source.
         let index = (0..lanes).map(|i| ((i / dm).min(count - 1)) as i32);
-        let partial = self.load_partial(ptr.clone(), quote!(#count));
         match self.isa {
-            Isa::Avx2 => quote!(_mm256_permutevar8x32_ps(
-                #partial,
-                _mm256_setr_epi32(#(#index),*),
-            )),
-            Isa::Avx512 => quote!(_mm512_permutexvar_ps(
-                _mm512_setr_epi32(#(#index),*),
-                #partial,
-            )),
-            Isa::Neon => match (count, dm) {
-                // Four lanes: one channel four times, or two channels twice each.
-                (1, _) => quote!(vld1q_dup_f32(#ptr)),
-                (2, 2) => quote!({
-                    let pair = vld1_f32(#ptr);
-                    let both = vcombine_f32(pair, pair);
-                    vzip1q_f32(both, both)
-                }),
-                _ => unreachable!("NEON's 4 lanes hold 1 or 2 expanded channels"),
-            },
+            Isa::Avx2 => {
+                let narrow = match count {
+                    4 => quote!(_mm256_castps128_ps256(_mm_loadu_ps(#ptr))),
+                    2 => quote!(_mm256_castps128_ps256(_mm_castsi128_ps(_mm_loadl_epi64(
+                        #ptr as *const __m128i
+                    )))),
+                    _ => self.load_partial(ptr, quote!(#count)),
+                };
+                quote!(_mm256_permutevar8x32_ps(
+                    #narrow,
+                    _mm256_setr_epi32(#(#index),*),
+                ))
+            }
+            Isa::Avx512 => {
+                let partial = self.load_partial(ptr, quote!(#count));
+                quote!(_mm512_permutexvar_ps(
+                    _mm512_setr_epi32(#(#index),*),
+                    #partial,
+                ))
+            }
+            // Four lanes and count >= 2: two channels, each twice.
+            Isa::Neon => quote!({
+                let pair = vld1_f32(#ptr);
+                let both = vcombine_f32(pair, pair);
+                vzip1q_f32(both, both)
+            }),
             Isa::Scalar => unreachable!("the scalar backend has no lanes to expand"),
         }
     }
