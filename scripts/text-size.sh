@@ -22,6 +22,6 @@ for line in sys.stdin:
         sizes[key] = sizes.get(key, 0) + int(parts[1], 16)
 print("| layer | scalar bytes | avx2 bytes | avx512 bytes |")
 print("|---|---|---|---|")
-for layer in ["S0", "L1", "L2", "L3", "L4", "L5", "L6", "L7", "L8", "L9", "E5"]:
+for layer in ["S0", "L1", "L2", "L3", "L4", "L5", "L6", "L7", "L8", "L9", "E5", "Dm2"]:
     print("| %s | %s |" % (layer, " | ".join(str(sizes.get((layer, i), 0)) for i in ["scalar", "avx2", "avx512"])))
 '
