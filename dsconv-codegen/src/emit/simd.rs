@@ -448,10 +448,11 @@ impl<'a> PixelKernels<'a> {
     /// depth multiplier, `lanes / DM` input channels (a tail: `partial / DM`, exact since DM
     /// divides both), each repeated DM times.
     fn load_input(&self, ptr: TokenStream, partial: Option<usize>) -> TokenStream {
-        let dm = self.dm;
+        if self.dm > 1 {
+            let lanes = partial.unwrap_or(self.ops.lanes());
+            return self.ops.load_expanded(ptr, lanes / self.dm, self.dm);
+        }
         match partial {
-            None if dm > 1 => self.ops.load_expanded(ptr, self.ops.lanes() / dm, dm),
-            Some(n) if dm > 1 => self.ops.load_expanded(ptr, n / dm, dm),
             None => self.ops.load(ptr),
             Some(n) => self.ops.load_partial(ptr, quote!(#n)),
         }
