@@ -1,54 +1,9 @@
-//! The planner: pure functions from a [`LayerShape`] and an [`Isa`] to a [`Plan`] — the
+//! The planner: pure functions from a [`LayerShape`] and an [`Backend`] to a [`Plan`] — the
 //! decisions (vector strategy, register tiles, unrolling, fusion tiles, packing) that the
 //! emitters turn into code. Everything here is plain data, unit-tested without a compiler.
 
+pub use dsconv_runtime::Backend;
 use dsconv_runtime::LayerShape;
-
-/// An instruction set a kernel is emitted for, described by what the planner needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Isa {
-    /// Portable Rust, one lane; compiles on every target.
-    Scalar,
-    /// x86_64 AVX2 + FMA: 8 lanes, 16 vector registers, masked loads/stores.
-    Avx2,
-    /// x86_64 AVX-512F: 16 lanes, 32 vector registers, mask registers.
-    Avx512,
-    /// aarch64 NEON: 4 lanes, 32 vector registers, no masked memory operations.
-    Neon,
-}
-
-impl Isa {
-    /// Every ISA, in emission order.
-    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon];
-
-    /// Short lower-case name used in generated identifiers and plans.
-    pub fn name(self) -> &'static str {
-        match self {
-            Isa::Scalar => "scalar",
-            Isa::Avx2 => "avx2",
-            Isa::Avx512 => "avx512",
-            Isa::Neon => "neon",
-        }
-    }
-
-    /// f32 lanes per vector register.
-    pub fn lanes(self) -> usize {
-        match self {
-            Isa::Scalar => 1,
-            Isa::Avx2 => 8,
-            Isa::Avx512 => 16,
-            Isa::Neon => 4,
-        }
-    }
-
-    /// Architectural vector registers.
-    pub fn vector_registers(self) -> usize {
-        match self {
-            Isa::Scalar | Isa::Avx2 => 16,
-            Isa::Avx512 | Isa::Neon => 32,
-        }
-    }
-}
 
 /// Depthwise weights and bias are packed tap-major with the channel count padded to a
 /// multiple of this (the widest vector), so every backend reads whole vectors of weights.
@@ -176,10 +131,39 @@ pub struct DepthwisePlan {
     /// Whether the weights of all taps stay in registers across a row (else they are
     /// memory operands of the FMAs).
     pub weights_in_registers: bool,
+    /// Width vectors only: runs of output rows this narrow go to a narrower backend's kernel
+    /// (one this backend implies, in the ISA table), which does the same work in fewer
+    /// lane-multiplications.
+    pub narrow_rows: Option<NarrowRows>,
     /// Loads per multiply-add in the interior inner loop.
     pub loads_per_fma: f64,
     /// Useful multiplications / lane-multiplications issued.
     pub lane_utilisation: f64,
+}
+
+/// Where the width-vector depthwise kernel sends rows too narrow for its vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NarrowRows {
+    /// The backend whose depthwise kernel runs them (implied by the planned one).
+    pub backend: Backend,
+    /// Rows of at most this many output columns go there (its lanes: half the planned
+    /// backend's vector or less, so the planned kernel would leave half its lanes idle).
+    pub max_output_columns: usize,
+}
+
+/// The narrowest-but-one vector backend `isa` implies whose vectors are at most half as
+/// wide, if its kernels are built: where rows of width-vector depthwise go when they would
+/// fill at most half of `isa`'s vectors.
+fn narrow_rows(isa: Backend) -> Option<NarrowRows> {
+    isa.implies()
+        .iter()
+        .copied()
+        .filter(|b| b.lanes() > 1 && 2 * b.lanes() <= isa.lanes() && b.is_built())
+        .max_by_key(|b| b.lanes())
+        .map(|backend| NarrowRows {
+            backend,
+            max_output_columns: backend.lanes(),
+        })
 }
 
 /// One block of output channels a pointwise micro-kernel computes: `vectors` vectors
@@ -293,7 +277,7 @@ pub struct FusionPlan {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     /// Target instruction set.
-    pub isa: Isa,
+    pub isa: Backend,
     /// The layer.
     pub shape: LayerShape,
     /// Depthwise output channels, `M * DM`.
@@ -310,7 +294,7 @@ pub struct Plan {
 
 impl Plan {
     /// Plans `shape` for `isa`. The shape must be valid (as `#[separable_conv]` checks).
-    pub fn for_spec(shape: &LayerShape, isa: Isa) -> Plan {
+    pub fn for_spec(shape: &LayerShape, isa: Backend) -> Plan {
         let channels = shape.m * shape.depth_multiplier;
         let pointwise = plan_pointwise(channels, shape.n, isa);
         let depthwise = plan_depthwise(shape, isa);
@@ -337,12 +321,12 @@ impl Plan {
     }
 }
 
-fn plan_depthwise(shape: &LayerShape, isa: Isa) -> DepthwisePlan {
+fn plan_depthwise(shape: &LayerShape, isa: Backend) -> DepthwisePlan {
     let lanes = isa.lanes();
     let channels = shape.m * shape.depth_multiplier;
     let taps = shape.dk * shape.dk;
     let strategy = match isa {
-        Isa::Scalar => DepthwiseStrategy::Scalar,
+        Backend::Scalar => DepthwiseStrategy::Scalar,
         _ if shape.depth_multiplier > 1 && !lanes.is_multiple_of(shape.depth_multiplier) => {
             DepthwiseStrategy::ScalarForDepthMultiplier
         }
@@ -354,12 +338,14 @@ fn plan_depthwise(shape: &LayerShape, isa: Isa) -> DepthwisePlan {
     if strategy == DepthwiseStrategy::WidthVectors {
         // Lanes are output columns: all useful but the last vector of each row, whose waste
         // depends on the width (exact when the size is fixed; full rows assumed otherwise).
-        // AVX-512 hands rows of at most 8 columns to its AVX2 kernel, which is the AVX2
-        // plan's: width vectors of 8 lanes, or channel vectors when the channels fill half.
+        // Rows narrow enough for a backend this one implies run that backend's kernel and
+        // plan (AVX-512 -> AVX2: width vectors of 8 lanes, or channel vectors when the
+        // channels fill half of them).
+        let narrow = narrow_rows(isa);
         let lane_utilisation = shape.fixed_size.map_or(1.0, |(_, w)| {
             let wo = output_width(shape, w).max(1);
-            if isa == Isa::Avx512 && wo <= 8 {
-                plan_depthwise(shape, Isa::Avx2).lane_utilisation
+            if let Some(n) = narrow.filter(|n| wo <= n.max_output_columns) {
+                plan_depthwise(shape, n.backend).lane_utilisation
             } else {
                 wo as f64 / round_up(wo, lanes) as f64
             }
@@ -373,6 +359,7 @@ fn plan_depthwise(shape: &LayerShape, isa: Isa) -> DepthwisePlan {
             channel_vectors: channels,
             tail_lanes: lanes,
             weights_in_registers,
+            narrow_rows: narrow,
             // One input load per tap; the weights too when they do not fit in registers.
             loads_per_fma: if weights_in_registers { 1.0 } else { 2.0 },
             lane_utilisation,
@@ -419,12 +406,13 @@ fn plan_depthwise(shape: &LayerShape, isa: Isa) -> DepthwisePlan {
         channel_vectors,
         tail_lanes,
         weights_in_registers,
+        narrow_rows: None,
         loads_per_fma: (input_loads + weight_loads) as f64 / fmas as f64,
         lane_utilisation: channels as f64 / issued as f64,
     }
 }
 
-fn plan_pointwise(k: usize, n: usize, isa: Isa) -> PointwisePlan {
+fn plan_pointwise(k: usize, n: usize, isa: Backend) -> PointwisePlan {
     let lanes = isa.lanes();
     let full_panels = n / PANEL_WIDTH;
     let rest = n - full_panels * PANEL_WIDTH;
@@ -434,7 +422,7 @@ fn plan_pointwise(k: usize, n: usize, isa: Isa) -> PointwisePlan {
         0
     };
     let (rows, vectors) = match isa {
-        Isa::Scalar => (1, PANEL_WIDTH),
+        Backend::Scalar => (1, PANEL_WIDTH),
         _ => {
             // Two vectors per row when N has them; rows fill the register file, keeping
             // one register per column vector and one for the broadcast input.
@@ -446,12 +434,12 @@ fn plan_pointwise(k: usize, n: usize, isa: Isa) -> PointwisePlan {
     };
     // Split a panel of `width` floats (of which `valid` are real channels) into blocks.
     let blocks = |panel: usize, valid: usize| -> Vec<ColumnBlock> {
-        let step = if isa == Isa::Scalar { 1 } else { lanes };
+        let step = if isa == Backend::Scalar { 1 } else { lanes };
         let mut out = Vec::new();
         let mut col = 0;
         while col < valid {
             let remaining_vectors = (valid - col).div_ceil(step);
-            let v = if isa == Isa::Scalar {
+            let v = if isa == Backend::Scalar {
                 valid - col
             } else {
                 remaining_vectors.min(vectors)
@@ -478,13 +466,13 @@ fn plan_pointwise(k: usize, n: usize, isa: Isa) -> PointwisePlan {
     } else {
         Vec::new()
     };
-    let issued_per_row: usize = if isa == Isa::Scalar {
+    let issued_per_row: usize = if isa == Backend::Scalar {
         n
     } else {
         full_panels * full_panel_blocks.iter().map(|b| b.vectors).sum::<usize>() * lanes
             + tail_blocks.iter().map(|b| b.vectors).sum::<usize>() * lanes
     };
-    let loads_per_fma = if isa == Isa::Scalar {
+    let loads_per_fma = if isa == Backend::Scalar {
         2.0
     } else {
         (rows + vectors) as f64 / (rows * vectors) as f64
@@ -510,13 +498,13 @@ fn plan_pointwise(k: usize, n: usize, isa: Isa) -> PointwisePlan {
     // Measured on the seed's layer (K = 3, AVX-512): the streaming kernel fully unrolled
     // spilled accumulators (1.26 us pointwise; 1.07 us with weights in registers, and the
     // whole layer 1.74 -> 1.54 us); see the emitter.
-    let weights_in_registers = isa != Isa::Scalar && k * vectors <= isa.vector_registers() / 2;
+    let weights_in_registers = isa != Backend::Scalar && k * vectors <= isa.vector_registers() / 2;
     let prefetch = match (isa, order) {
         // A short reduction has nothing to prefetch ahead of.
         _ if weights_in_registers => PointwisePrefetch::Nothing,
-        (Isa::Avx2 | Isa::Avx512, PointwiseOrder::RowsOuter) => PointwisePrefetch::NextRowsToL1,
-        (Isa::Avx2 | Isa::Avx512, PointwiseOrder::PanelsOuter) => PointwisePrefetch::NextPanelToL2,
-        _ => PointwisePrefetch::Nothing,
+        _ if !isa.has_prefetch() => PointwisePrefetch::Nothing,
+        (_, PointwiseOrder::RowsOuter) => PointwisePrefetch::NextRowsToL1,
+        (_, PointwiseOrder::PanelsOuter) => PointwisePrefetch::NextPanelToL2,
     };
     // The next-panel prefetch addresses the panel after the current one, which only the
     // panels-outer walk has at hand.
@@ -604,12 +592,24 @@ mod tests {
                 .strategy
         };
         // The seed's m = 3 would use 3 of 8 (AVX2) or 16 (AVX-512) lanes as channel vectors.
-        assert_eq!(strategy(3, Isa::Avx2), DepthwiseStrategy::WidthVectors);
-        assert_eq!(strategy(3, Isa::Avx512), DepthwiseStrategy::WidthVectors);
-        assert_eq!(strategy(8, Isa::Avx2), DepthwiseStrategy::ChannelVectors);
-        assert_eq!(strategy(8, Isa::Avx512), DepthwiseStrategy::WidthVectors);
-        assert_eq!(strategy(2, Isa::Neon), DepthwiseStrategy::WidthVectors);
-        assert_eq!(strategy(3, Isa::Neon), DepthwiseStrategy::ChannelVectors);
+        assert_eq!(strategy(3, Backend::Avx2), DepthwiseStrategy::WidthVectors);
+        assert_eq!(
+            strategy(3, Backend::Avx512),
+            DepthwiseStrategy::WidthVectors
+        );
+        assert_eq!(
+            strategy(8, Backend::Avx2),
+            DepthwiseStrategy::ChannelVectors
+        );
+        assert_eq!(
+            strategy(8, Backend::Avx512),
+            DepthwiseStrategy::WidthVectors
+        );
+        assert_eq!(strategy(2, Backend::Neon), DepthwiseStrategy::WidthVectors);
+        assert_eq!(
+            strategy(3, Backend::Neon),
+            DepthwiseStrategy::ChannelVectors
+        );
         // A fixed 8x8 image: 8 output columns fill one AVX2 vector (AVX-512 runs its AVX2
         // kernel on rows this narrow); 12 columns fill 12 of 16 AVX-512 lanes.
         let lu = |w, isa| {
@@ -617,21 +617,32 @@ mod tests {
             fixed.fixed_size = Some((8, w));
             Plan::for_spec(&fixed, isa).depthwise.lane_utilisation
         };
-        assert!((lu(8, Isa::Avx2) - 1.0).abs() < 1e-12);
-        assert!((lu(8, Isa::Avx512) - 1.0).abs() < 1e-12);
-        assert!((lu(12, Isa::Avx512) - 0.75).abs() < 1e-12);
-        assert!((lu(12, Isa::Avx2) - 0.75).abs() < 1e-12);
+        assert!((lu(8, Backend::Avx2) - 1.0).abs() < 1e-12);
+        assert!((lu(8, Backend::Avx512) - 1.0).abs() < 1e-12);
+        assert!((lu(12, Backend::Avx512) - 0.75).abs() < 1e-12);
+        assert!((lu(12, Backend::Avx2) - 0.75).abs() < 1e-12);
         // 6 channels on an 8-wide image: AVX-512 hands the rows to AVX2's channel vectors.
         let mut six = shape(3, 6, 8, 1, 1);
         six.fixed_size = Some((8, 8));
-        let p = Plan::for_spec(&six, Isa::Avx512).depthwise;
+        let p = Plan::for_spec(&six, Backend::Avx512).depthwise;
         assert_eq!(p.strategy, DepthwiseStrategy::WidthVectors);
+        // The hand-off is the ISA table's: AVX-512 implies AVX2, half its lanes.
+        let narrow = p.narrow_rows.expect("AVX-512 hands narrow rows on");
+        assert_eq!(
+            (narrow.backend, narrow.max_output_columns),
+            (Backend::Avx2, 8)
+        );
+        assert!(Backend::Avx512.implies().contains(&narrow.backend));
+        assert_eq!(
+            Plan::for_spec(&six, Backend::Avx2).depthwise.narrow_rows,
+            None
+        );
         assert!((p.lane_utilisation - 6.0 / 8.0).abs() < 1e-12);
     }
 
     #[test]
     fn five_channels_on_avx2_waste_three_of_eight_depthwise_lanes_and_say_so() {
-        let p = Plan::for_spec(&shape(5, 5, 256, 1, 1), Isa::Avx2);
+        let p = Plan::for_spec(&shape(5, 5, 256, 1, 1), Backend::Avx2);
         assert_eq!(p.depthwise.strategy, DepthwiseStrategy::ChannelVectors);
         assert_eq!(p.depthwise.channel_vectors, 1);
         assert_eq!(p.depthwise.tail_lanes, 5);
@@ -644,12 +655,12 @@ mod tests {
 
     #[test]
     fn depthwise_3x3_keeps_weights_in_registers_and_blocks_pixels() {
-        let p = Plan::for_spec(&shape(3, 128, 128, 1, 1), Isa::Avx2);
+        let p = Plan::for_spec(&shape(3, 128, 128, 1, 1), Backend::Avx2);
         assert!(p.depthwise.weights_in_registers);
         assert_eq!(p.depthwise.pixels_per_block, 4);
         // 4 outputs: 9 weight loads and 3 rows x 6 input loads for 36 FMAs.
         assert!((p.depthwise.loads_per_fma - 27.0 / 36.0).abs() < 1e-12);
-        let p = Plan::for_spec(&shape(3, 128, 128, 2, 1), Isa::Avx512);
+        let p = Plan::for_spec(&shape(3, 128, 128, 2, 1), Backend::Avx512);
         assert_eq!(p.depthwise.pixels_per_block, 4);
         // Stride 2: 3 rows x 9 input loads and 9 weight loads for 36 FMAs.
         assert!((p.depthwise.loads_per_fma - 36.0 / 36.0).abs() < 1e-12);
@@ -665,20 +676,28 @@ mod tests {
                 .strategy
         };
         for dm in [2, 4, 8] {
-            assert_eq!(strategy(dm, Isa::Avx2), ExpandedChannelVectors, "dm {dm}");
+            assert_eq!(
+                strategy(dm, Backend::Avx2),
+                ExpandedChannelVectors,
+                "dm {dm}"
+            );
         }
         for dm in [2, 4, 8, 16] {
-            assert_eq!(strategy(dm, Isa::Avx512), ExpandedChannelVectors, "dm {dm}");
+            assert_eq!(
+                strategy(dm, Backend::Avx512),
+                ExpandedChannelVectors,
+                "dm {dm}"
+            );
         }
-        assert_eq!(strategy(2, Isa::Neon), ExpandedChannelVectors);
-        assert_eq!(strategy(4, Isa::Neon), ExpandedChannelVectors);
-        assert_eq!(strategy(8, Isa::Neon), ScalarForDepthMultiplier);
-        assert_eq!(strategy(3, Isa::Avx2), ScalarForDepthMultiplier);
-        assert_eq!(strategy(6, Isa::Avx512), ScalarForDepthMultiplier);
-        assert_eq!(strategy(2, Isa::Scalar), Scalar);
+        assert_eq!(strategy(2, Backend::Neon), ExpandedChannelVectors);
+        assert_eq!(strategy(4, Backend::Neon), ExpandedChannelVectors);
+        assert_eq!(strategy(8, Backend::Neon), ScalarForDepthMultiplier);
+        assert_eq!(strategy(3, Backend::Avx2), ScalarForDepthMultiplier);
+        assert_eq!(strategy(6, Backend::Avx512), ScalarForDepthMultiplier);
+        assert_eq!(strategy(2, Backend::Scalar), Scalar);
         // Few channels do not switch to width vectors when DM > 1 (their planar copy reads
         // input channel `ch`, not `ch / DM`).
-        let p = Plan::for_spec(&shape(3, 1, 17, 1, 2), Isa::Avx512);
+        let p = Plan::for_spec(&shape(3, 1, 17, 1, 2), Backend::Avx512);
         assert_eq!(p.depthwise.strategy, ExpandedChannelVectors);
         // M * DM = 2 channels: one vector, its 2 lanes a tail.
         assert_eq!(
@@ -689,10 +708,14 @@ mod tests {
 
     #[test]
     fn pointwise_blocks_cover_every_channel_once() {
-        for isa in Isa::ALL {
+        for isa in Backend::ALL {
             for n in [1, 3, 8, 16, 17, 31, 32, 33, 40, 64, 100, 256, 1024] {
                 let p = Plan::for_spec(&shape(3, 8, n, 1, 1), isa);
-                let lanes = if isa == Isa::Scalar { 1 } else { isa.lanes() };
+                let lanes = if isa == Backend::Scalar {
+                    1
+                } else {
+                    isa.lanes()
+                };
                 let mut covered = vec![0; n];
                 let panels = (0..p.pointwise.full_panels)
                     .flat_map(|panel| {
@@ -703,7 +726,7 @@ mod tests {
                     })
                     .chain(p.pointwise.tail_blocks.iter().copied());
                 for b in panels {
-                    assert!(b.vectors <= p.pointwise.vectors.max(1) || isa == Isa::Scalar);
+                    assert!(b.vectors <= p.pointwise.vectors.max(1) || isa == Backend::Scalar);
                     let start = b.panel * PANEL_WIDTH + b.col;
                     let len = (b.vectors - 1) * lanes + b.last_lanes;
                     for c in &mut covered[start..start + len] {
@@ -717,14 +740,14 @@ mod tests {
 
     #[test]
     fn register_tiles_fit_the_register_file() {
-        for isa in [Isa::Avx2, Isa::Avx512, Isa::Neon] {
+        for isa in [Backend::Avx2, Backend::Avx512, Backend::Neon] {
             let p = Plan::for_spec(&shape(3, 64, 256, 1, 1), isa).pointwise;
             assert!(
                 p.rows * p.vectors + p.vectors < isa.vector_registers(),
                 "{isa:?}"
             );
         }
-        let p = Plan::for_spec(&shape(3, 64, 256, 1, 1), Isa::Avx512).pointwise;
+        let p = Plan::for_spec(&shape(3, 64, 256, 1, 1), Backend::Avx512).pointwise;
         assert_eq!((p.rows, p.vectors), (14, 2));
     }
 
@@ -732,15 +755,24 @@ mod tests {
     fn pointwise_order_streams_weights_only_when_they_fit_l2_and_the_tile_is_tall() {
         let order = |m, n, isa| Plan::for_spec(&shape(3, m, n, 1, 1), isa).pointwise.order;
         // L3 (64 KiB of weights) and L7 (1 MiB, the limit): 14-row tiles walk rows outer.
-        assert_eq!(order(128, 128, Isa::Avx512), PointwiseOrder::RowsOuter);
-        assert_eq!(order(512, 512, Isa::Avx512), PointwiseOrder::RowsOuter);
-        assert_eq!(order(32, 64, Isa::Neon), PointwiseOrder::RowsOuter);
+        assert_eq!(order(128, 128, Backend::Avx512), PointwiseOrder::RowsOuter);
+        assert_eq!(order(512, 512, Backend::Avx512), PointwiseOrder::RowsOuter);
+        assert_eq!(order(32, 64, Backend::Neon), PointwiseOrder::RowsOuter);
         // 2 and 4 MiB of weights (L8, L9) are read once per tile instead.
-        assert_eq!(order(512, 1024, Isa::Avx512), PointwiseOrder::PanelsOuter);
-        assert_eq!(order(1024, 1024, Isa::Avx512), PointwiseOrder::PanelsOuter);
+        assert_eq!(
+            order(512, 1024, Backend::Avx512),
+            PointwiseOrder::PanelsOuter
+        );
+        assert_eq!(
+            order(1024, 1024, Backend::Avx512),
+            PointwiseOrder::PanelsOuter
+        );
         // AVX2's 6-row tile would load a weight vector per 6 FMAs from L2.
-        assert_eq!(order(128, 128, Isa::Avx2), PointwiseOrder::PanelsOuter);
-        assert_eq!(order(128, 128, Isa::Scalar), PointwiseOrder::PanelsOuter);
+        assert_eq!(order(128, 128, Backend::Avx2), PointwiseOrder::PanelsOuter);
+        assert_eq!(
+            order(128, 128, Backend::Scalar),
+            PointwiseOrder::PanelsOuter
+        );
         // Rows outer prefetches the next rows, panels outer the next panel, and only where
         // stable Rust has a prefetch (x86).
         let prefetch = |m, n, isa| {
@@ -749,17 +781,17 @@ mod tests {
                 .prefetch
         };
         use PointwisePrefetch::*;
-        assert_eq!(prefetch(128, 128, Isa::Avx512), NextRowsToL1);
-        assert_eq!(prefetch(1024, 1024, Isa::Avx512), NextPanelToL2);
-        assert_eq!(prefetch(128, 128, Isa::Avx2), NextPanelToL2);
-        assert_eq!(prefetch(32, 64, Isa::Neon), Nothing);
-        assert_eq!(prefetch(32, 64, Isa::Scalar), Nothing);
+        assert_eq!(prefetch(128, 128, Backend::Avx512), NextRowsToL1);
+        assert_eq!(prefetch(1024, 1024, Backend::Avx512), NextPanelToL2);
+        assert_eq!(prefetch(128, 128, Backend::Avx2), NextPanelToL2);
+        assert_eq!(prefetch(32, 64, Backend::Neon), Nothing);
+        assert_eq!(prefetch(32, 64, Backend::Scalar), Nothing);
     }
 
     #[test]
     fn right_edge_blocks_exist_for_every_reachable_miss() {
         let misses = |dk, stride| {
-            let plan = Plan::for_spec(&shape(dk, 64, 64, stride, 1), Isa::Avx512);
+            let plan = Plan::for_spec(&shape(dk, 64, 64, stride, 1), Backend::Avx512);
             right_edge_misses(&plan)
         };
         assert_eq!(misses(3, 1), vec![1]);
@@ -770,7 +802,7 @@ mod tests {
         assert_eq!(misses(7, 2), vec![2, 3]);
         let mut valid = shape(3, 64, 64, 1, 1);
         valid.padding = Padding::Valid;
-        assert!(right_edge_misses(&Plan::for_spec(&valid, Isa::Avx512)).is_empty());
+        assert!(right_edge_misses(&Plan::for_spec(&valid, Backend::Avx512)).is_empty());
     }
 
     #[test]
@@ -781,17 +813,17 @@ mod tests {
                 .weights_in_registers
         };
         // The seed (K = 3, two vectors per block): 6 weight vectors.
-        assert!(wir(3, 256, Isa::Avx512));
-        assert!(wir(3, 256, Isa::Avx2));
-        assert!(wir(8, 256, Isa::Avx512));
-        assert!(!wir(8, 256, Isa::Avx2));
-        assert!(!wir(128, 128, Isa::Avx512));
-        assert!(!wir(3, 256, Isa::Scalar));
-        let text = Plan::for_spec(&shape(5, 3, 256, 1, 1), Isa::Avx512).to_string();
+        assert!(wir(3, 256, Backend::Avx512));
+        assert!(wir(3, 256, Backend::Avx2));
+        assert!(wir(8, 256, Backend::Avx512));
+        assert!(!wir(8, 256, Backend::Avx2));
+        assert!(!wir(128, 128, Backend::Avx512));
+        assert!(!wir(3, 256, Backend::Scalar));
+        let text = Plan::for_spec(&shape(5, 3, 256, 1, 1), Backend::Avx512).to_string();
         assert!(text.contains("weights in registers"), "{text}");
-        let p = Plan::for_spec(&shape(5, 3, 256, 1, 1), Isa::Avx512).pointwise;
+        let p = Plan::for_spec(&shape(5, 3, 256, 1, 1), Backend::Avx512).pointwise;
         assert_eq!(p.prefetch, PointwisePrefetch::Nothing);
-        let text = Plan::for_spec(&shape(3, 128, 128, 1, 1), Isa::Avx512).to_string();
+        let text = Plan::for_spec(&shape(3, 128, 128, 1, 1), Backend::Avx512).to_string();
         assert!(
             text.contains("14x32 register tile, pixel rows outer"),
             "{text}"
@@ -800,22 +832,22 @@ mod tests {
 
     #[test]
     fn fused_tiles_hold_enough_pixels_to_amortise_weights() {
-        let big = Plan::for_spec(&shape(3, 1024, 1024, 1, 1), Isa::Avx2);
+        let big = Plan::for_spec(&shape(3, 1024, 1024, 1, 1), Backend::Avx2);
         assert!(big.fusion.tile_pixels >= MIN_TILE_PIXELS);
         assert_eq!(big.fusion.tile_pixels % big.pointwise.rows, 0);
-        let small = Plan::for_spec(&shape(3, 32, 64, 1, 1), Isa::Avx2);
+        let small = Plan::for_spec(&shape(3, 32, 64, 1, 1), Backend::Avx2);
         assert!(small.fusion.buffer_floats * 4 <= FUSION_TILE_BYTES + 4 * 32 * 6);
     }
 
     #[test]
     fn plan_displays_its_decisions() {
-        let text = Plan::for_spec(&shape(5, 5, 256, 1, 1), Isa::Avx2).to_string();
+        let text = Plan::for_spec(&shape(5, 5, 256, 1, 1), Backend::Avx2).to_string();
         assert!(
             text.contains("avx2: depthwise 5x5 s1 same over 5 channels"),
             "{text}"
         );
         assert!(text.contains("lane utilisation 62.5%"), "{text}");
-        let seed = Plan::for_spec(&shape(5, 3, 256, 1, 1), Isa::Avx2).to_string();
+        let seed = Plan::for_spec(&shape(5, 3, 256, 1, 1), Backend::Avx2).to_string();
         assert!(seed.contains("width vectors"), "{seed}");
     }
 }

@@ -76,8 +76,10 @@ pub trait SeparableConv: Send + Sync {
     ///
     /// # Errors
     /// [`Error::Length`] for a tensor of the wrong length (a bias given to a layer without
-    /// bias counts as expected length 0; a missing bias as given length 0) and
-    /// [`Error::NonFiniteWeight`] for a NaN or infinite value.
+    /// bias counts as expected length 0; a missing bias as given length 0),
+    /// [`Error::NonFiniteWeight`] for a NaN or infinite value, and
+    /// [`Error::UnknownBackend`] / [`Error::BackendUnavailable`] when `DSCONV_BACKEND` names
+    /// no backend, or one this CPU lacks (reported here rather than at the first call).
     fn load(weights: &Weights<'_>) -> Result<Self, Error>
     where
         Self: Sized;

@@ -1,16 +1,16 @@
 //! Spelling of vector operations per ISA: the only place that knows intrinsic names.
 //! The SIMD emitter is written once against these helpers.
 
-use crate::plan::Isa;
 use dsconv_runtime::Activation;
+use dsconv_runtime::Backend;
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{format_ident, quote};
 
 /// Token spellings of the vector operations of one SIMD ISA.
 #[derive(Clone, Copy, Debug)]
 pub struct VectorOps {
     /// The ISA.
-    pub isa: Isa,
+    pub isa: Backend,
 }
 
 impl VectorOps {
@@ -19,75 +19,73 @@ impl VectorOps {
         self.isa.lanes()
     }
 
-    /// `#[cfg(target_arch = ..)]` for code using this ISA.
+    /// `#[cfg(target_arch = ..)]` for code using this ISA (the table's architecture).
     pub fn cfg(&self) -> TokenStream {
-        match self.isa {
-            Isa::Avx2 | Isa::Avx512 => quote!(#[cfg(target_arch = "x86_64")]),
-            Isa::Neon => quote!(#[cfg(target_arch = "aarch64")]),
-            Isa::Scalar => quote!(),
+        match self.isa.arch() {
+            Some(arch) => quote!(#[cfg(target_arch = #arch)]),
+            None => quote!(),
         }
     }
 
-    /// `#[target_feature(..)]` enabling this ISA.
+    /// `#[target_feature(enable = ..)]` with the table's features of this ISA: the features
+    /// `Backend::is_available` checks before a kernel runs.
     pub fn target_feature(&self) -> TokenStream {
-        match self.isa {
-            Isa::Avx2 => quote!(#[target_feature(enable = "avx2,fma")]),
-            Isa::Avx512 => quote!(#[target_feature(enable = "avx512f")]),
-            Isa::Neon => quote!(#[target_feature(enable = "neon")]),
-            Isa::Scalar => quote!(),
+        let features = self.isa.target_feature_list();
+        if features.is_empty() {
+            quote!()
+        } else {
+            quote!(#[target_feature(enable = #features)])
         }
     }
 
-    /// `use ::core::arch::..::*;`
+    /// `use ::core::arch::<arch>::*;`
     pub fn import(&self) -> TokenStream {
-        match self.isa {
-            Isa::Avx2 | Isa::Avx512 => quote!(
-                use ::core::arch::x86_64::*;
-            ),
-            Isa::Neon => quote!(
-                use ::core::arch::aarch64::*;
-            ),
-            Isa::Scalar => quote!(),
+        match self.isa.arch() {
+            Some(arch) => {
+                let arch = format_ident!("{}", arch);
+                quote!(use ::core::arch::#arch::*;)
+            }
+            None => quote!(),
         }
     }
 
     /// The vector type.
     pub fn ty(&self) -> TokenStream {
         match self.isa {
-            Isa::Avx2 => quote!(__m256),
-            Isa::Avx512 => quote!(__m512),
-            Isa::Neon => quote!(float32x4_t),
-            Isa::Scalar => quote!(f32),
+            Backend::Avx2 => quote!(__m256),
+            Backend::Avx512 => quote!(__m512),
+            Backend::Neon => quote!(float32x4_t),
+            Backend::Scalar => quote!(f32),
         }
     }
 
     /// All lanes zero.
     pub fn zero(&self) -> TokenStream {
         match self.isa {
-            Isa::Avx2 => quote!(_mm256_setzero_ps()),
-            Isa::Avx512 => quote!(_mm512_setzero_ps()),
-            Isa::Neon => quote!(vdupq_n_f32(0.0)),
-            Isa::Scalar => quote!(0.0f32),
+            Backend::Avx2 => quote!(_mm256_setzero_ps()),
+            Backend::Avx512 => quote!(_mm512_setzero_ps()),
+            Backend::Neon => quote!(vdupq_n_f32(0.0)),
+            Backend::Scalar => quote!(0.0f32),
         }
     }
 
     /// All lanes `value` (an f32 expression).
     pub fn splat(&self, value: TokenStream) -> TokenStream {
         match self.isa {
-            Isa::Avx2 => quote!(_mm256_set1_ps(#value)),
-            Isa::Avx512 => quote!(_mm512_set1_ps(#value)),
-            Isa::Neon => quote!(vdupq_n_f32(#value)),
-            Isa::Scalar => value,
+            Backend::Avx2 => quote!(_mm256_set1_ps(#value)),
+            Backend::Avx512 => quote!(_mm512_set1_ps(#value)),
+            Backend::Neon => quote!(vdupq_n_f32(#value)),
+            Backend::Scalar => value,
         }
     }
 
     /// All lanes `*ptr` (a `*const f32` expression).
     pub fn broadcast(&self, ptr: TokenStream) -> TokenStream {
         match self.isa {
-            Isa::Avx2 => quote!(_mm256_broadcast_ss(&*#ptr)),
-            Isa::Avx512 => quote!(_mm512_set1_ps(*#ptr)),
-            Isa::Neon => quote!(vld1q_dup_f32(#ptr)),
-            Isa::Scalar => quote!(*#ptr),
+            Backend::Avx2 => quote!(_mm256_broadcast_ss(&*#ptr)),
+            Backend::Avx512 => quote!(_mm512_set1_ps(*#ptr)),
+            Backend::Neon => quote!(vld1q_dup_f32(#ptr)),
+            Backend::Scalar => quote!(*#ptr),
         }
     }
 
@@ -97,31 +95,33 @@ impl VectorOps {
     /// `wrapping_add`).
     pub fn prefetch(&self, ptr: TokenStream, l2: bool) -> Option<TokenStream> {
         match self.isa {
-            Isa::Avx2 | Isa::Avx512 if l2 => {
+            Backend::Avx2 | Backend::Avx512 if l2 => {
                 Some(quote!(_mm_prefetch::<_MM_HINT_T1>(#ptr as *const i8)))
             }
-            Isa::Avx2 | Isa::Avx512 => Some(quote!(_mm_prefetch::<_MM_HINT_T0>(#ptr as *const i8))),
-            Isa::Neon | Isa::Scalar => None,
+            Backend::Avx2 | Backend::Avx512 => {
+                Some(quote!(_mm_prefetch::<_MM_HINT_T0>(#ptr as *const i8)))
+            }
+            Backend::Neon | Backend::Scalar => None,
         }
     }
 
     /// Unaligned load of a whole vector.
     pub fn load(&self, ptr: TokenStream) -> TokenStream {
         match self.isa {
-            Isa::Avx2 => quote!(_mm256_loadu_ps(#ptr)),
-            Isa::Avx512 => quote!(_mm512_loadu_ps(#ptr)),
-            Isa::Neon => quote!(vld1q_f32(#ptr)),
-            Isa::Scalar => quote!(*#ptr),
+            Backend::Avx2 => quote!(_mm256_loadu_ps(#ptr)),
+            Backend::Avx512 => quote!(_mm512_loadu_ps(#ptr)),
+            Backend::Neon => quote!(vld1q_f32(#ptr)),
+            Backend::Scalar => quote!(*#ptr),
         }
     }
 
     /// Unaligned store of a whole vector.
     pub fn store(&self, ptr: TokenStream, value: TokenStream) -> TokenStream {
         match self.isa {
-            Isa::Avx2 => quote!(_mm256_storeu_ps(#ptr, #value)),
-            Isa::Avx512 => quote!(_mm512_storeu_ps(#ptr, #value)),
-            Isa::Neon => quote!(vst1q_f32(#ptr, #value)),
-            Isa::Scalar => quote!(*#ptr = #value),
+            Backend::Avx2 => quote!(_mm256_storeu_ps(#ptr, #value)),
+            Backend::Avx512 => quote!(_mm512_storeu_ps(#ptr, #value)),
+            Backend::Neon => quote!(vst1q_f32(#ptr, #value)),
+            Backend::Scalar => quote!(*#ptr = #value),
         }
     }
 
@@ -129,12 +129,12 @@ impl VectorOps {
     /// nothing for ISAs without masked memory operations).
     fn lane_mask(&self, count: &TokenStream) -> TokenStream {
         match self.isa {
-            Isa::Avx2 => quote!(_mm256_cmpgt_epi32(
+            Backend::Avx2 => quote!(_mm256_cmpgt_epi32(
                 _mm256_set1_epi32((#count) as i32),
                 _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
             )),
-            Isa::Avx512 => quote!(((1u32 << (#count)) - 1) as __mmask16),
-            Isa::Neon | Isa::Scalar => quote!(),
+            Backend::Avx512 => quote!(((1u32 << (#count)) - 1) as __mmask16),
+            Backend::Neon | Backend::Scalar => quote!(),
         }
     }
 
@@ -143,20 +143,20 @@ impl VectorOps {
     pub fn load_partial(&self, ptr: TokenStream, count: TokenStream) -> TokenStream {
         let mask = self.lane_mask(&count);
         match self.isa {
-            Isa::Avx2 => quote!(_mm256_maskload_ps(
+            Backend::Avx2 => quote!(_mm256_maskload_ps(
                 #ptr,
                 #mask,
             )),
-            Isa::Avx512 => quote!(_mm512_maskz_loadu_ps(
+            Backend::Avx512 => quote!(_mm512_maskz_loadu_ps(
                 #mask,
                 #ptr,
             )),
-            Isa::Neon => quote!({
+            Backend::Neon => quote!({
                 let mut lanes = [0.0f32; 4];
                 ::core::ptr::copy_nonoverlapping(#ptr, lanes.as_mut_ptr(), #count);
                 vld1q_f32(lanes.as_ptr())
             }),
-            Isa::Scalar => quote!(*#ptr),
+            Backend::Scalar => quote!(*#ptr),
         }
     }
 
@@ -177,7 +177,7 @@ impl VectorOps {
         // Lane i takes source lane i / dm; lanes past count * dm repeat the last source.
         let index = (0..lanes).map(|i| ((i / dm).min(count - 1)) as i32);
         match self.isa {
-            Isa::Avx2 => {
+            Backend::Avx2 => {
                 let narrow = match count {
                     4 => quote!(_mm256_castps128_ps256(_mm_loadu_ps(#ptr))),
                     2 => quote!(_mm256_castps128_ps256(_mm_castsi128_ps(_mm_loadl_epi64(
@@ -190,7 +190,7 @@ impl VectorOps {
                     _mm256_setr_epi32(#(#index),*),
                 ))
             }
-            Isa::Avx512 => {
+            Backend::Avx512 => {
                 let partial = self.load_partial(ptr, quote!(#count));
                 quote!(_mm512_permutexvar_ps(
                     _mm512_setr_epi32(#(#index),*),
@@ -198,12 +198,12 @@ impl VectorOps {
                 ))
             }
             // Four lanes and count >= 2: two channels, each twice.
-            Isa::Neon => quote!({
+            Backend::Neon => quote!({
                 let pair = vld1_f32(#ptr);
                 let both = vcombine_f32(pair, pair);
                 vzip1q_f32(both, both)
             }),
-            Isa::Scalar => unreachable!("the scalar backend has no lanes to expand"),
+            Backend::Scalar => unreachable!("the scalar backend has no lanes to expand"),
         }
     }
 
@@ -216,42 +216,42 @@ impl VectorOps {
     ) -> TokenStream {
         let mask = self.lane_mask(&count);
         match self.isa {
-            Isa::Avx2 => quote!(_mm256_maskstore_ps(
+            Backend::Avx2 => quote!(_mm256_maskstore_ps(
                 #ptr,
                 #mask,
                 #value,
             )),
-            Isa::Avx512 => quote!(_mm512_mask_storeu_ps(
+            Backend::Avx512 => quote!(_mm512_mask_storeu_ps(
                 #ptr,
                 #mask,
                 #value,
             )),
-            Isa::Neon => quote!({
+            Backend::Neon => quote!({
                 let mut lanes = [0.0f32; 4];
                 vst1q_f32(lanes.as_mut_ptr(), #value);
                 ::core::ptr::copy_nonoverlapping(lanes.as_ptr(), #ptr, #count);
             }),
-            Isa::Scalar => quote!(*#ptr = #value),
+            Backend::Scalar => quote!(*#ptr = #value),
         }
     }
 
     /// `a + b`.
     pub fn add(&self, a: TokenStream, b: TokenStream) -> TokenStream {
         match self.isa {
-            Isa::Avx2 => quote!(_mm256_add_ps(#a, #b)),
-            Isa::Avx512 => quote!(_mm512_add_ps(#a, #b)),
-            Isa::Neon => quote!(vaddq_f32(#a, #b)),
-            Isa::Scalar => quote!(#a + #b),
+            Backend::Avx2 => quote!(_mm256_add_ps(#a, #b)),
+            Backend::Avx512 => quote!(_mm512_add_ps(#a, #b)),
+            Backend::Neon => quote!(vaddq_f32(#a, #b)),
+            Backend::Scalar => quote!(#a + #b),
         }
     }
 
     /// `acc + a * b`, fused.
     pub fn fma(&self, acc: TokenStream, a: TokenStream, b: TokenStream) -> TokenStream {
         match self.isa {
-            Isa::Avx2 => quote!(_mm256_fmadd_ps(#a, #b, #acc)),
-            Isa::Avx512 => quote!(_mm512_fmadd_ps(#a, #b, #acc)),
-            Isa::Neon => quote!(vfmaq_f32(#acc, #a, #b)),
-            Isa::Scalar => quote!(#acc + #a * #b),
+            Backend::Avx2 => quote!(_mm256_fmadd_ps(#a, #b, #acc)),
+            Backend::Avx512 => quote!(_mm512_fmadd_ps(#a, #b, #acc)),
+            Backend::Neon => quote!(vfmaq_f32(#acc, #a, #b)),
+            Backend::Scalar => quote!(#acc + #a * #b),
         }
     }
 
@@ -261,10 +261,10 @@ impl VectorOps {
         let zero = self.zero();
         let six = self.splat(quote!(6.0f32));
         let (max, min) = match self.isa {
-            Isa::Avx2 => (quote!(_mm256_max_ps), quote!(_mm256_min_ps)),
-            Isa::Avx512 => (quote!(_mm512_max_ps), quote!(_mm512_min_ps)),
-            Isa::Neon => (quote!(vmaxq_f32), quote!(vminq_f32)),
-            Isa::Scalar => return super::activate_scalar(activation, value),
+            Backend::Avx2 => (quote!(_mm256_max_ps), quote!(_mm256_min_ps)),
+            Backend::Avx512 => (quote!(_mm512_max_ps), quote!(_mm512_min_ps)),
+            Backend::Neon => (quote!(vmaxq_f32), quote!(vminq_f32)),
+            Backend::Scalar => return super::activate_scalar(activation, value),
         };
         match activation {
             Activation::None => value,

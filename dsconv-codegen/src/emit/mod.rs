@@ -9,25 +9,20 @@ mod scalar;
 mod simd;
 
 use crate::model::LayerSpec;
-use crate::plan::{Isa, Plan, PANEL_WIDTH};
+use crate::plan::{Backend, Plan, PANEL_WIDTH};
 use dsconv_runtime::{Activation, Padding};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-/// The backends a layer is emitted for; each is compiled only on its architecture.
-const BACKENDS: [(Isa, &str); 4] = [
-    (Isa::Scalar, "Scalar"),
-    (Isa::Avx2, "Avx2"),
-    (Isa::Avx512, "Avx512"),
-    (Isa::Neon, "Neon"),
-];
-
 /// Generates the layer type for a validated spec.
 pub fn expand(spec: &LayerSpec) -> TokenStream {
     let shape = spec.shape();
-    let plans: Vec<Plan> = BACKENDS
-        .iter()
-        .map(|(isa, _)| Plan::for_spec(&shape, *isa))
+    // Every backend of the ISA table this build has (cargo features); each is compiled only
+    // on its architecture. Scalar comes first.
+    let plans: Vec<Plan> = Backend::ALL
+        .into_iter()
+        .filter(|b| b.is_built())
+        .map(|b| Plan::for_spec(&shape, b))
         .collect();
     let scalar_plan = &plans[0];
     let item = &spec.item;
@@ -182,13 +177,14 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
     let mut forward_arms = Vec::new();
     let mut depthwise_arms = Vec::new();
     let mut pointwise_arms = Vec::new();
-    for (plan, (isa, variant)) in plans.iter().zip(BACKENDS.iter()) {
+    for plan in &plans {
+        let isa = &plan.isa;
         let names = simd::KernelNames::new(isa.name());
         let ops = isa::VectorOps { isa: *isa };
         let cfg = ops.cfg();
         let feature = ops.target_feature();
-        let variant = format_ident!("{}", variant);
-        if *isa == Isa::Scalar {
+        let variant = format_ident!("{}", isa.variant_name());
+        if *isa == Backend::Scalar {
             kernels.push(scalar::depthwise(plan, spec, &names.depthwise));
             kernels.push(scalar::pointwise(plan, spec, &names.pointwise));
         } else {
@@ -271,7 +267,7 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
             };
         });
         plan_items.push(quote!(#cfg Self::#plan_const,));
-        if *isa != Isa::Scalar {
+        if *isa != Backend::Scalar {
             forward_arms.push(quote! {
                 #cfg
                 ::dsconv::Backend::#variant => self.#forward(input, h, w, wo, output),
@@ -347,6 +343,9 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
             fn load(weights: &::dsconv::Weights<'_>) -> ::core::result::Result<Self, ::dsconv::Error> {
                 use ::dsconv::__private as __rt;
                 use ::dsconv::Tensor;
+                // A bad `DSCONV_BACKEND` is reported when the layer is built, not at its
+                // first call.
+                ::dsconv::Backend::active()?;
                 __rt::check_weights(Tensor::DepthwiseWeights, #dw_len, weights.depthwise)?;
                 __rt::check_bias(Tensor::DepthwiseBias, #bias, #c, weights.depthwise_bias)?;
                 __rt::check_weights(Tensor::PointwiseWeights, #pw_len, weights.pointwise)?;

@@ -18,8 +18,8 @@
 use super::isa::VectorOps;
 use crate::model::LayerSpec;
 use crate::plan::{
-    right_edge_misses, ColumnBlock, DepthwiseStrategy, Isa, Plan, PointwiseOrder,
-    PointwisePrefetch, PANEL_WIDTH,
+    right_edge_misses, ColumnBlock, DepthwiseStrategy, Plan, PointwiseOrder, PointwisePrefetch,
+    PANEL_WIDTH,
 };
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
@@ -274,14 +274,16 @@ fn width_depthwise(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
     let ty = ops.ty();
     let span = width_span(plan);
     let zero = ops.zero();
-    // Rows of at most 8 output columns fill half a 16-lane vector: the AVX2 kernel (8 lanes;
-    // every AVX-512 CPU has AVX2) does the same work in half the lane-multiplications. Its
-    // scratch is never larger (its span and output row are 8 floats shorter).
-    let narrow = (plan.isa == Isa::Avx512).then(|| {
-        let avx2 = KernelNames::new(Isa::Avx2.name()).depthwise;
+    // Rows the plan sends to a narrower backend's kernel (one this backend implies: every
+    // CPU that runs this kernel runs that one). Its scratch is never larger (its span and
+    // output row are shorter by the difference in lanes).
+    let narrow = plan.depthwise.narrow_rows.map(|n| {
+        debug_assert!(plan.isa.implies().contains(&n.backend));
+        let kernel = KernelNames::new(n.backend.name()).depthwise;
+        let max = n.max_output_columns;
         quote! {
-            if wo <= 8 {
-                return self.#avx2(input, h, w, wo, first_pixel, out, scratch);
+            if wo <= #max {
+                return self.#kernel(input, h, w, wo, first_pixel, out, scratch);
             }
         }
     });
