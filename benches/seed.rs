@@ -5,7 +5,7 @@
 //! Run: `cargo bench --bench seed`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use dsconv::{reference, separable_conv, AlignedBuf, SeparableConv, Weights};
+use dsconv::{reference, separable_conv, AlignedBuf, Backend, SeparableConv, Weights};
 use std::hint::black_box;
 
 #[separable_conv(dk = 5, m = 3, n = 256)]
@@ -37,13 +37,16 @@ fn seed(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("S0 seed 8x8x3 dk5 -> 256");
     g.throughput(Throughput::Elements(2 * counts.total() as u64));
-    g.bench_function(BenchmarkId::new("forward", "scalar"), |b| {
-        b.iter(|| {
-            layer
-                .forward(black_box(&input), h, w, black_box(&mut out))
-                .unwrap()
-        })
-    });
+    // Every backend this CPU runs, each labelled by its name.
+    for backend in Backend::available() {
+        g.bench_function(BenchmarkId::new("forward", backend), |b| {
+            b.iter(|| {
+                layer
+                    .forward_on(backend, black_box(&input), h, w, black_box(&mut out))
+                    .unwrap()
+            })
+        });
+    }
     g.bench_function(BenchmarkId::new("forward", "reference"), |b| {
         b.iter(|| {
             reference::separable(
@@ -57,21 +60,25 @@ fn seed(c: &mut Criterion) {
         })
     });
     g.throughput(Throughput::Elements(2 * counts.depthwise as u64));
-    g.bench_function(BenchmarkId::new("depthwise", "scalar"), |b| {
-        b.iter(|| {
-            layer
-                .depthwise(black_box(&input), h, w, black_box(&mut mid))
-                .unwrap()
-        })
-    });
+    for backend in Backend::available() {
+        g.bench_function(BenchmarkId::new("depthwise", backend), |b| {
+            b.iter(|| {
+                layer
+                    .depthwise_on(backend, black_box(&input), h, w, black_box(&mut mid))
+                    .unwrap()
+            })
+        });
+    }
     g.throughput(Throughput::Elements(2 * counts.pointwise as u64));
-    g.bench_function(BenchmarkId::new("pointwise", "scalar"), |b| {
-        b.iter(|| {
-            layer
-                .pointwise(black_box(&mid), ho, wo, black_box(&mut out))
-                .unwrap()
-        })
-    });
+    for backend in Backend::available() {
+        g.bench_function(BenchmarkId::new("pointwise", backend), |b| {
+            b.iter(|| {
+                layer
+                    .pointwise_on(backend, black_box(&mid), ho, wo, black_box(&mut out))
+                    .unwrap()
+            })
+        });
+    }
     g.finish();
 }
 

@@ -16,12 +16,16 @@ pub struct Stem;
 // The counts are usable in const items.
 const _: () = assert!(Stem::MULS == 53_952);
 
-#[path = "../tests/common/lcg.rs"]
-mod lcg;
-
-/// Deterministic pseudo-random values in [-1, 1).
+/// Deterministic pseudo-random values in [-1, 1) (a 32-bit linear congruential generator:
+/// stand-in weights and images, the same on every run).
 fn values(len: usize, seed: u32) -> Vec<f32> {
-    lcg::lcg_values(len, seed, 1.0)
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+        })
+        .collect()
 }
 
 fn median_time(mut f: impl FnMut()) -> Duration {

@@ -2,8 +2,32 @@
 
 use proc_macro::TokenStream;
 
-/// Turns a unit struct into a depthwise separable convolution layer specialised for the
-/// declared shape. See the `dsconv` crate documentation for the keys and what is generated.
+/// Turns a unit struct (no fields, no generics) into a depthwise separable convolution
+/// layer specialised for the declared shape.
+///
+/// ```text
+/// #[separable_conv(dk = 5, m = 3, n = 256)]
+/// pub struct Stem;
+/// ```
+///
+/// # Keys
+///
+/// | key | values | default | meaning |
+/// |---|---|---|---|
+/// | `dk` | integer >= 1 | required | depthwise kernel size (`dk x dk`) |
+/// | `m` | integer >= 1 | required | input channels |
+/// | `n` | integer >= 1 | required | output channels of the 1x1 stage |
+/// | `stride` | `1` or `2` | `1` | depthwise stride |
+/// | `padding` | `"same"` or `"valid"` | `"same"` | `"same"` pads `(dk - 1) / 2` zeros on every side (odd `dk` only); `"valid"` pads none |
+/// | `depth_multiplier` | integer >= 1 | `1` | depthwise output channels per input channel (`M * DM` channels reach the 1x1 stage) |
+/// | `bias` | `true` or `false` | `false` | whether both stages add a bias (`from_weights_with_bias`) |
+/// | `activation` | `"none"`, `"relu"`, `"relu6"` | `"none"` | applied after each stage |
+/// | `h`, `w` | integers >= 1, both or neither | none | a fixed input size: the layer then has `H`, `W`, `HO`, `WO` and the multiplication counts as constants, and rejects other sizes |
+///
+/// Every mistake is a compile error at the offending token (an unknown key suggests the
+/// closest one). What the layer gets — constructors, `forward`, the counts, the plan of
+/// each backend — is described in the `dsconv` crate documentation and
+/// [`SeparableConv`](../dsconv/trait.SeparableConv.html).
 #[proc_macro_attribute]
 pub fn separable_conv(attr: TokenStream, item: TokenStream) -> TokenStream {
     dsconv_codegen::expand(attr.into(), item.into()).into()

@@ -131,6 +131,19 @@ impl<const N: usize> AlignedArray<N> {
     }
 }
 
+/// A summary (`AlignedArray<N> [first values, ...]`), not megabytes of weights: what a
+/// user's `#[derive(Debug)]` on a layer prints for its packed tensors.
+impl<const N: usize> fmt::Debug for AlignedArray<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let head = &self[..N.min(4)];
+        write!(f, "AlignedArray<{N}> {head:?}")?;
+        if N > 4 {
+            f.write_str(" ..")?;
+        }
+        Ok(())
+    }
+}
+
 impl<const N: usize> Deref for AlignedArray<N> {
     type Target = [f32; N];
     fn deref(&self) -> &[f32; N] {

@@ -36,7 +36,10 @@ impl fmt::Display for Tensor {
 /// Everything that can go wrong when loading weights into or running a layer.
 ///
 /// When a call returns `Err`, it has written nothing to its output buffer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// `Debug` prints the same sentence as `Display` (and the variant's name), so that
+/// `fn main() -> Result<(), dsconv::Error>` reports a readable message.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
     /// A slice has the wrong number of elements.
@@ -149,4 +152,43 @@ impl fmt::Display for Error {
     }
 }
 
+impl Error {
+    /// The variant's name, for `Debug`.
+    fn variant(&self) -> &'static str {
+        match self {
+            Error::Length { .. } => "Length",
+            Error::EmptyImage { .. } => "EmptyImage",
+            Error::FixedSizeMismatch { .. } => "FixedSizeMismatch",
+            Error::ImageSmallerThanKernel { .. } => "ImageSmallerThanKernel",
+            Error::SizeOverflow { .. } => "SizeOverflow",
+            Error::NonFiniteWeight { .. } => "NonFiniteWeight",
+            Error::BackendUnavailable { .. } => "BackendUnavailable",
+            Error::UnknownBackend { .. } => "UnknownBackend",
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self} (dsconv::Error::{})", self.variant())
+    }
+}
+
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_reads_like_display() {
+        let e = Error::UnknownBackend {
+            value: "avx3".into(),
+        };
+        assert_eq!(
+            format!("{e:?}"),
+            format!("{e} (dsconv::Error::UnknownBackend)")
+        );
+        assert!(format!("{e:?}").contains("got \"avx3\""));
+    }
+}

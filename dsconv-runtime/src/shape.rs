@@ -146,9 +146,10 @@ pub struct MulCount {
 }
 
 impl MulCount {
-    /// Multiplications of the separable layer: `depthwise + pointwise`.
+    /// Multiplications of the separable layer: `depthwise + pointwise`, saturating at
+    /// `usize::MAX` (as every field does when a count overflows).
     pub const fn total(&self) -> usize {
-        self.depthwise + self.pointwise
+        self.depthwise.saturating_add(self.pointwise)
     }
 
     /// How many times fewer multiplications the separable layer needs than the standard
@@ -197,6 +198,16 @@ const fn checked_mul3(a: usize, b: usize, c: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn total_saturates_instead_of_overflowing() {
+        let huge = MulCount {
+            depthwise: usize::MAX - 1,
+            pointwise: 5,
+            standard: usize::MAX,
+        };
+        assert_eq!(huge.total(), usize::MAX);
+    }
 
     fn seed() -> LayerShape {
         LayerShape {

@@ -1,5 +1,6 @@
-//! Deterministic pseudo-random data for tests, benches and the example (a 32-bit LCG; no
-//! dependency needed). Included by path where `tests/common` is not a module.
+//! Deterministic pseudo-random data for tests and benches (a 32-bit LCG; no dependency
+//! needed). Included by path where `tests/common` is not a module. The example carries its
+//! own copy so that it stands alone.
 
 /// `len` values in `[-scale, scale)`, the same for the same `seed`.
 pub fn lcg_values(len: usize, seed: u32, scale: f32) -> Vec<f32> {
