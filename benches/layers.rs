@@ -48,12 +48,9 @@ struct Dm2;
 #[separable_conv(dk = 3, m = 128, n = 32)]
 struct Ceil;
 
-#[path = "../tests/common/lcg.rs"]
-mod lcg;
-
 /// Values in [-0.1, 0.1): activations stay in a realistic range through the 13-block body.
 fn values(len: usize, seed: u32) -> Vec<f32> {
-    lcg::lcg_values(len, seed, 0.1)
+    dsconv_testkit::lcg_values(len, seed, 0.1)
 }
 
 fn weights_for<L: SeparableConv>(seed: u32) -> (Vec<f32>, Vec<f32>) {

@@ -11,11 +11,8 @@ use std::hint::black_box;
 #[separable_conv(dk = 5, m = 3, n = 256)]
 struct Seed;
 
-#[path = "../tests/common/lcg.rs"]
-mod lcg;
-
 fn values(len: usize, seed: u32) -> Vec<f32> {
-    lcg::lcg_values(len, seed, 1.0)
+    dsconv_testkit::lcg_values(len, seed, 1.0)
 }
 
 fn seed(c: &mut Criterion) {

@@ -68,40 +68,29 @@ fn steady_state_allocations<L: SeparableConv>(backend: Backend, h: usize, w: usi
     ALLOCATIONS.load(Ordering::Relaxed) - before
 }
 
+fn no_allocation<L: SeparableConv>(backend: Backend, h: usize, w: usize) {
+    let n = steady_state_allocations::<L>(backend, h, w);
+    assert_eq!(n, 0, "{n} allocations in steady state");
+}
+
+fn block_56x56(backend: Backend) {
+    no_allocation::<Block>(backend, 56, 56);
+}
+
+fn seed_8x8(backend: Backend) {
+    no_allocation::<Seed>(backend, 8, 8);
+}
+
+fn multiplier_9x7(backend: Backend) {
+    no_allocation::<Multiplier>(backend, 9, 7);
+}
+
 fn main() {
-    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
-    for backend in Backend::ALL {
-        if !backend.is_available() {
-            println!("test {backend}: skipped (this CPU lacks it)");
-            skipped += 1;
-            continue;
-        }
-        let counts = [
-            (
-                "Block 56x56",
-                steady_state_allocations::<Block>(backend, 56, 56),
-            ),
-            ("Seed 8x8", steady_state_allocations::<Seed>(backend, 8, 8)),
-            (
-                "Multiplier 9x7",
-                steady_state_allocations::<Multiplier>(backend, 9, 7),
-            ),
-        ];
-        for (name, n) in counts {
-            if n == 0 {
-                println!("test {backend} {name}: no allocation in steady state ... ok");
-                passed += 1;
-            } else {
-                println!("test {backend} {name}: {n} allocations in steady state ... FAILED");
-                failed += 1;
-            }
-        }
-    }
-    println!(
-        "test result: {}. {passed} passed; {failed} failed; {skipped} ignored",
-        if failed == 0 { "ok" } else { "FAILED" }
-    );
-    if failed > 0 {
-        std::process::exit(1);
-    }
+    // The harness runs each test on the main thread, one at a time, so nothing else
+    // allocates between a test's two counter readings.
+    dsconv_testkit::run_backend_tests(dsconv_testkit::backend_tests![
+        block_56x56,
+        seed_8x8,
+        multiplier_9x7
+    ]);
 }

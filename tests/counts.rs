@@ -2,8 +2,6 @@
 //! blocks, and proof that the constants are the multiplications the reference performs
 //! (counted by running it with a number type that counts its multiplications).
 
-mod common;
-
 use dsconv::reference::{self, Element};
 use dsconv::{separable_conv, MulCount, SeparableConv};
 use std::cell::Cell;
@@ -247,8 +245,8 @@ fn per_pixel_constants_follow_their_formulas() {
 }
 
 fn main() {
-    common::run_tests(
-        tests![
+    dsconv_testkit::run_tests(
+        dsconv_testkit::tests![
             seed_example_counts_are_exact,
             mobilenet_v1_separable_blocks_sum_to_the_paper,
             constants_equal_the_multiplications_the_reference_performs,

@@ -1,10 +1,8 @@
 //! Run-time errors: every invalid argument gives a `dsconv::Error` naming what was expected
 //! and what was given, never a panic, and leaves the output buffer untouched.
 
-mod common;
-
-use common::{values, OwnedWeights};
 use dsconv::{separable_conv, Backend, Error, SeparableConv, Tensor, Weights};
+use dsconv_testkit::{values, OwnedWeights};
 
 #[separable_conv(dk = 3, m = 4, n = 5)]
 struct Free;
@@ -374,8 +372,8 @@ fn layers_are_send_and_sync() {
 }
 
 fn main() {
-    common::run_tests(
-        tests![
+    dsconv_testkit::run_tests(
+        dsconv_testkit::tests![
             wrong_input_lengths_are_reported,
             wrong_output_lengths_are_reported,
             zero_sizes_are_reported,

@@ -1,12 +1,10 @@
 //! Large images (megabytes per buffer, beyond the random sizes of the matrix), for the
 //! standalone depthwise stage: into an aligned buffer and into one a float off alignment,
-//! both against the reference (tolerance as in `common::assert_close`, reduction `dk*dk`),
+//! both against the reference (tolerance as in `dsconv_testkit::assert_close`, reduction `dk*dk`),
 //! and bit-identical to each other (alignment changes speed, never values).
 
-mod common;
-
-use common::{assert_close, depthwise_oracle, values, OwnedWeights};
 use dsconv::{separable_conv, AlignedBuf, Backend, SeparableConv};
+use dsconv_testkit::{assert_close, depthwise_oracle, values, OwnedWeights};
 
 /// 96x96x32 in and out: 1.2 MB each.
 #[separable_conv(dk = 3, m = 32, n = 16, bias = true, activation = "relu6")]
@@ -15,18 +13,14 @@ struct Big;
 #[separable_conv(dk = 3, m = 16, n = 8, stride = 2)]
 struct BigStride2;
 
-fn check<L: SeparableConv>(h: usize, w: usize) {
+fn check<L: SeparableConv>(backend: Backend, h: usize, w: usize) {
     let weights = OwnedWeights::for_layer::<L>(21);
     let layer = L::load(&weights.view()).unwrap();
     let input = AlignedBuf::from_slice(&values(h * w * L::M, 8));
     let (ho, wo) = L::output_size(h, w);
     let len = ho * wo * L::M;
     let (exact, magnitude) = depthwise_oracle(&L::SHAPE, L::ACTIVATION, &input, h, w, &weights);
-    for backend in Backend::ALL {
-        if !backend.is_available() {
-            println!("{backend}: skipped (not available on this CPU)");
-            continue;
-        }
+    {
         let mut aligned = AlignedBuf::zeroed(len);
         layer
             .depthwise_on(backend, &input, h, w, &mut aligned)
@@ -50,24 +44,20 @@ fn check<L: SeparableConv>(h: usize, w: usize) {
                 .all(|(a, b)| a.to_bits() == b.to_bits()),
             "{backend}: aligned and misaligned outputs differ"
         );
-        println!("{backend}: ran");
     }
 }
 
-fn large_image_matches_the_reference() {
-    check::<Big>(96, 96);
+fn large_image_matches_the_reference(backend: Backend) {
+    check::<Big>(backend, 96, 96);
 }
 
-fn large_stride2_image_matches_the_reference() {
-    check::<BigStride2>(192, 192);
+fn large_stride2_image_matches_the_reference(backend: Backend) {
+    check::<BigStride2>(backend, 192, 192);
 }
 
 fn main() {
-    common::run_tests(
-        tests![
-            large_image_matches_the_reference,
-            large_stride2_image_matches_the_reference
-        ],
-        &[],
-    );
+    dsconv_testkit::run_backend_tests(dsconv_testkit::backend_tests![
+        large_image_matches_the_reference,
+        large_stride2_image_matches_the_reference
+    ]);
 }

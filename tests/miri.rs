@@ -4,10 +4,8 @@
 //! uninitialised read. The same tests run natively in `cargo test` (on every backend the
 //! CPU has), where they check the results against the reference.
 
-mod common;
-
-use common::{assert_close, oracle, values, OwnedWeights};
 use dsconv::{separable_conv, Backend, SeparableConv};
+use dsconv_testkit::{assert_close, oracle, values, OwnedWeights};
 
 /// 9 and 17 channels: one full AVX2 vector plus a 1-lane tail, in both stages.
 #[separable_conv(dk = 3, m = 9, n = 17, bias = true, activation = "relu6")]
@@ -34,14 +32,10 @@ struct FewChannels;
 #[separable_conv(dk = 3, m = 16, n = 8, padding = "valid")]
 struct Valid;
 
-fn check<L: SeparableConv>(sizes: &[(usize, usize)]) {
+fn check<L: SeparableConv>(backend: Backend, sizes: &[(usize, usize)]) {
     let weights = OwnedWeights::for_layer::<L>(5);
     let layer = L::load(&weights.view()).unwrap();
-    for backend in Backend::ALL {
-        if !backend.is_available() {
-            println!("{backend}: skipped (not available here)");
-            continue;
-        }
+    {
         for &(h, w) in sizes {
             let input = values(h * w * L::M, (h * 31 + w) as u32);
             let (ho, wo) = L::output_size(h, w);
@@ -68,41 +62,38 @@ fn check<L: SeparableConv>(sizes: &[(usize, usize)]) {
     }
 }
 
-fn tails_and_borders_are_in_bounds() {
-    check::<Tails>(&[(1, 1), (2, 3), (4, 7)]);
+fn tails_and_borders_are_in_bounds(backend: Backend) {
+    check::<Tails>(backend, &[(1, 1), (2, 3), (4, 7)]);
 }
 
-fn stride2_odd_sizes_are_in_bounds() {
-    check::<Stride2>(&[(1, 1), (3, 5), (5, 4)]);
+fn stride2_odd_sizes_are_in_bounds(backend: Backend) {
+    check::<Stride2>(backend, &[(1, 1), (3, 5), (5, 4)]);
 }
 
-fn images_smaller_than_the_kernel_are_in_bounds() {
-    check::<Wide>(&[(1, 2), (3, 3), (6, 5)]);
+fn images_smaller_than_the_kernel_are_in_bounds(backend: Backend) {
+    check::<Wide>(backend, &[(1, 2), (3, 3), (6, 5)]);
 }
 
-fn depth_multiplier_is_in_bounds() {
-    check::<Multiplier>(&[(2, 2), (3, 4)]);
-    check::<Multiplier4>(&[(1, 1), (3, 5), (4, 4)]);
+fn depth_multiplier_is_in_bounds(backend: Backend) {
+    check::<Multiplier>(backend, &[(2, 2), (3, 4)]);
+    check::<Multiplier4>(backend, &[(1, 1), (3, 5), (4, 4)]);
 }
 
-fn few_channels_width_vectors_are_in_bounds() {
-    check::<FewChannels>(&[(1, 1), (4, 19), (3, 2)]);
+fn few_channels_width_vectors_are_in_bounds(backend: Backend) {
+    check::<FewChannels>(backend, &[(1, 1), (4, 19), (3, 2)]);
 }
 
-fn valid_padding_is_in_bounds() {
-    check::<Valid>(&[(3, 3), (4, 6)]);
+fn valid_padding_is_in_bounds(backend: Backend) {
+    check::<Valid>(backend, &[(3, 3), (4, 6)]);
 }
 
 fn main() {
-    common::run_tests(
-        tests![
-            tails_and_borders_are_in_bounds,
-            stride2_odd_sizes_are_in_bounds,
-            images_smaller_than_the_kernel_are_in_bounds,
-            depth_multiplier_is_in_bounds,
-            few_channels_width_vectors_are_in_bounds,
-            valid_padding_is_in_bounds
-        ],
-        &[],
-    );
+    dsconv_testkit::run_backend_tests(dsconv_testkit::backend_tests![
+        tails_and_borders_are_in_bounds,
+        stride2_odd_sizes_are_in_bounds,
+        images_smaller_than_the_kernel_are_in_bounds,
+        depth_multiplier_is_in_bounds,
+        few_channels_width_vectors_are_in_bounds,
+        valid_padding_is_in_bounds
+    ]);
 }

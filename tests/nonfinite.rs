@@ -4,10 +4,8 @@
 //! through every activation, `relu(-inf) = 0` and `relu6(+inf) = 6`, and `inf - inf` or
 //! `0 * inf` give NaN. (Non-finite *weights* are rejected by `from_weights`; see errors.rs.)
 
-mod common;
-
-use common::{assert_close, oracle, values, OwnedWeights};
 use dsconv::{separable_conv, SeparableConv};
+use dsconv_testkit::{assert_close, oracle, values, OwnedWeights};
 
 #[separable_conv(dk = 3, m = 4, n = 6)]
 struct Plain;
@@ -65,8 +63,8 @@ fn infinities_match_the_reference() {
 }
 
 fn main() {
-    common::run_tests(
-        tests![
+    dsconv_testkit::run_tests(
+        dsconv_testkit::tests![
             nan_propagates_to_the_outputs_whose_window_covers_it,
             nan_passes_through_relu_and_relu6,
             infinities_match_the_reference

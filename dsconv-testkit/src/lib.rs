@@ -1,12 +1,31 @@
-//! Helpers shared by the integration tests: deterministic data, the f64 oracle and the
-//! tolerance rule.
-#![allow(dead_code)]
+//! dsconv's test kit, shared by every suite, bench helper and the Miri run (a dev-only
+//! crate): deterministic data ([`values`]), weights for a layer ([`OwnedWeights`]), one f64
+//! oracle per stage ([`oracle`], [`depthwise_oracle`], [`pointwise_oracle`]) with the
+//! tolerance rule ([`assert_close`]), guarded buffers ([`guard`]), one harness that makes a
+//! trial per backend and reports a backend this CPU (or build) lacks as ignored with the
+//! reason ([`run_tests`], [`run_backend_tests`]), and the property matrix ([`matrix`]).
+//!
+//! Every suite is a `harness = false` libtest-mimic target run on the main thread, because
+//! qemu-user (the aarch64 suite) hangs on programs that start threads.
 
-use dsconv::reference;
-use dsconv::{Activation, LayerShape, SeparableConv, Weights};
+#![allow(missing_docs, clippy::missing_panics_doc)]
 
-mod lcg;
-pub use lcg::lcg_values;
+pub mod guard;
+pub mod matrix;
+
+use dsconv_runtime::reference;
+use dsconv_runtime::{Activation, Backend, LayerShape, SeparableConv, Weights};
+
+/// `len` values in `[-scale, scale)`, the same for the same `seed`.
+pub fn lcg_values(len: usize, seed: u32, scale: f32) -> Vec<f32> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            ((state >> 8) as f32 / (1u32 << 23) as f32 - 1.0) * scale
+        })
+        .collect()
+}
 
 /// Deterministic pseudo-random values in [-1, 1) (the seed scrambled so nearby seeds differ
 /// from the first value on).
@@ -147,6 +166,86 @@ pub fn assert_close(
     Ok(())
 }
 
+/// The f64 reference and the magnitude bound of the pointwise stage alone, on `input`
+/// (`pixels x k`, a depthwise output) with the weights' pointwise part.
+pub fn pointwise_oracle(
+    activation: Activation,
+    input: &[f32],
+    pixels: usize,
+    k: usize,
+    n: usize,
+    weights: &OwnedWeights,
+) -> (Vec<f64>, Vec<f64>) {
+    let bias = weights.pointwise_bias.as_deref();
+    let exact = reference::pointwise(
+        activation,
+        &widen(input),
+        pixels,
+        k,
+        n,
+        &widen(&weights.pointwise),
+        bias.map(widen).as_deref(),
+    );
+    let magnitude = reference::pointwise(
+        Activation::None,
+        &widen_abs(input),
+        pixels,
+        k,
+        n,
+        &widen_abs(&weights.pointwise),
+        bias.map(widen_abs).as_deref(),
+    );
+    (exact, magnitude)
+}
+
+/// Why `backend` cannot run here, if it cannot: left out of this build, or missing from
+/// this CPU.
+pub fn unavailable_reason(backend: Backend) -> Option<String> {
+    if backend.is_available() {
+        None
+    } else if !backend.is_built() {
+        Some(format!("this build leaves out {backend} (cargo feature)"))
+    } else {
+        Some(format!("this CPU lacks {backend}"))
+    }
+}
+
+/// A named test run once per backend.
+pub type BackendTest = (&'static str, fn(Backend));
+
+/// One libtest-mimic trial per backend of [`Backend::ALL`] for each `(name, test)`, named
+/// `backend::name`, running `test(backend)`; a backend that cannot run here is reported as
+/// ignored with the reason, never passed silently.
+pub fn run_backend_tests(tests: &[BackendTest]) {
+    let mut args = libtest_mimic::Arguments::from_args();
+    args.test_threads = Some(1);
+    let mut trials = Vec::new();
+    for backend in Backend::ALL {
+        for &(name, test) in tests {
+            trials.push(backend_trial(backend, name, move |b| {
+                test(b);
+                Ok(())
+            }));
+        }
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// A trial named `backend::name` running `test(backend)`, ignored (with the reason in its
+/// name) when the backend cannot run here.
+pub fn backend_trial(
+    backend: Backend,
+    name: &str,
+    test: impl FnOnce(Backend) -> Result<(), libtest_mimic::Failed> + Send + 'static,
+) -> libtest_mimic::Trial {
+    let reason = unavailable_reason(backend);
+    let label = match &reason {
+        None => format!("{backend}::{name}"),
+        Some(why) => format!("{backend}::{name} [skipped: {why}]"),
+    };
+    libtest_mimic::Trial::test(label, move || test(backend)).with_ignored_flag(reason.is_some())
+}
+
 /// Runs plain test functions as a libtest-mimic suite on the main thread (qemu-user, used
 /// for the aarch64 suite, hangs on programs that start threads). Panics fail the test.
 /// Tests named in `needs_threads` are reported as ignored when `DSCONV_NO_THREADS` is set.
@@ -178,5 +277,16 @@ pub fn run_tests(tests: &[(&'static str, fn())], needs_threads: &[&str]) {
 macro_rules! tests {
     ($($name:ident),* $(,)?) => {
         &[$((stringify!($name), $name as fn())),*]
+    };
+}
+
+#[doc(hidden)]
+pub use libtest_mimic;
+
+/// `[("name", name as fn(Backend)), ...]` for [`run_backend_tests`].
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        &[$((stringify!($name), $name as fn(::dsconv::Backend))),*]
     };
 }

@@ -1,0 +1,319 @@
+//! The property matrix: a declared layer against the f64 reference on random image sizes,
+//! inputs and weights (negatives, zeros, large values, the relu6 edges), on one backend:
+//! `forward` (guarded buffers), a batch of two (each image bit-identical to `forward` alone),
+//! and each stage alone.
+//!
+//! Cases per layer: `DSCONV_CASES` (default 24). Seed: a fresh one per run, printed by
+//! [`run`] and in every failure; `DSCONV_SEED=<n>` reproduces a run.
+//! Tolerance: see [`crate::assert_close`] — `2 * (dk*dk + M*DM + 2) * eps * magnitude`.
+
+use crate::guard::{guarded_input, guarded_output, unguard, GUARD};
+use crate::{assert_close, depthwise_oracle, oracle, pointwise_oracle, OwnedWeights};
+use dsconv_runtime::{Backend, Padding, SeparableConv};
+use libtest_mimic::{Arguments, Failed, Trial};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
+use std::sync::OnceLock;
+
+/// Declares each layer with `#[separable_conv(..)]` and defines `fn layer_trials() ->
+/// Vec<Trial>`: one trial per (backend, layer), see [`trial`].
+#[macro_export]
+macro_rules! matrix_layers {
+    ($($name:ident: ($($args:tt)*);)*) => {
+        $(
+            #[::dsconv::separable_conv($($args)*)]
+            struct $name;
+        )*
+        fn layer_trials() -> ::std::vec::Vec<$crate::libtest_mimic::Trial> {
+            let mut trials = ::std::vec::Vec::new();
+            for backend in ::dsconv::Backend::ALL {
+                $(
+                    trials.push($crate::matrix::trial::<$name>(
+                        backend,
+                        stringify!($name),
+                        stringify!($($args)*),
+                    ));
+                )*
+            }
+            trials
+        }
+    };
+}
+
+/// The run's seed: `DSCONV_SEED` if set, else a fresh one (time and process id).
+pub fn seed() -> u64 {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    *SEED.get_or_init(|| {
+        std::env::var("DSCONV_SEED")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64);
+                (nanos ^ (u64::from(std::process::id()) << 32)) % 1_000_000_007
+            })
+    })
+}
+
+/// The largest random image side of a layer without a fixed size (layers declared with
+/// `h`/`w` run at that size: the matrix's large images, up to 130, are declared so).
+const MAX_SIDE: usize = 40;
+
+/// One random case: an image size, its input, a second image, and weights.
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub h: usize,
+    pub w: usize,
+    pub input: Vec<f32>,
+    pub second_image: Vec<f32>,
+    pub weights: OwnedWeights,
+}
+
+/// Mostly ordinary values, with zeros, negatives, large magnitudes and the relu6 edges.
+fn value() -> impl Strategy<Value = f32> {
+    prop_oneof![
+        6 => -1.0f32..1.0,
+        1 => Just(0.0f32),
+        1 => -1000.0f32..1000.0,
+        1 => prop::sample::select(vec![-0.0f32, 6.0, 5.999, 6.001, -6.0, 1e-3]),
+    ]
+}
+
+fn values(len: usize) -> impl Strategy<Value = Vec<f32>> {
+    prop::collection::vec(value(), len)
+}
+
+/// Cases for `L`: its fixed size, or random sizes from the smallest it accepts to 40.
+pub fn case_strategy<L: SeparableConv>() -> impl Strategy<Value = Case> {
+    let lo = match L::PADDING {
+        Padding::Valid => L::DK,
+        Padding::Same => 1,
+    };
+    let sizes = match L::SHAPE.fixed_size {
+        Some((h, w)) => (Just(h), Just(w)).boxed(),
+        None => (lo..=MAX_SIDE.max(lo), lo..=MAX_SIDE.max(lo)).boxed(),
+    };
+    let c = L::M * L::DEPTH_MULTIPLIER;
+    sizes.prop_flat_map(move |(h, w)| {
+        let bias = |len: usize| {
+            if L::BIAS {
+                values(len).prop_map(Some).boxed()
+            } else {
+                Just(None).boxed()
+            }
+        };
+        (
+            values(h * w * L::M),
+            values(h * w * L::M),
+            values(c * L::DK * L::DK),
+            bias(c),
+            values(L::N * c),
+            bias(L::N),
+        )
+            .prop_map(move |(input, second_image, dw, dwb, pw, pwb)| Case {
+                h,
+                w,
+                input,
+                second_image,
+                weights: OwnedWeights {
+                    depthwise: dw,
+                    depthwise_bias: dwb,
+                    pointwise: pw,
+                    pointwise_bias: pwb,
+                },
+            })
+    })
+}
+
+/// Random values a case of a fixed-size layer draws above which it runs fewer cases (the
+/// large images of the matrix: their oracles cost seconds per case).
+const VALUES_PER_CASE_BUDGET: usize = 150_000;
+
+/// Cases for `L`: `DSCONV_CASES` (default 24), scaled down (to at least 2) for fixed-size
+/// layers drawing more than [`VALUES_PER_CASE_BUDGET`] values per case.
+fn cases<L: SeparableConv>() -> u32 {
+    let base: usize = std::env::var("DSCONV_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(24);
+    let Some(drawn) = drawn_per_case::<L>() else {
+        return base as u32;
+    };
+    let scaled = base * VALUES_PER_CASE_BUDGET / drawn.max(1);
+    scaled.clamp(2.min(base), base) as u32
+}
+
+/// Random values a case of a fixed-size layer draws (two images and the weights).
+fn drawn_per_case<L: SeparableConv>() -> Option<usize> {
+    let (h, w) = L::SHAPE.fixed_size?;
+    let c = L::M * L::DEPTH_MULTIPLIER;
+    Some(2 * h * w * L::M + c * L::DK * L::DK + c * L::N)
+}
+
+fn config(cases: u32) -> Config {
+    Config {
+        cases,
+        failure_persistence: None,
+        max_shrink_iters: 1024,
+        rng_seed: RngSeed::Fixed(seed()),
+        ..Config::default()
+    }
+}
+
+/// One trial per (backend, layer); a backend that cannot run here is reported as ignored,
+/// with the reason.
+pub fn trial<L: SeparableConv + 'static>(backend: Backend, name: &str, args: &str) -> Trial {
+    let args = args.split_whitespace().collect::<Vec<_>>().join(" ");
+    // Under emulation (the aarch64 suite sets DSCONV_MAX_DRAWN) the largest images would
+    // take minutes: they are reported as ignored, with the reason.
+    let limit = std::env::var("DSCONV_MAX_DRAWN")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok());
+    if let (Some(limit), Some(drawn)) = (limit, drawn_per_case::<L>()) {
+        if drawn > limit {
+            let label = format!(
+                "{backend}::{name} ({args}) [skipped: draws {drawn} values per case, over DSCONV_MAX_DRAWN={limit}]"
+            );
+            return Trial::test(label, || Ok(())).with_ignored_flag(true);
+        }
+    }
+    crate::backend_trial(backend, &format!("{name} ({args})"), check_layer::<L>)
+}
+
+fn check_layer<L: SeparableConv>(backend: Backend) -> Result<(), Failed> {
+    let mut runner = TestRunner::new(config(cases::<L>()));
+    runner
+        .run(&case_strategy::<L>(), |case| {
+            check_case::<L>(backend, &case)
+        })
+        .map_err(|e| Failed::from(format!("{e} (DSCONV_SEED={} reproduces it)", seed())))
+}
+
+/// One case on one backend: `forward`, a batch of two, and each stage alone.
+pub fn check_case<L: SeparableConv>(backend: Backend, case: &Case) -> Result<(), TestCaseError> {
+    let fail = TestCaseError::fail;
+    let (h, w) = (case.h, case.w);
+    let layer = L::load(&case.weights.view()).map_err(|e| fail(e.to_string()))?;
+    let (ho, wo) = L::output_size(h, w);
+    let c = L::M * L::DEPTH_MULTIPLIER;
+    let dk2 = L::DK * L::DK;
+
+    // Whole layer.
+    let (exact, magnitude) = oracle(&L::SHAPE, L::ACTIVATION, &case.input, h, w, &case.weights);
+    let input = guarded_input(&case.input);
+    let input = &input[GUARD..GUARD + case.input.len()];
+    let mut out = guarded_output(ho * wo * L::N);
+    let len = out.len() - 2 * GUARD;
+    layer
+        .forward_on(backend, input, h, w, &mut out[GUARD..GUARD + len])
+        .map_err(|e| fail(e.to_string()))?;
+    let out = unguard("forward", &out).map_err(fail)?;
+    assert_close("forward", &out, &exact, &magnitude, dk2 + c).map_err(fail)?;
+
+    // Batch of two: each image exactly as `forward` computes it alone.
+    let mut batch_in = case.input.clone();
+    batch_in.extend_from_slice(&case.second_image);
+    let mut batch_out = vec![f32::NAN; 2 * out.len()];
+    layer
+        .forward_batch_on(backend, &batch_in, 2, h, w, &mut batch_out)
+        .map_err(|e| fail(e.to_string()))?;
+    let mut second = vec![f32::NAN; out.len()];
+    layer
+        .forward_on(backend, &case.second_image, h, w, &mut second)
+        .map_err(|e| fail(e.to_string()))?;
+    same_bits("batch image 0", &batch_out[..out.len()], &out)?;
+    same_bits("batch image 1", &batch_out[out.len()..], &second)?;
+
+    // Depthwise stage alone.
+    let mut dw_out = guarded_output(ho * wo * c);
+    let len = dw_out.len() - 2 * GUARD;
+    layer
+        .depthwise_on(backend, input, h, w, &mut dw_out[GUARD..GUARD + len])
+        .map_err(|e| fail(e.to_string()))?;
+    let dw_out = unguard("depthwise", &dw_out).map_err(fail)?;
+    let (dw_exact, dw_mag) =
+        depthwise_oracle(&L::SHAPE, L::ACTIVATION, &case.input, h, w, &case.weights);
+    assert_close("depthwise", &dw_out, &dw_exact, &dw_mag, dk2).map_err(fail)?;
+
+    // Pointwise stage alone, on the depthwise output.
+    let pw_in = guarded_input(&dw_out);
+    let mut pw_out = guarded_output(ho * wo * L::N);
+    let len = pw_out.len() - 2 * GUARD;
+    layer
+        .pointwise_on(
+            backend,
+            &pw_in[GUARD..GUARD + dw_out.len()],
+            ho,
+            wo,
+            &mut pw_out[GUARD..GUARD + len],
+        )
+        .map_err(|e| fail(e.to_string()))?;
+    let pw_out = unguard("pointwise", &pw_out).map_err(fail)?;
+    let (pw_exact, pw_mag) =
+        pointwise_oracle(L::ACTIVATION, &dw_out, ho * wo, c, L::N, &case.weights);
+    assert_close("pointwise", &pw_out, &pw_exact, &pw_mag, c).map_err(fail)?;
+    Ok(())
+}
+
+/// `got` and `expected` hold the same bits (the kernels are deterministic).
+fn same_bits(what: &str, got: &[f32], expected: &[f32]) -> Result<(), TestCaseError> {
+    match got
+        .iter()
+        .zip(expected)
+        .position(|(a, b)| a.to_bits() != b.to_bits())
+    {
+        None => Ok(()),
+        Some(i) => Err(TestCaseError::fail(format!(
+            "{what}: value {i} is {}, alone it is {}",
+            got[i], expected[i]
+        ))),
+    }
+}
+
+/// Runs a matrix suite: prints the backends run and skipped, the default backend and the
+/// seed, then the trials, on the main thread (qemu-user hangs on thread creation).
+pub fn run(mut trials: Vec<Trial>) -> ! {
+    let mut args = Arguments::from_args();
+    args.test_threads = Some(1);
+    let (ran, skipped): (Vec<Backend>, Vec<Backend>) =
+        Backend::ALL.into_iter().partition(|b| b.is_available());
+    let names = |v: &[Backend]| v.iter().map(|b| b.name()).collect::<Vec<_>>().join(", ");
+    println!(
+        "backends run: {}; skipped (this CPU or build lacks them): {}",
+        names(&ran),
+        if skipped.is_empty() {
+            "none".to_string()
+        } else {
+            names(&skipped)
+        }
+    );
+    let best = Backend::detect();
+    println!("default backend (Backend::detect): {best}");
+    println!(
+        "seed: {} (DSCONV_SEED={} reproduces this run)",
+        seed(),
+        seed()
+    );
+    trials.push(Trial::test(
+        "the default backend is the best this CPU runs",
+        move || {
+            // Written out, not derived from the table's order.
+            let expected = if cfg!(target_arch = "aarch64") && Backend::Neon.is_built() {
+                Backend::Neon
+            } else if Backend::Avx512.is_available() {
+                Backend::Avx512
+            } else if Backend::Avx2.is_available() {
+                Backend::Avx2
+            } else {
+                Backend::Scalar
+            };
+            if best == expected {
+                Ok(())
+            } else {
+                Err(format!("detected {best}, expected {expected}").into())
+            }
+        },
+    ));
+    libtest_mimic::run(&args, trials).exit()
+}
