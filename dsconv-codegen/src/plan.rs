@@ -2,6 +2,7 @@
 //! decisions (vector strategy, register tiles, unrolling, fusion tiles, packing) that the
 //! emitters turn into code. Everything here is plain data, unit-tested without a compiler.
 
+use dsconv_runtime::drive::{PlanarScratch, RowEdges};
 pub use dsconv_runtime::Backend;
 use dsconv_runtime::LayerShape;
 
@@ -33,31 +34,6 @@ pub const MAX_DEPTHWISE_BLOCK: usize = 4;
 /// Output width of `shape` for input width `w` (the runtime crate's rule).
 pub fn output_width(shape: &LayerShape, w: usize) -> usize {
     dsconv_runtime::output_extent(w, shape.dk, shape.stride, shape.padding).unwrap_or(0)
-}
-
-/// How many columns the last depthwise block of a row (`plan.depthwise.pixels_per_block`
-/// pixels ending at the last output column) can find past the right edge of the image, over
-/// every input width for which that block starts inside the image: the counts the emitter
-/// needs a right edge block for. Same padding, stride 1 and odd `dk`: exactly `pad`; stride
-/// 2: `pad` or `pad - 1`, by the parity of the width. Empty without padding.
-pub fn right_edge_misses(plan: &Plan) -> Vec<usize> {
-    let s = &plan.shape;
-    let (n, pad) = (plan.depthwise.pixels_per_block, plan.depthwise.pad);
-    let span = (n - 1) * s.stride + s.dk;
-    let mut misses = Vec::new();
-    // The count depends on w only through w mod stride once the block fits.
-    for w in 1..=4 * (span + s.stride) {
-        let wo = output_width(s, w);
-        if pad == 0 || wo < n || (wo - n) * s.stride < pad {
-            continue;
-        }
-        let end_col = (wo - n) * s.stride - pad + span;
-        if end_col > w && end_col - w <= pad && !misses.contains(&(end_col - w)) {
-            misses.push(end_col - w);
-        }
-    }
-    misses.sort_unstable();
-    misses
 }
 
 /// `x` rounded up to a multiple of `m`.
@@ -113,32 +89,139 @@ impl DepthwiseStrategy {
     }
 }
 
-/// How the depthwise stage is computed.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// How the depthwise stage is computed: what every strategy shares, and the kernel with its
+/// own payload.
+#[derive(Clone, Debug, PartialEq)]
 pub struct DepthwisePlan {
-    /// The strategy.
-    pub strategy: DepthwiseStrategy,
     /// `dk * dk`, all unrolled.
     pub taps: usize,
     /// Zeros padded before the first row and column.
     pub pad: usize,
-    /// Output pixels per block of the interior kernel (1 for scalar).
-    pub pixels_per_block: usize,
-    /// Vectors covering the channels (the last masked if partial).
-    pub channel_vectors: usize,
-    /// Channels in the last vector (`lanes` when full).
-    pub tail_lanes: usize,
-    /// Whether the weights of all taps stay in registers across a row (else they are
-    /// memory operands of the FMAs).
-    pub weights_in_registers: bool,
-    /// Width vectors only: runs of output rows this narrow go to a narrower backend's kernel
-    /// (one this backend implies, in the ISA table), which does the same work in fewer
-    /// lane-multiplications.
-    pub narrow_rows: Option<NarrowRows>,
+    /// The kernel and its decisions.
+    pub kernel: DepthwiseKernel,
     /// Loads per multiply-add in the interior inner loop.
     pub loads_per_fma: f64,
     /// Useful multiplications / lane-multiplications issued.
     pub lane_utilisation: f64,
+}
+
+/// The depthwise kernel, with the decisions of its strategy.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DepthwiseKernel {
+    /// One lane: channels in a loop, taps unrolled.
+    Scalar {
+        /// Whether a vector backend runs it because its depth multiplier does not divide
+        /// the lanes ([`DepthwiseStrategy::ScalarForDepthMultiplier`]).
+        for_depth_multiplier: bool,
+    },
+    /// Channels across lanes, a sliding window of pixel blocks along each row.
+    ChannelVectors(ChannelVectorPlan),
+    /// Output columns across lanes over a planar copy.
+    WidthVectors(WidthVectorPlan),
+}
+
+/// [`DepthwiseStrategy::ChannelVectors`] and [`DepthwiseStrategy::ExpandedChannelVectors`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChannelVectorPlan {
+    /// Lanes per vector.
+    pub lanes: usize,
+    /// Whole vectors of output channels per pixel.
+    pub full_vectors: usize,
+    /// Channels in a last, masked vector (`None` when the channels fill whole vectors).
+    pub tail_lanes: Option<usize>,
+    /// With a depth multiplier dividing the lanes: each input load holds `lanes / DM`
+    /// channels, repeated DM times by a permute (`Some(DM)`); `None` otherwise.
+    pub expand: Option<usize>,
+    /// Floats per input pixel (`M`).
+    pub input_channels: usize,
+    /// Interior block sizes, largest first: the planned block, then halves down to 1, so a
+    /// short interior still runs blocked code.
+    pub blocks: Vec<usize>,
+    /// The edge blocks at the ends of a row.
+    pub edges: EdgePlan,
+    /// Whether the tap weights are loaded into registers once per channel vector (else each
+    /// FMA takes its weight from memory).
+    pub weights_in_registers: bool,
+}
+
+/// The edge blocks of a row: the first and last `block` pixels run as one block that skips
+/// the columns outside the image. The run-time check is the runtime's `RowEdges`; the
+/// planner enumerates it to find which right-edge variants are reachable.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EdgePlan {
+    /// Pixels per edge block.
+    pub block: usize,
+    /// Input columns a block's window spans, `(block - 1) * stride + dk`.
+    pub span: usize,
+    /// Whether there is a left edge block (padding > 0).
+    pub left: bool,
+    /// The counts of columns the last block can find right of the image, one emitted
+    /// variant each (empty without padding).
+    pub right_misses: Vec<usize>,
+}
+
+/// [`DepthwiseStrategy::WidthVectors`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct WidthVectorPlan {
+    /// Output columns per vector.
+    pub lanes: usize,
+    /// Independent accumulators per output vector (taps alternate between them, shortening
+    /// the dependent FMA chain).
+    pub accumulators: usize,
+    /// Whether a channel's tap weights are splatted into registers once per channel (else
+    /// each FMA broadcasts its weight from memory).
+    pub weights_in_registers: bool,
+    /// Rows narrow enough for a narrower backend's kernel, which runs them.
+    pub narrow_rows: Option<NarrowRows>,
+    /// The scratch layout: its size and every offset the kernel uses.
+    pub scratch: PlanarScratch,
+}
+
+impl DepthwisePlan {
+    /// The strategy, for reports.
+    pub fn strategy(&self) -> DepthwiseStrategy {
+        match &self.kernel {
+            DepthwiseKernel::Scalar {
+                for_depth_multiplier: false,
+            } => DepthwiseStrategy::Scalar,
+            DepthwiseKernel::Scalar {
+                for_depth_multiplier: true,
+            } => DepthwiseStrategy::ScalarForDepthMultiplier,
+            DepthwiseKernel::ChannelVectors(cv) if cv.expand.is_some() => {
+                DepthwiseStrategy::ExpandedChannelVectors
+            }
+            DepthwiseKernel::ChannelVectors(_) => DepthwiseStrategy::ChannelVectors,
+            DepthwiseKernel::WidthVectors(_) => DepthwiseStrategy::WidthVectors,
+        }
+    }
+
+    /// The scratch the kernel needs beside its output (`None`: none).
+    pub fn scratch(&self) -> Option<PlanarScratch> {
+        match &self.kernel {
+            DepthwiseKernel::WidthVectors(wv) => Some(wv.scratch),
+            _ => None,
+        }
+    }
+
+    /// Output pixels a block of the interior kernel computes (for width vectors: the output
+    /// columns one vector holds; 1 for scalar).
+    pub fn pixels_per_block(&self) -> usize {
+        match &self.kernel {
+            DepthwiseKernel::Scalar { .. } => 1,
+            DepthwiseKernel::ChannelVectors(cv) => cv.blocks[0],
+            DepthwiseKernel::WidthVectors(wv) => wv.lanes,
+        }
+    }
+
+    /// Vectors (or, for width vectors and scalar, channels) covering the channels of a pixel.
+    pub fn channel_vectors(&self, channels: usize) -> usize {
+        match &self.kernel {
+            DepthwiseKernel::ChannelVectors(cv) => {
+                cv.full_vectors + usize::from(cv.tail_lanes.is_some())
+            }
+            _ => channels,
+        }
+    }
 }
 
 /// Where the width-vector depthwise kernel sends rows too narrow for its vectors.
@@ -267,10 +350,8 @@ impl PointwisePrefetch {
 pub struct FusionPlan {
     /// Output pixels per tile: the depthwise output of a tile is computed into a per-thread
     /// scratch buffer (reused: no allocation in steady state) and consumed by the pointwise
-    /// stage while it is still in cache.
+    /// stage while it is still in cache (the runtime's `fused_tiles` walk).
     pub tile_pixels: usize,
-    /// Floats in the tile buffer, `tile_pixels * M * DM`.
-    pub buffer_floats: usize,
 }
 
 /// Everything an emitter needs to generate one backend of one layer.
@@ -313,10 +394,7 @@ impl Plan {
             padded_channels: round_up(channels, CHANNEL_PAD),
             depthwise,
             pointwise,
-            fusion: FusionPlan {
-                tile_pixels,
-                buffer_floats: tile_pixels * channels,
-            },
+            fusion: FusionPlan { tile_pixels },
         }
     }
 }
@@ -325,6 +403,7 @@ fn plan_depthwise(shape: &LayerShape, isa: Backend) -> DepthwisePlan {
     let lanes = isa.lanes();
     let channels = shape.m * shape.depth_multiplier;
     let taps = shape.dk * shape.dk;
+    let pad = shape.pad();
     let strategy = match isa {
         Backend::Scalar => DepthwiseStrategy::Scalar,
         _ if shape.depth_multiplier > 1 && !lanes.is_multiple_of(shape.depth_multiplier) => {
@@ -335,81 +414,131 @@ fn plan_depthwise(shape: &LayerShape, isa: Backend) -> DepthwisePlan {
         _ if channels * 2 <= lanes => DepthwiseStrategy::WidthVectors,
         _ => DepthwiseStrategy::ChannelVectors,
     };
-    if strategy == DepthwiseStrategy::WidthVectors {
-        // Lanes are output columns: all useful but the last vector of each row, whose waste
-        // depends on the width (exact when the size is fixed; full rows assumed otherwise).
-        // Rows narrow enough for a backend this one implies run that backend's kernel and
-        // plan (AVX-512 -> AVX2: width vectors of 8 lanes, or channel vectors when the
-        // channels fill half of them).
-        let narrow = narrow_rows(isa);
-        let lane_utilisation = shape.fixed_size.map_or(1.0, |(_, w)| {
-            let wo = output_width(shape, w).max(1);
-            if let Some(n) = narrow.filter(|n| wo <= n.max_output_columns) {
-                plan_depthwise(shape, n.backend).lane_utilisation
-            } else {
-                wo as f64 / round_up(wo, lanes) as f64
-            }
-        });
-        let weights_in_registers = taps + 3 <= isa.vector_registers();
-        return DepthwisePlan {
-            strategy,
-            taps,
-            pad: shape.pad(),
-            pixels_per_block: lanes,
-            channel_vectors: channels,
-            tail_lanes: lanes,
-            weights_in_registers,
-            narrow_rows: narrow,
-            // One input load per tap; the weights too when they do not fit in registers.
-            loads_per_fma: if weights_in_registers { 1.0 } else { 2.0 },
-            lane_utilisation,
-        };
-    }
-    let vector = matches!(
-        strategy,
-        DepthwiseStrategy::ChannelVectors | DepthwiseStrategy::ExpandedChannelVectors
-    );
-    let (lanes, channel_vectors, tail_lanes) = if vector {
-        let vectors = channels.div_ceil(lanes);
-        (lanes, vectors, channels - (vectors - 1) * lanes)
-    } else {
-        (1, channels, 1)
-    };
-    // Registers: accumulators for the block, one input temporary, one spare (mask, permute
-    // index of an expanded load, or activation constant), and the tap weights when they all
-    // fit. The weights of a channel
-    // vector are loaded once per block (the channel loop is innermost, for cache locality).
     let registers = isa.vector_registers();
-    let weights_in_registers = vector && taps + 3 <= registers;
-    let pixels_per_block = if !vector {
-        1
-    } else if weights_in_registers {
-        (registers - taps - 2).clamp(1, MAX_DEPTHWISE_BLOCK)
-    } else {
-        (registers - 2).min(MAX_DEPTHWISE_BLOCK)
-    };
-    let input_loads = shape.dk * ((pixels_per_block - 1) * shape.stride + shape.dk);
-    let fmas = pixels_per_block * taps;
-    let weight_loads = if !vector {
-        fmas
-    } else if weights_in_registers {
-        taps
-    } else {
-        fmas
-    };
-    let issued = channel_vectors * lanes;
-    DepthwisePlan {
-        strategy,
-        taps,
-        pad: shape.pad(),
-        pixels_per_block,
-        channel_vectors,
-        tail_lanes,
-        weights_in_registers,
-        narrow_rows: None,
-        loads_per_fma: (input_loads + weight_loads) as f64 / fmas as f64,
-        lane_utilisation: channels as f64 / issued as f64,
+    match strategy {
+        DepthwiseStrategy::Scalar | DepthwiseStrategy::ScalarForDepthMultiplier => {
+            DepthwisePlan {
+                taps,
+                pad,
+                kernel: DepthwiseKernel::Scalar {
+                    for_depth_multiplier: strategy == DepthwiseStrategy::ScalarForDepthMultiplier,
+                },
+                // A weight and an input load per multiply-add.
+                loads_per_fma: 2.0,
+                lane_utilisation: 1.0,
+            }
+        }
+        DepthwiseStrategy::WidthVectors => {
+            // Lanes are output columns: all useful but the last vector of each row, whose
+            // waste depends on the width (exact when the size is fixed; full rows assumed
+            // otherwise). Rows narrow enough for a backend this one implies run that
+            // backend's kernel and plan (AVX-512 -> AVX2: width vectors of 8 lanes, or
+            // channel vectors when the channels fill half of them).
+            let narrow = narrow_rows(isa);
+            let lane_utilisation = shape.fixed_size.map_or(1.0, |(_, w)| {
+                let wo = output_width(shape, w).max(1);
+                if let Some(n) = narrow.filter(|n| wo <= n.max_output_columns) {
+                    plan_depthwise(shape, n.backend).lane_utilisation
+                } else {
+                    wo as f64 / round_up(wo, lanes) as f64
+                }
+            });
+            // The weights, two accumulators and an input vector.
+            let weights_in_registers = taps + 3 <= registers;
+            DepthwisePlan {
+                taps,
+                pad,
+                kernel: DepthwiseKernel::WidthVectors(WidthVectorPlan {
+                    lanes,
+                    accumulators: 2,
+                    weights_in_registers,
+                    narrow_rows: narrow,
+                    scratch: PlanarScratch {
+                        channels,
+                        dk: shape.dk,
+                        stride: shape.stride,
+                        pad,
+                        lanes,
+                    },
+                }),
+                // One input load per tap; the weights too when they do not fit in registers.
+                loads_per_fma: if weights_in_registers { 1.0 } else { 2.0 },
+                lane_utilisation,
+            }
+        }
+        DepthwiseStrategy::ChannelVectors | DepthwiseStrategy::ExpandedChannelVectors => {
+            let vectors = channels.div_ceil(lanes);
+            let tail = channels % lanes;
+            // Registers: accumulators for the block, one input temporary, one spare (mask,
+            // permute index of an expanded load, or activation constant), and the tap
+            // weights when they all fit. The weights of a channel vector are loaded once per
+            // block (the channel loop is innermost, for cache locality).
+            let weights_in_registers = taps + 3 <= registers;
+            let block = if weights_in_registers {
+                (registers - taps - 2).clamp(1, MAX_DEPTHWISE_BLOCK)
+            } else {
+                (registers - 2).min(MAX_DEPTHWISE_BLOCK)
+            };
+            let mut blocks = vec![block];
+            let mut half = block.next_power_of_two() / 2;
+            while half >= 1 {
+                if half < blocks[blocks.len() - 1] {
+                    blocks.push(half);
+                }
+                half /= 2;
+            }
+            let span = (block - 1) * shape.stride + shape.dk;
+            let edges = RowEdges {
+                block,
+                span,
+                pad,
+                stride: shape.stride,
+            };
+            let input_loads = shape.dk * span;
+            let fmas = block * taps;
+            let weight_loads = if weights_in_registers { taps } else { fmas };
+            DepthwisePlan {
+                taps,
+                pad,
+                kernel: DepthwiseKernel::ChannelVectors(ChannelVectorPlan {
+                    lanes,
+                    full_vectors: channels / lanes,
+                    tail_lanes: (tail > 0).then_some(tail),
+                    expand: (strategy == DepthwiseStrategy::ExpandedChannelVectors)
+                        .then_some(shape.depth_multiplier),
+                    input_channels: shape.m,
+                    blocks,
+                    edges: EdgePlan {
+                        block,
+                        span,
+                        left: pad > 0,
+                        right_misses: right_edge_misses(shape, &edges),
+                    },
+                    weights_in_registers,
+                }),
+                loads_per_fma: (input_loads + weight_loads) as f64 / fmas as f64,
+                lane_utilisation: channels as f64 / (vectors * lanes) as f64,
+            }
+        }
     }
+}
+
+/// How many columns the last block of a row can find past the right edge of the image, over
+/// every input width (the runtime's own check, [`RowEdges::right_missing`], enumerated): the
+/// counts that need an edge variant. Same padding, stride 1 and odd `dk`: exactly `pad`;
+/// stride 2: `pad` or `pad - 1`, by the parity of the width. Empty without padding.
+fn right_edge_misses(shape: &LayerShape, edges: &RowEdges) -> Vec<usize> {
+    let mut misses = Vec::new();
+    // The count depends on w only through w mod stride once the block fits.
+    for w in 1..=4 * (edges.span + shape.stride) {
+        let wo = output_width(shape, w);
+        let missing = edges.right_missing(w, wo, 0, wo);
+        if missing > 0 && !misses.contains(&missing) {
+            misses.push(missing);
+        }
+    }
+    misses.sort_unstable();
+    misses
 }
 
 fn plan_pointwise(k: usize, n: usize, isa: Backend) -> PointwisePlan {
@@ -544,9 +673,9 @@ impl std::fmt::Display for Plan {
             st = s.stride,
             pad = s.padding.name(),
             c = self.channels,
-            strategy = d.strategy.describe(),
-            px = d.pixels_per_block,
-            cv = d.channel_vectors,
+            strategy = d.strategy().describe(),
+            px = d.pixels_per_block(),
+            cv = d.channel_vectors(self.channels),
             lpf = d.loads_per_fma,
             lu = d.lane_utilisation * 100.0,
             k = p.k,
@@ -589,7 +718,7 @@ mod tests {
         let strategy = |m, isa| {
             Plan::for_spec(&shape(5, m, 256, 1, 1), isa)
                 .depthwise
-                .strategy
+                .strategy()
         };
         // The seed's m = 3 would use 3 of 8 (AVX2) or 16 (AVX-512) lanes as channel vectors.
         assert_eq!(strategy(3, Backend::Avx2), DepthwiseStrategy::WidthVectors);
@@ -625,16 +754,20 @@ mod tests {
         let mut six = shape(3, 6, 8, 1, 1);
         six.fixed_size = Some((8, 8));
         let p = Plan::for_spec(&six, Backend::Avx512).depthwise;
-        assert_eq!(p.strategy, DepthwiseStrategy::WidthVectors);
+        assert_eq!(p.strategy(), DepthwiseStrategy::WidthVectors);
         // The hand-off is the ISA table's: AVX-512 implies AVX2, half its lanes.
-        let narrow = p.narrow_rows.expect("AVX-512 hands narrow rows on");
+        let narrow_of = |p: &DepthwisePlan| match &p.kernel {
+            DepthwiseKernel::WidthVectors(wv) => wv.narrow_rows,
+            _ => None,
+        };
+        let narrow = narrow_of(&p).expect("AVX-512 hands narrow rows on");
         assert_eq!(
             (narrow.backend, narrow.max_output_columns),
             (Backend::Avx2, 8)
         );
         assert!(Backend::Avx512.implies().contains(&narrow.backend));
         assert_eq!(
-            Plan::for_spec(&six, Backend::Avx2).depthwise.narrow_rows,
+            narrow_of(&Plan::for_spec(&six, Backend::Avx2).depthwise),
             None
         );
         assert!((p.lane_utilisation - 6.0 / 8.0).abs() < 1e-12);
@@ -643,12 +776,15 @@ mod tests {
     #[test]
     fn five_channels_on_avx2_waste_three_of_eight_depthwise_lanes_and_say_so() {
         let p = Plan::for_spec(&shape(5, 5, 256, 1, 1), Backend::Avx2);
-        assert_eq!(p.depthwise.strategy, DepthwiseStrategy::ChannelVectors);
-        assert_eq!(p.depthwise.channel_vectors, 1);
-        assert_eq!(p.depthwise.tail_lanes, 5);
+        assert_eq!(p.depthwise.strategy(), DepthwiseStrategy::ChannelVectors);
+        let DepthwiseKernel::ChannelVectors(cv) = &p.depthwise.kernel else {
+            panic!("channel vectors")
+        };
+        assert_eq!((cv.full_vectors, cv.tail_lanes), (0, Some(5)));
+        assert_eq!(p.depthwise.channel_vectors(5), 1);
         assert!((p.depthwise.lane_utilisation - 5.0 / 8.0).abs() < 1e-12);
         // 25 weights do not fit with the accumulators in 16 registers.
-        assert!(!p.depthwise.weights_in_registers);
+        assert!(!cv.weights_in_registers);
         assert_eq!(p.pointwise.lane_utilisation, 1.0);
         assert_eq!((p.pointwise.rows, p.pointwise.vectors), (6, 2));
     }
@@ -656,15 +792,19 @@ mod tests {
     #[test]
     fn depthwise_3x3_keeps_weights_in_registers_and_blocks_pixels() {
         let p = Plan::for_spec(&shape(3, 128, 128, 1, 1), Backend::Avx2);
-        assert!(p.depthwise.weights_in_registers);
-        assert_eq!(p.depthwise.pixels_per_block, 4);
+        let DepthwiseKernel::ChannelVectors(cv) = &p.depthwise.kernel else {
+            panic!("channel vectors")
+        };
+        assert!(cv.weights_in_registers);
+        assert_eq!(cv.blocks, vec![4, 2, 1]);
+        assert_eq!(p.depthwise.pixels_per_block(), 4);
         // 4 outputs: 9 weight loads and 3 rows x 6 input loads for 36 FMAs.
         assert!((p.depthwise.loads_per_fma - 27.0 / 36.0).abs() < 1e-12);
         let p = Plan::for_spec(&shape(3, 128, 128, 2, 1), Backend::Avx512);
-        assert_eq!(p.depthwise.pixels_per_block, 4);
+        assert_eq!(p.depthwise.pixels_per_block(), 4);
         // Stride 2: 3 rows x 9 input loads and 9 weight loads for 36 FMAs.
         assert!((p.depthwise.loads_per_fma - 36.0 / 36.0).abs() < 1e-12);
-        assert_eq!(p.depthwise.channel_vectors, 8);
+        assert_eq!(p.depthwise.channel_vectors(128), 8);
     }
 
     #[test]
@@ -673,7 +813,7 @@ mod tests {
         let strategy = |dm, isa| {
             Plan::for_spec(&shape(3, 9, 17, 1, dm), isa)
                 .depthwise
-                .strategy
+                .strategy()
         };
         for dm in [2, 4, 8] {
             assert_eq!(
@@ -698,11 +838,14 @@ mod tests {
         // Few channels do not switch to width vectors when DM > 1 (their planar copy reads
         // input channel `ch`, not `ch / DM`).
         let p = Plan::for_spec(&shape(3, 1, 17, 1, 2), Backend::Avx512);
-        assert_eq!(p.depthwise.strategy, ExpandedChannelVectors);
+        assert_eq!(p.depthwise.strategy(), ExpandedChannelVectors);
         // M * DM = 2 channels: one vector, its 2 lanes a tail.
         assert_eq!(
-            (p.depthwise.channel_vectors, p.depthwise.tail_lanes),
-            (1, 2)
+            match &p.depthwise.kernel {
+                DepthwiseKernel::ChannelVectors(cv) => (cv.full_vectors, cv.tail_lanes),
+                _ => panic!("channel vectors"),
+            },
+            (0, Some(2))
         );
     }
 
@@ -788,11 +931,18 @@ mod tests {
         assert_eq!(prefetch(32, 64, Backend::Scalar), Nothing);
     }
 
+    fn edge_misses(plan: &Plan) -> Vec<usize> {
+        match &plan.depthwise.kernel {
+            DepthwiseKernel::ChannelVectors(cv) => cv.edges.right_misses.clone(),
+            _ => panic!("channel vectors"),
+        }
+    }
+
     #[test]
     fn right_edge_blocks_exist_for_every_reachable_miss() {
         let misses = |dk, stride| {
             let plan = Plan::for_spec(&shape(dk, 64, 64, stride, 1), Backend::Avx512);
-            right_edge_misses(&plan)
+            edge_misses(&plan)
         };
         assert_eq!(misses(3, 1), vec![1]);
         assert_eq!(misses(3, 2), vec![1]);
@@ -802,7 +952,7 @@ mod tests {
         assert_eq!(misses(7, 2), vec![2, 3]);
         let mut valid = shape(3, 64, 64, 1, 1);
         valid.padding = Padding::Valid;
-        assert!(right_edge_misses(&Plan::for_spec(&valid, Backend::Avx512)).is_empty());
+        assert!(edge_misses(&Plan::for_spec(&valid, Backend::Avx512)).is_empty());
     }
 
     #[test]
@@ -836,7 +986,7 @@ mod tests {
         assert!(big.fusion.tile_pixels >= MIN_TILE_PIXELS);
         assert_eq!(big.fusion.tile_pixels % big.pointwise.rows, 0);
         let small = Plan::for_spec(&shape(3, 32, 64, 1, 1), Backend::Avx2);
-        assert!(small.fusion.buffer_floats * 4 <= FUSION_TILE_BYTES + 4 * 32 * 6);
+        assert!(small.fusion.tile_pixels * small.channels * 4 <= FUSION_TILE_BYTES + 4 * 32 * 6);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! implementation detail of `#[separable_conv]` (re-exported as `dsconv::__private`).
 
 pub use crate::aligned::AlignedArray;
+pub use crate::drive::{fused_tiles, PlanarScratch, RowEdges, RowRun, RowRuns};
 use crate::{AlignedBuf, Error, LayerShape, Padding, Tensor};
 
 /// Validated sizes of one `forward`-like call.

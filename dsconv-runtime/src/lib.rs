@@ -9,6 +9,7 @@
 mod activation;
 mod aligned;
 mod backend;
+pub mod drive;
 mod error;
 pub mod layer;
 pub mod reference;

@@ -194,11 +194,11 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
         let forward = format_ident!("__dsconv_forward_{}", isa.name());
         let (dw_fn, pw_fn) = (&names.depthwise, &names.pointwise);
         let tile_pixels = plan.fusion.tile_pixels;
-        let tile_floats = plan.fusion.buffer_floats;
         let dw_scratch = simd::depthwise_scratch(plan);
         kernels.push(quote! {
-            /// `forward` of this backend: depthwise tiles of `TILE` pixels into a per-thread
-            /// scratch buffer, each consumed by the pointwise stage while it is in cache.
+            /// `forward` of this backend: the runtime's fused tile walk (depthwise tiles of
+            /// the plan's size into per-thread scratch, each consumed by the pointwise stage
+            /// while it is in cache) over this backend's kernels.
             ///
             /// # Safety
             /// As `SeparableConv::__forward_unchecked`, for this backend.
@@ -207,22 +207,21 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
             #[allow(unused_unsafe)]
             unsafe fn #forward(&self, input: &[f32], h: usize, w: usize, wo: usize, output: &mut [f32]) {
                 let pixels = #tile_pixels;
-                let dw_scratch = #dw_scratch;
-                ::dsconv::__private::with_scratch(#tile_floats + dw_scratch, |buffer| {
-                    let (tile, dw_scratch) = buffer.split_at_mut(#tile_floats);
-                    let mut first_pixel = 0usize;
-                    for out_tile in output.chunks_mut(#tile_pixels * #n) {
-                        let pixels = out_tile.len() / #n;
-                        let dw_tile = &mut tile[..pixels * #c];
-                        // SAFETY: the tile covers pixels first_pixel..first_pixel + pixels of
-                        // the output grid; buffers have the lengths the kernels require.
-                        unsafe {
-                            self.#dw_fn(input, h, w, wo, first_pixel, dw_tile, dw_scratch);
-                            self.#pw_fn(dw_tile, pixels, out_tile);
-                        }
-                        first_pixel += pixels;
-                    }
-                })
+                ::dsconv::__private::fused_tiles(
+                    output,
+                    #n,
+                    #c,
+                    #tile_pixels,
+                    #dw_scratch,
+                    // SAFETY: each tile covers pixels first_pixel..first_pixel + pixels of the
+                    // output grid; the tile and scratch have the lengths the kernels require;
+                    // the caller checked the backend runs on this CPU.
+                    |first_pixel, dw_tile, scratch| unsafe {
+                        self.#dw_fn(input, h, w, wo, first_pixel, dw_tile, scratch)
+                    },
+                    // SAFETY: as above; out_tile holds `pixels * N` floats.
+                    |dw_tile, pixels, out_tile| unsafe { self.#pw_fn(dw_tile, pixels, out_tile) },
+                )
             }
         });
         let plan_const = format_ident!("PLAN_{}", isa.name().to_uppercase());
@@ -230,9 +229,9 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
         let d = &plan.depthwise;
         let p = &plan.pointwise;
         let (strategy, ppb, cv, dlpf, dlu) = (
-            d.strategy.describe(),
-            d.pixels_per_block,
-            d.channel_vectors,
+            d.strategy().describe(),
+            d.pixels_per_block(),
+            d.channel_vectors(plan.channels),
             d.loads_per_fma,
             d.lane_utilisation,
         );

@@ -18,9 +18,10 @@
 use super::isa::VectorOps;
 use crate::model::LayerSpec;
 use crate::plan::{
-    right_edge_misses, ColumnBlock, DepthwiseStrategy, Plan, PointwiseOrder, PointwisePrefetch,
-    PANEL_WIDTH,
+    ChannelVectorPlan, ColumnBlock, DepthwiseKernel, Plan, PointwiseOrder, PointwisePrefetch,
+    WidthVectorPlan, PANEL_WIDTH,
 };
+use dsconv_runtime::drive::PlanarScratch;
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
@@ -56,10 +57,10 @@ pub fn depthwise(
     let ops = VectorOps { isa: plan.isa };
     let (cfg, feature, import) = (ops.cfg(), ops.target_feature(), ops.import());
     let name = &names.depthwise;
-    match plan.depthwise.strategy {
-        DepthwiseStrategy::ChannelVectors | DepthwiseStrategy::ExpandedChannelVectors => {}
-        DepthwiseStrategy::WidthVectors => return width_depthwise(plan, spec, name),
-        _ => {
+    let cv = match &plan.depthwise.kernel {
+        DepthwiseKernel::ChannelVectors(cv) => cv,
+        DepthwiseKernel::WidthVectors(wv) => return width_depthwise(plan, wv, spec, name),
+        DepthwiseKernel::Scalar { .. } => {
             return quote! {
                 #cfg
                 #[inline]
@@ -68,19 +69,17 @@ pub fn depthwise(
                 }
             };
         }
-    }
+    };
     let s = &plan.shape;
     let (dk, stride, pad, c) = (s.dk, s.stride, plan.depthwise.pad, plan.channels);
-    let lanes = ops.lanes();
-    let full_vectors = c / lanes;
-    let tail = c % lanes;
-    let kernels = PixelKernels::new(plan, spec, &ops);
+    let (lanes, full_vectors, tail) = (cv.lanes, cv.full_vectors, cv.tail_lanes);
+    let kernels = PixelKernels::new(plan, cv, spec, &ops);
     // Each kind of pixel run loops over every channel vector innermost, so the cache lines
     // of the input pixels it reads are consumed whole while they are hot.
     let over_channels = |kind: &dyn Fn(Option<usize>) -> TokenStream| -> TokenStream {
         let full = kind(None);
         let prologue_full = kernels.prologue(None);
-        let tail_part = (tail > 0).then(|| {
+        let tail_part = tail.map(|tail| {
             let body = kind(Some(tail));
             let prologue = kernels.prologue(Some(tail));
             quote! {
@@ -108,44 +107,40 @@ pub fn depthwise(
             #body
         }
     };
-    let block_sizes = kernels.block_sizes();
-    // Edge blocks: the first and last `n_edge` pixels of a row run as one block that skips
-    // its out-of-image columns, instead of pixel by pixel through tap pointers.
-    let n_edge = plan.depthwise.pixels_per_block;
-    let span_edge = (n_edge - 1) * stride + dk;
-    let left_edge = (pad > 0).then(|| {
+    // Edge blocks: the first and last `block` pixels of a row run as one block that skips
+    // its out-of-image columns, instead of pixel by pixel through tap pointers. Whether
+    // they apply is the runtime's `RowEdges` check, with the plan's numbers.
+    let edges = &cv.edges;
+    let (n_edge, span_edge) = (edges.block, edges.span);
+    let left_edge = edges.left.then(|| {
         let body = over_channels(&|partial| kernels.edge_block(n_edge, partial, pad, 0));
         quote! {
-            // The block's columns 0..SPAN - PAD lie in the row.
-            if ox == 0 && #n_edge <= stop && #span_edge - #pad <= w {
+            if ox == 0 && EDGES.left_fits(w, stop) {
                 #body
                 ox = #n_edge;
             }
         }
     });
-    // The last block of a row misses a few columns on the right, how many depending on
-    // the width's parity for stride 2 (`right_edge_misses`): one variant per reachable count.
-    let right_arms = right_edge_misses(plan).into_iter().map(|m| {
+    // The last block of a row misses a few columns on the right, how many depending on the
+    // width's parity for stride 2: one variant per count the plan found reachable.
+    let right_arms = edges.right_misses.iter().map(|&m| {
         let body = over_channels(&|partial| kernels.edge_block(n_edge, partial, 0, m));
         quote!(#m => { #body })
     });
-    let find_right_edge = (pad > 0).then(|| {
+    let find_right_edge = edges.left.then(|| {
         quote! {
-            if ox1 == wo && ox1 >= ox0 + #n_edge && (wo - #n_edge) * #stride >= #pad {
-                let end_col = (wo - #n_edge) * #stride - #pad + #span_edge;
-                if end_col > w && end_col - w <= #pad {
-                    right_missing = end_col - w;
-                    stop = ox1 - #n_edge;
-                }
+            right_missing = EDGES.right_missing(w, wo, ox0, ox1);
+            if right_missing > 0 {
+                stop = ox1 - #n_edge;
             }
         }
     });
-    let right_edge = (pad > 0).then(|| {
+    let right_edge = edges.left.then(|| {
         quote! {
             if right_missing > 0 {
                 match right_missing {
                     #(#right_arms)*
-                    // Not reachable (see `right_edge_misses`); pixel by pixel if it were.
+                    // Not reachable (the plan enumerated the counts); pixel by pixel if it were.
                     _ => {
                         while ox < ox1 {
                             #border
@@ -157,7 +152,7 @@ pub fn depthwise(
             }
         }
     });
-    let interior_runs = block_sizes.iter().map(|&n| {
+    let interior_runs = cv.blocks.iter().map(|&n| {
         let body = over_channels(&|partial| kernels.interior_block(n, partial));
         quote! {
             while ox + #n <= b {
@@ -185,14 +180,17 @@ pub fn depthwise(
             let bias = self.dw_bias.as_ptr();
             let zeros = self.zeros.as_ptr();
             let end = first_pixel + out.len() / #c;
+            const EDGES: ::dsconv::__private::RowEdges = ::dsconv::__private::RowEdges {
+                block: #n_edge,
+                span: #span_edge,
+                pad: #pad,
+                stride: #stride,
+            };
             // Interior columns: the whole window lies inside the row.
             let interior_lo = (#pad + #stride - 1) / #stride;
             let interior_hi = if w + #pad >= #dk { (w + #pad - #dk) / #stride + 1 } else { 0 };
-            let mut p = first_pixel;
-            while p < end {
-                let oy = p / wo;
-                let ox0 = p % wo;
-                let ox1 = wo.min(ox0 + (end - p));
+            for run in ::dsconv::__private::RowRuns::new(first_pixel, end, wo) {
+                let ::dsconv::__private::RowRun { oy, ox0, ox1, offset } = run;
                 // Window rows in padded coordinates; input row = y0 + ky - PAD. For every
                 // output row y0 < h + PAD, so ky_hi does not underflow.
                 let y0 = oy * #stride;
@@ -200,8 +198,8 @@ pub fn depthwise(
                 let ky_hi = (h + #pad - y0).min(#dk);
                 let a = interior_lo.clamp(ox0, ox1);
                 let b = interior_hi.clamp(a, ox1);
-                // SAFETY: pixel p - first_pixel < out.len() / C.
-                let seg = outp.add((p - first_pixel) * #c);
+                // SAFETY: pixel `offset` of the run < out.len() / C.
+                let seg = outp.add(offset * #c);
                 let mut ox = ox0;
                 // A right edge block covers wo - N..wo when the run reaches the row's end,
                 // its first column is inside the image and 1..=PAD of its columns are not.
@@ -220,64 +218,63 @@ pub fn depthwise(
                     ox += 1;
                 }
                 #right_edge
-                p += ox1 - ox0;
             }
         }
     }
 }
 
-/// Floats of depthwise scratch for a run of `pixels` output pixels, as an expression in
-/// `w`, `wo` and `pixels` (0 unless the plan's strategy is [`DepthwiseStrategy::WidthVectors`]):
-/// `C` planes of `rows * STRIDE` phase rows of `span` floats, where a run spans at most
-/// `ceil(pixels / wo) + 1` output rows, and `C` planar output rows of `wo + lanes`.
-pub fn depthwise_scratch(plan: &Plan) -> TokenStream {
-    if plan.depthwise.strategy != DepthwiseStrategy::WidthVectors {
-        return quote!(0usize);
-    }
-    let s = &plan.shape;
-    let (dk, stride, c, lanes) = (s.dk, s.stride, plan.channels, plan.isa.lanes());
-    let span = width_span(plan);
+/// The runtime's scratch layout with the plan's numbers, as a constant expression.
+fn scratch_layout(scratch: &PlanarScratch) -> TokenStream {
+    let PlanarScratch {
+        channels,
+        dk,
+        stride,
+        pad,
+        lanes,
+    } = *scratch;
     quote! {
-        {
-            let rows = (pixels.div_ceil(wo) * #stride).saturating_add(#dk);
-            let span = #span;
-            #c * rows.saturating_mul(#stride).saturating_mul(span).saturating_add(wo + #lanes)
+        ::dsconv::__private::PlanarScratch {
+            channels: #channels,
+            dk: #dk,
+            stride: #stride,
+            pad: #pad,
+            lanes: #lanes,
         }
     }
 }
 
-/// Floats per phase row of the planar copy, as an expression in `w` and `wo`: every padded
-/// input column `(w + 2 PAD) / STRIDE`, and every vector load of the last output column's
-/// taps, `wo + (DK - 1) / STRIDE + lanes`.
-fn width_span(plan: &Plan) -> TokenStream {
-    let s = &plan.shape;
-    let (dk, stride, pad, lanes) = (s.dk, s.stride, plan.depthwise.pad, plan.isa.lanes());
-    quote! {
-        ((w + 2 * #pad).div_ceil(#stride)).max(wo + (#dk - 1) / #stride) + #lanes
+/// Floats of depthwise scratch for a run of `pixels` output pixels, as an expression in
+/// `w`, `wo` and `pixels`: the plan's scratch layout's size, or 0 when the kernel needs none.
+pub fn depthwise_scratch(plan: &Plan) -> TokenStream {
+    match plan.depthwise.scratch() {
+        Some(scratch) => {
+            let layout = scratch_layout(&scratch);
+            quote!(#layout.floats(pixels, w, wo))
+        }
+        None => quote!(0usize),
     }
 }
 
 /// The depthwise stage with output columns across lanes
 /// ([`DepthwiseStrategy::WidthVectors`]).
-fn width_depthwise(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
+fn width_depthwise(
+    plan: &Plan,
+    wv: &WidthVectorPlan,
+    spec: &LayerSpec,
+    name: &Ident,
+) -> TokenStream {
     let ops = VectorOps { isa: plan.isa };
     let (cfg, feature, import) = (ops.cfg(), ops.target_feature(), ops.import());
     let s = &plan.shape;
-    let (dk, stride, pad, c, cp) = (
-        s.dk,
-        s.stride,
-        plan.depthwise.pad,
-        plan.channels,
-        plan.padded_channels,
-    );
-    let lanes = ops.lanes();
+    let (dk, stride, c, cp) = (s.dk, s.stride, plan.channels, plan.padded_channels);
+    let lanes = wv.lanes;
     let ty = ops.ty();
-    let span = width_span(plan);
+    let layout = scratch_layout(&wv.scratch);
     let zero = ops.zero();
     // Rows the plan sends to a narrower backend's kernel (one this backend implies: every
     // CPU that runs this kernel runs that one). Its scratch is never larger (its span and
     // output row are shorter by the difference in lanes).
-    let narrow = plan.depthwise.narrow_rows.map(|n| {
+    let narrow = wv.narrow_rows.map(|n| {
         debug_assert!(plan.isa.implies().contains(&n.backend));
         let kernel = KernelNames::new(n.backend.name()).depthwise;
         let max = n.max_output_columns;
@@ -287,33 +284,45 @@ fn width_depthwise(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
             }
         }
     });
-    let weights = (0..dk * dk).map(|t| {
+    // A channel's weights splatted into registers once, when the plan has room for them;
+    // else each FMA broadcasts its weight from memory.
+    let weights = (0..dk * dk).filter(|_| wv.weights_in_registers).map(|t| {
         let wn = format_ident!("w{}", t);
         let v = ops.splat(quote!(self.dw[#t * #cp + ch]));
         quote!(let #wn: #ty = #v;)
     });
+    let accumulators: Vec<Ident> = (0..wv.accumulators)
+        .map(|i| format_ident!("acc{}", i))
+        .collect();
     let taps = (0..dk)
         .flat_map(|ky| (0..dk).map(move |kx| (ky, kx)))
         .map(|(ky, kx)| {
-            let wn = format_ident!("w{}", ky * dk + kx);
+            let t = ky * dk + kx;
+            let wn = if wv.weights_in_registers {
+                let wn = format_ident!("w{}", t);
+                quote!(#wn)
+            } else {
+                ops.broadcast(quote!(wts.add(#t * #cp + ch)))
+            };
             let (phase, shift) = (kx % stride, kx / stride);
             let load =
                 ops.load(quote!(plane.add(((r0 + #ky) * #stride + #phase) * span + ox + #shift)));
-            // Two accumulators (taps alternate) halve the dependent FMA chain.
-            let acc = if (ky * dk + kx) % 2 == 0 {
-                quote!(acc)
-            } else {
-                quote!(acc_odd)
-            };
-            let f = ops.fma(acc.clone(), quote!(x), quote!(#wn));
+            // Taps alternate between the accumulators, shortening the dependent FMA chain.
+            let acc = &accumulators[t % accumulators.len()];
+            let f = ops.fma(quote!(#acc), quote!(x), wn);
             quote! {
                 let x: #ty = #load;
                 #acc = #f;
             }
         });
-    let add = ops.add(quote!(acc), quote!(acc_odd));
+    let acc0 = &accumulators[0];
+    let others = &accumulators[1..];
+    let sums = others.iter().map(|a| {
+        let add = ops.add(quote!(#acc0), quote!(#a));
+        quote!(#acc0 = #add;)
+    });
     let bias = ops.splat(quote!(self.dw_bias[ch]));
-    let activated = ops.activate(spec.activation, quote!(acc));
+    let activated = ops.activate(spec.activation, quote!(#acc0));
     let store_row = ops.store(quote!(row_out.add(ch * row_len + ox - ox_lo)), quote!(y));
     quote! {
         /// Depthwise stage for output pixels `first_pixel..first_pixel + out.len() / C`,
@@ -339,32 +348,21 @@ fn width_depthwise(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
             // Padded input rows oy_first * STRIDE .. + rows, each split into STRIDE phase
             // rows (padded column x at phase x % STRIDE, index x / STRIDE), zero outside the
             // image.
-            let rows = (oy_last - oy_first) * #stride + #dk;
-            let span = #span;
-            let plane_len = rows * #stride * span;
+            const SCRATCH: ::dsconv::__private::PlanarScratch = #layout;
+            let rows = SCRATCH.rows(oy_first, oy_last);
+            let span = SCRATCH.span(w, wo);
+            let plane_len = SCRATCH.plane_len(rows, span);
             let (planar, row_out) = scratch.split_at_mut(#c * plane_len);
             // One output row, planar (`[channel][column]`, whole vectors), interleaved into
             // `out` once every channel is done: reading lanes back right after storing the
             // vector would stall on store forwarding.
-            let row_len = wo + #lanes;
+            let row_len = SCRATCH.row_len(wo);
             let row_out = &mut row_out[..#c * row_len];
-            planar.fill(0.0);
             let row_lo = oy_first * #stride;
-            for r in 0..rows {
-                let Some(iy) = (row_lo + r).checked_sub(#pad).filter(|&iy| iy < h) else {
-                    continue;
-                };
-                let src = &input[iy * w * #c..(iy + 1) * w * #c];
-                for (x, px) in src.chunks_exact(#c).enumerate() {
-                    let xp = x + #pad;
-                    let at = (r * #stride + xp % #stride) * span + xp / #stride;
-                    for (ch, &v) in px.iter().enumerate() {
-                        planar[ch * plane_len + at] = v;
-                    }
-                }
-            }
+            SCRATCH.copy_rows(input, h, w, row_lo, rows, span, planar);
             let planar = planar.as_ptr();
             let row_out = row_out.as_mut_ptr();
+            let wts = self.dw.as_ptr();
             for oy in oy_first..=oy_last {
                 let ox_lo = if oy == oy_first { first_pixel % wo } else { 0 };
                 let ox_hi = if oy == oy_last { (end - 1) % wo + 1 } else { wo };
@@ -376,12 +374,13 @@ fn width_depthwise(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
                     let plane = planar.add(ch * plane_len);
                     let mut ox = ox_lo;
                     while ox < ox_hi {
-                        let mut acc: #ty = bv;
-                        let mut acc_odd: #ty = #zero;
+                        let mut #acc0: #ty = bv;
+                        #(let mut #others: #ty = #zero;)*
                         // SAFETY: phase row (r0 + ky) * STRIDE + phase < rows * STRIDE, and
-                        // ox + shift + lanes <= wo + (DK - 1) / STRIDE + lanes <= span.
+                        // ox + shift + lanes <= wo + (DK - 1) / STRIDE + lanes <= span; a
+                        // weight broadcast reads tap t of channel ch < C <= CP.
                         #(#taps)*
-                        acc = #add;
+                        #(#sums)*
                         let y: #ty = #activated;
                         // SAFETY: ox - ox_lo + lanes <= wo + lanes = row_len, ch < C.
                         #store_row;
@@ -405,45 +404,48 @@ fn width_depthwise(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
 /// channel `c0`; `partial` = lanes of a masked tail vector).
 struct PixelKernels<'a> {
     plan: &'a Plan,
+    cv: &'a ChannelVectorPlan,
     spec: &'a LayerSpec,
     ops: &'a VectorOps,
     weight_names: Vec<Ident>,
-    /// Output channels per input channel that a load expands to (the depth multiplier
-    /// under [`DepthwiseStrategy::ExpandedChannelVectors`], else 1).
+    /// Output channels per input channel that a load expands to (the plan's `expand`, else
+    /// 1).
     dm: usize,
-    /// Floats per input pixel, `M` (`C / dm`).
+    /// Floats per input pixel, `M`.
     cin: usize,
 }
 
 impl<'a> PixelKernels<'a> {
-    fn new(plan: &'a Plan, spec: &'a LayerSpec, ops: &'a VectorOps) -> Self {
-        let taps = plan.shape.dk * plan.shape.dk;
-        let dm = match plan.depthwise.strategy {
-            DepthwiseStrategy::ExpandedChannelVectors => plan.shape.depth_multiplier,
-            _ => 1,
-        };
+    fn new(
+        plan: &'a Plan,
+        cv: &'a ChannelVectorPlan,
+        spec: &'a LayerSpec,
+        ops: &'a VectorOps,
+    ) -> Self {
         PixelKernels {
             plan,
+            cv,
             spec,
             ops,
-            weight_names: (0..taps).map(|t| format_ident!("w{}", t)).collect(),
-            dm,
-            cin: plan.channels / dm,
+            weight_names: (0..plan.depthwise.taps)
+                .map(|t| format_ident!("w{}", t))
+                .collect(),
+            dm: cv.expand.unwrap_or(1),
+            cin: cv.input_channels,
         }
     }
 
-    /// Interior block sizes, largest first: the planned block, then halves down to 1, so a
-    /// short interior (a 7-pixel row) still runs blocked code.
-    fn block_sizes(&self) -> Vec<usize> {
-        let mut sizes = vec![self.plan.depthwise.pixels_per_block];
-        let mut n = self.plan.depthwise.pixels_per_block.next_power_of_two() / 2;
-        while n >= 1 {
-            if n < sizes[sizes.len() - 1] {
-                sizes.push(n);
-            }
-            n /= 2;
+    /// Tap `t`'s weight vector for channel vector `c0`: the register loaded by the
+    /// prologue when the plan keeps the weights in registers, else a load at the FMA (a
+    /// memory operand).
+    fn weight(&self, t: usize) -> TokenStream {
+        if self.cv.weights_in_registers {
+            let wn = &self.weight_names[t];
+            quote!(#wn)
+        } else {
+            let cp = self.plan.padded_channels;
+            self.ops.load(quote!(wts.add(#t * #cp + c0)))
         }
-        sizes
     }
 
     /// The input vector at `ptr` for a channel vector of `partial` (or all) lanes: with a
@@ -472,15 +474,22 @@ impl<'a> PixelKernels<'a> {
         }
     }
 
-    /// Weight and bias vectors of channel vector `c0`.
+    /// Weight (when the plan keeps them in registers) and bias vectors of channel vector
+    /// `c0`.
     fn prologue(&self, _partial: Option<usize>) -> TokenStream {
         let cp = self.plan.padded_channels;
         let ty = self.ops.ty();
-        let weights = self.weight_names.iter().enumerate().map(|(t, wn)| {
-            // Weights are padded to CP channels per tap: whole-vector loads stay in bounds.
-            let load = self.ops.load(quote!(wts.add(#t * #cp + c0)));
-            quote!(let #wn: #ty = #load;)
-        });
+        let in_registers = self.cv.weights_in_registers;
+        let weights = self
+            .weight_names
+            .iter()
+            .enumerate()
+            .filter(|_| in_registers)
+            .map(|(t, wn)| {
+                // Weights are padded to CP channels per tap: whole-vector loads stay in bounds.
+                let load = self.ops.load(quote!(wts.add(#t * #cp + c0)));
+                quote!(let #wn: #ty = #load;)
+            });
         let bias = self.ops.load(quote!(bias.add(c0)));
         quote! {
             // SAFETY: c0 + lanes <= CP, the padded length of every tap's weights and the bias.
@@ -520,8 +529,8 @@ impl<'a> PixelKernels<'a> {
                 let fmas = (0..n).filter_map(|i| {
                     let kx = j.checked_sub(i * stride).filter(|&kx| kx < dk)?;
                     let acc = &accs[i];
-                    let wn = &self.weight_names[ky * dk + kx];
-                    let f = self.ops.fma(quote!(#acc), quote!(#x), quote!(#wn));
+                    let wn = self.weight(ky * dk + kx);
+                    let f = self.ops.fma(quote!(#acc), quote!(#x), wn);
                     Some(quote!(#acc = #f;))
                 });
                 quote! {
@@ -588,10 +597,10 @@ impl<'a> PixelKernels<'a> {
         let (dk, c, dm) = (s.dk, self.plan.channels, self.dm);
         let ty = self.ops.ty();
         let taps = (0..dk * dk).map(|t| {
-            let wn = &self.weight_names[t];
+            let wn = self.weight(t);
             let tap = format_ident!("tap{}", t);
             let load = self.load_input(quote!(#tap.add(c0 / #dm)), partial);
-            let f = self.ops.fma(quote!(acc), quote!(x), quote!(#wn));
+            let f = self.ops.fma(quote!(acc), quote!(x), wn);
             quote! {
                 let x: #ty = #load;
                 acc = #f;

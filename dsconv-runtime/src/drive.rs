@@ -1,0 +1,341 @@
+//! Drivers: the loops and layouts of the generated kernels that do not depend on the layer's
+//! shape, as plain generic Rust (unit-tested and Miri-checked on their own, compiled once
+//! here instead of copied as tokens into every layer and backend). Generated per-ISA
+//! kernels call them with their shape's constants; `#[inline(always)]` puts them inside the
+//! caller's `#[target_feature]` function, so they cost nothing across that boundary.
+//!
+//! - [`fused_tiles`]: `forward`'s walk over output tiles (depthwise into a scratch tile,
+//!   then the pointwise stage while it is in cache).
+//! - [`RowRuns`]: a run of output pixels split at row ends (the depthwise row segmentation).
+//! - [`RowEdges`]: which blocks at the ends of a row run the edge code (the run-time edge
+//!   check; the planner enumerates the same function to decide which variants to emit).
+//! - [`PlanarScratch`]: the width-vector depthwise's scratch layout (its size and offsets)
+//!   and the planar copy into it.
+
+/// `forward`'s tile walk: the output in tiles of `tile_pixels` pixels of `n` channels; for
+/// each, `depthwise(first_pixel, tile, scratch)` fills `tile` (`pixels * c` floats) and
+/// `pointwise(tile, pixels, out_tile)` consumes it while it is in cache. `scratch_floats`
+/// of per-thread scratch follow the tile buffer (reused: no allocation in steady state).
+#[inline(always)]
+pub fn fused_tiles(
+    output: &mut [f32],
+    n: usize,
+    c: usize,
+    tile_pixels: usize,
+    scratch_floats: usize,
+    mut depthwise: impl FnMut(usize, &mut [f32], &mut [f32]),
+    mut pointwise: impl FnMut(&[f32], usize, &mut [f32]),
+) {
+    let tile_floats = tile_pixels * c;
+    crate::layer::with_scratch(tile_floats + scratch_floats, |buffer| {
+        let (tile, scratch) = buffer.split_at_mut(tile_floats);
+        let mut first_pixel = 0usize;
+        for out_tile in output.chunks_mut(tile_pixels * n) {
+            let pixels = out_tile.len() / n;
+            let dw_tile = &mut tile[..pixels * c];
+            depthwise(first_pixel, dw_tile, scratch);
+            pointwise(dw_tile, pixels, out_tile);
+            first_pixel += pixels;
+        }
+    })
+}
+
+/// One row's part of a run of output pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowRun {
+    /// Output row.
+    pub oy: usize,
+    /// First output column.
+    pub ox0: usize,
+    /// One past the last output column.
+    pub ox1: usize,
+    /// Pixels of the run before this part (its offset in the run's output, in pixels).
+    pub offset: usize,
+}
+
+/// The pixels `first..end` of a `wo`-wide output grid, split at row ends.
+#[derive(Clone, Copy, Debug)]
+pub struct RowRuns {
+    p: usize,
+    first: usize,
+    end: usize,
+    wo: usize,
+}
+
+impl RowRuns {
+    /// The runs of pixels `first..end` (row-major, `wo >= 1` columns per row).
+    #[inline(always)]
+    pub fn new(first: usize, end: usize, wo: usize) -> Self {
+        RowRuns {
+            p: first,
+            first,
+            end,
+            wo,
+        }
+    }
+}
+
+impl Iterator for RowRuns {
+    type Item = RowRun;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<RowRun> {
+        if self.p >= self.end {
+            return None;
+        }
+        let (oy, ox0) = (self.p / self.wo, self.p % self.wo);
+        let ox1 = self.wo.min(ox0 + (self.end - self.p));
+        let run = RowRun {
+            oy,
+            ox0,
+            ox1,
+            offset: self.p - self.first,
+        };
+        self.p += ox1 - ox0;
+        Some(run)
+    }
+}
+
+/// The edge blocks of a row of sliding-window depthwise output: `block` pixels whose window
+/// spans `span = (block - 1) * stride + dk` input columns starting `pad` left of the image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowEdges {
+    /// Pixels per edge block.
+    pub block: usize,
+    /// Input columns a block's window spans.
+    pub span: usize,
+    /// Zero columns padded left of the image.
+    pub pad: usize,
+    /// Depthwise stride.
+    pub stride: usize,
+}
+
+impl RowEdges {
+    /// Whether the first block of a row (columns `0..block`, before `stop`) runs as a left
+    /// edge block: its window's in-image columns `0..span - pad` lie in the row.
+    #[inline(always)]
+    pub fn left_fits(&self, w: usize, stop: usize) -> bool {
+        self.block <= stop && self.span - self.pad <= w
+    }
+
+    /// For a run `ox0..ox1` of a row `wo` wide over an input row `w` wide: how many columns
+    /// the last block (`wo - block..wo`) finds right of the image when it runs as a right
+    /// edge block — the run reaches the row's end, the block starts inside the image and
+    /// 1..=pad of its columns do not — else 0.
+    #[inline(always)]
+    pub fn right_missing(&self, w: usize, wo: usize, ox0: usize, ox1: usize) -> usize {
+        if self.pad == 0 || ox1 != wo || ox1 < ox0 + self.block {
+            return 0;
+        }
+        let first_col = (wo - self.block) * self.stride;
+        if first_col < self.pad {
+            return 0;
+        }
+        let end_col = first_col - self.pad + self.span;
+        if end_col > w && end_col - w <= self.pad {
+            end_col - w
+        } else {
+            0
+        }
+    }
+}
+
+/// The scratch of the width-vector depthwise: for a run of output pixels, the input rows it
+/// reads copied into zero-padded planes (`[channel][row][column phase][column / stride]`,
+/// each phase row `span` floats), then one planar output row (`[channel][column]`,
+/// `wo + lanes` floats per channel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanarScratch {
+    /// Channels (one plane each).
+    pub channels: usize,
+    /// Kernel size.
+    pub dk: usize,
+    /// Stride (phases per row).
+    pub stride: usize,
+    /// Zeros padded before the first row and column.
+    pub pad: usize,
+    /// Output columns per vector.
+    pub lanes: usize,
+}
+
+impl PlanarScratch {
+    /// Floats per phase row: every padded input column, `(w + 2 pad) / stride`, and every
+    /// vector load of the last output column's taps, `wo + (dk - 1) / stride + lanes`.
+    #[inline(always)]
+    pub fn span(&self, w: usize, wo: usize) -> usize {
+        ((w + 2 * self.pad).div_ceil(self.stride)).max(wo + (self.dk - 1) / self.stride)
+            + self.lanes
+    }
+
+    /// Padded input rows read by output rows `oy_first..=oy_last`.
+    #[inline(always)]
+    pub fn rows(&self, oy_first: usize, oy_last: usize) -> usize {
+        (oy_last - oy_first) * self.stride + self.dk
+    }
+
+    /// Floats of one channel's plane.
+    #[inline(always)]
+    pub fn plane_len(&self, rows: usize, span: usize) -> usize {
+        rows * self.stride * span
+    }
+
+    /// Floats per channel of the planar output row.
+    #[inline(always)]
+    pub fn row_len(&self, wo: usize) -> usize {
+        wo + self.lanes
+    }
+
+    /// Floats of scratch a run of `pixels` output pixels needs, over any placement of the
+    /// run (it spans at most `ceil(pixels / wo) + 1` output rows); saturating.
+    pub fn floats(&self, pixels: usize, w: usize, wo: usize) -> usize {
+        let rows = (pixels.div_ceil(wo) * self.stride).saturating_add(self.dk);
+        let planes = rows
+            .saturating_mul(self.stride)
+            .saturating_mul(self.span(w, wo));
+        self.channels
+            .saturating_mul(planes.saturating_add(self.row_len(wo)))
+    }
+
+    /// Copies input rows `row_lo..row_lo + rows` of the padded image (`h x w`, `channels`
+    /// per pixel, HWC) into `planar` (zeroed first; `channels` planes of
+    /// [`plane_len`](Self::plane_len) floats).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn copy_rows(
+        &self,
+        input: &[f32],
+        h: usize,
+        w: usize,
+        row_lo: usize,
+        rows: usize,
+        span: usize,
+        planar: &mut [f32],
+    ) {
+        let (c, stride, pad) = (self.channels, self.stride, self.pad);
+        let plane_len = self.plane_len(rows, span);
+        planar.fill(0.0);
+        for r in 0..rows {
+            let Some(iy) = (row_lo + r).checked_sub(pad).filter(|&iy| iy < h) else {
+                continue;
+            };
+            let src = &input[iy * w * c..(iy + 1) * w * c];
+            for (x, px) in src.chunks_exact(c).enumerate() {
+                let xp = x + pad;
+                let at = (r * stride + xp % stride) * span + xp / stride;
+                for (ch, &v) in px.iter().enumerate() {
+                    planar[ch * plane_len + at] = v;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_runs_split_at_row_ends_and_cover_the_run_once() {
+        let runs: Vec<RowRun> = RowRuns::new(3, 12, 5).collect();
+        assert_eq!(
+            runs,
+            vec![
+                RowRun {
+                    oy: 0,
+                    ox0: 3,
+                    ox1: 5,
+                    offset: 0
+                },
+                RowRun {
+                    oy: 1,
+                    ox0: 0,
+                    ox1: 5,
+                    offset: 2
+                },
+                RowRun {
+                    oy: 2,
+                    ox0: 0,
+                    ox1: 2,
+                    offset: 7
+                },
+            ]
+        );
+        assert_eq!(RowRuns::new(4, 4, 3).count(), 0);
+    }
+
+    #[test]
+    fn fused_tiles_visit_every_pixel_once_in_order() {
+        let (n, c) = (2, 3);
+        let mut out = vec![0.0f32; 7 * n];
+        let mut firsts = Vec::new();
+        fused_tiles(
+            &mut out,
+            n,
+            c,
+            3,
+            5,
+            |first, tile, scratch| {
+                assert_eq!(scratch.len(), 5);
+                firsts.push((first, tile.len() / c));
+                tile.fill(first as f32);
+            },
+            |tile, pixels, out_tile| {
+                assert_eq!(tile.len(), pixels * c);
+                out_tile.fill(tile[0] + 1.0);
+            },
+        );
+        assert_eq!(firsts, vec![(0, 3), (3, 3), (6, 1)]);
+        assert_eq!(
+            out,
+            [1., 1., 1., 1., 1., 1., 4., 4., 4., 4., 4., 4., 7., 7.]
+        );
+    }
+
+    #[test]
+    fn right_edges_miss_up_to_pad_columns() {
+        // 3x3, pad 1, stride 1, blocks of 4: window of 6 columns.
+        let e = RowEdges {
+            block: 4,
+            span: 6,
+            pad: 1,
+            stride: 1,
+        };
+        // w = wo = 10: the last block starts at column 6 - 1 = 5 and ends at 11: misses 1.
+        assert_eq!(e.right_missing(10, 10, 0, 10), 1);
+        // A run not reaching the row's end, or too short for a block: no edge block.
+        assert_eq!(e.right_missing(10, 10, 0, 9), 0);
+        assert_eq!(e.right_missing(10, 10, 8, 10), 0);
+        assert!(e.left_fits(10, 10));
+        assert!(!e.left_fits(4, 10));
+        let valid = RowEdges { pad: 0, ..e };
+        assert_eq!(valid.right_missing(10, 8, 0, 8), 0);
+    }
+
+    #[test]
+    fn planar_copy_puts_each_value_at_its_phase_and_pads_with_zeros() {
+        // 2x3 image, 2 channels, 3x3 kernel, pad 1, stride 2, 4 lanes.
+        let s = PlanarScratch {
+            channels: 2,
+            dk: 3,
+            stride: 2,
+            pad: 1,
+            lanes: 4,
+        };
+        let (h, w, wo) = (2, 3, 2);
+        let input: Vec<f32> = (1..=12).map(|v| v as f32).collect();
+        let span = s.span(w, wo);
+        let rows = s.rows(0, 0);
+        let mut planar = vec![f32::NAN; 2 * s.plane_len(rows, span)];
+        s.copy_rows(&input, h, w, 0, rows, span, &mut planar);
+        let plane = s.plane_len(rows, span);
+        // Padded row 1 = image row 0; padded column x + 1 at phase (x + 1) % 2.
+        let at = |r: usize, xp: usize| (r * 2 + xp % 2) * span + xp / 2;
+        assert_eq!(planar[at(1, 1)], 1.0); // (0, 0) channel 0
+        assert_eq!(planar[plane + at(1, 1)], 2.0); // (0, 0) channel 1
+        assert_eq!(planar[at(1, 3)], 5.0); // (0, 2) channel 0
+        assert_eq!(planar[at(2, 2)], 9.0); // (1, 1) channel 0
+        assert_eq!(planar[at(0, 1)], 0.0); // padding row
+        assert!(planar.iter().all(|v| !v.is_nan()));
+        assert!(s.floats(wo, w, wo) >= 2 * plane + 2 * s.row_len(wo));
+    }
+}
