@@ -3,16 +3,16 @@
 //! emitters turn into code. Everything here is plain data, unit-tested without a compiler.
 
 use dsconv_runtime::drive::{PlanarScratch, RowEdges};
+pub use dsconv_runtime::report::{DepthwiseStrategy, PointwiseOrder, PointwisePrefetch};
 pub use dsconv_runtime::Backend;
 use dsconv_runtime::LayerShape;
+use dsconv_runtime::PlanSummary;
 
-/// Depthwise weights and bias are packed tap-major with the channel count padded to a
-/// multiple of this (the widest vector), so every backend reads whole vectors of weights.
-pub const CHANNEL_PAD: usize = 16;
-/// Pointwise weights are packed in panels of this many output channels (`[panel][k][col]`);
-/// the last panel is padded to a multiple of [`CHANNEL_PAD`]. One layout serves every
-/// backend: a micro-kernel covers one or more vectors of a panel.
-pub const PANEL_WIDTH: usize = 32;
+pub use dsconv_runtime::packing::{CHANNEL_PAD, PANEL_WIDTH};
+
+/// Floats per 64-byte cache line: the step between the lines the pointwise micro-kernel
+/// prefetches.
+pub const CACHE_LINE_FLOATS: usize = 16;
 /// Bytes of depthwise output a fused tile aims for: the tile stays in L2 while the
 /// pointwise stage consumes it.
 pub const FUSION_TILE_BYTES: usize = 96 * 1024;
@@ -39,54 +39,6 @@ pub fn output_width(shape: &LayerShape, w: usize) -> usize {
 /// `x` rounded up to a multiple of `m`.
 pub fn round_up(x: usize, m: usize) -> usize {
     x.div_ceil(m) * m
-}
-
-/// How the depthwise stage is vectorised.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DepthwiseStrategy {
-    /// One lane: channels in a loop, taps unrolled.
-    Scalar,
-    /// Channels across vector lanes (NHWC), a block of output pixels along the row per
-    /// channel vector, each input vector loaded once per kernel row and reused for every tap
-    /// it meets; the last channel vector masked when the channels do not fill it.
-    ChannelVectors,
-    /// [`Self::ChannelVectors`] for a depth multiplier `DM > 1` that divides the lanes:
-    /// output channel `o` reads input channel `o / DM`, so the `lanes` output channels of a
-    /// vector read `lanes / DM` consecutive input channels; each input load takes those (a
-    /// narrower or masked load) and one permute repeats every channel `DM` times.
-    ExpandedChannelVectors,
-    /// Depth multiplier > 1 that does not divide the lanes (a vector's output channels would
-    /// start mid-way through an input channel's copies, with a different permute per
-    /// vector): the scalar kernel runs the depthwise stage.
-    ScalarForDepthMultiplier,
-    /// Few channels (channel vectors would leave most lanes idle, as for the seed's m = 3):
-    /// the input rows a pixel run reads are copied once into a zero-padded planar scratch
-    /// (`[channel][row][column phase][column / stride]`), then each vector holds `lanes`
-    /// consecutive output columns of one channel, every tap one unaligned load and one FMA
-    /// with the channel's weights held in registers; no border cases remain.
-    WidthVectors,
-}
-
-impl DepthwiseStrategy {
-    /// In words, for plans.
-    pub fn describe(self) -> &'static str {
-        match self {
-            DepthwiseStrategy::Scalar => "scalar, taps unrolled",
-            DepthwiseStrategy::ChannelVectors => {
-                "channel vectors, sliding window along the row, taps unrolled"
-            }
-            DepthwiseStrategy::ExpandedChannelVectors => {
-                "channel vectors, sliding window along the row, taps unrolled; each input load \
-                 holds lanes/DM channels, repeated DM times by one permute"
-            }
-            DepthwiseStrategy::ScalarForDepthMultiplier => {
-                "scalar (a depth multiplier that does not divide the lanes is not vectorised)"
-            }
-            DepthwiseStrategy::WidthVectors => {
-                "width vectors (output columns across lanes) over a planar copy, taps unrolled"
-            }
-        }
-    }
 }
 
 /// How the depthwise stage is computed: what every strategy shares, and the kernel with its
@@ -263,30 +215,6 @@ pub struct ColumnBlock {
     pub last_lanes: usize,
 }
 
-/// The order in which the pointwise stage walks its register tiles.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PointwiseOrder {
-    /// For each block of pixel rows, every panel of weights: the rows' inputs stay in L1
-    /// while the weights stream from L2, and each block's output is written in one
-    /// contiguous run. Chosen when the weights fit in L2 beside a tile and the register
-    /// tile has at least [`MIN_ROWS_FOR_ROWS_OUTER`] rows.
-    RowsOuter,
-    /// For each panel of weights, every block of rows of a tile: a panel is read from memory
-    /// once per tile and stays in L1 or L2 across the blocks. Chosen otherwise (weights too
-    /// large for L2, or short register tiles such as AVX2's 6 rows and scalar's 1).
-    PanelsOuter,
-}
-
-impl PointwiseOrder {
-    /// Words for the plan's description.
-    pub fn describe(self) -> &'static str {
-        match self {
-            PointwiseOrder::RowsOuter => "pixel rows outer",
-            PointwiseOrder::PanelsOuter => "weight panels outer",
-        }
-    }
-}
-
 /// How the pointwise stage is computed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PointwisePlan {
@@ -314,35 +242,13 @@ pub struct PointwisePlan {
     pub order: PointwiseOrder,
     /// What the micro-kernel prefetches, one line per step of the reduction.
     pub prefetch: PointwisePrefetch,
+    /// Floats from one prefetched line to the next ([`CACHE_LINE_FLOATS`]: a line per
+    /// reduction step).
+    pub prefetch_step: usize,
     /// Whether the reduction is short enough (`k * vectors` at most half the vector
     /// registers) that the micro-kernel loads a block's weights into registers once and
     /// then finishes one row of accumulators at a time.
     pub weights_in_registers: bool,
-}
-
-/// What the pointwise micro-kernel prefetches while it computes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PointwisePrefetch {
-    /// Nothing: no stable prefetch intrinsic (NEON, scalar), or a reduction short enough
-    /// for the weights to sit in registers.
-    Nothing,
-    /// Rows outer: the first panel's call brings the next block's input rows (one
-    /// contiguous run of `rows * k` floats) into L1.
-    NextRowsToL1,
-    /// Panels outer: the calls of the last two full blocks of rows bring the next weight
-    /// panel into L2, so it is not read from memory by the next panel's first block.
-    NextPanelToL2,
-}
-
-impl PointwisePrefetch {
-    /// Words for the plan's description.
-    pub fn describe(self) -> &'static str {
-        match self {
-            PointwisePrefetch::Nothing => "no prefetch",
-            PointwisePrefetch::NextRowsToL1 => "next rows prefetched to L1",
-            PointwisePrefetch::NextPanelToL2 => "next weight panel prefetched to L2",
-        }
-    }
 }
 
 /// How `forward` chains the two stages.
@@ -352,6 +258,25 @@ pub struct FusionPlan {
     /// scratch buffer (reused: no allocation in steady state) and consumed by the pointwise
     /// stage while it is still in cache (the runtime's `fused_tiles` walk).
     pub tile_pixels: usize,
+}
+
+/// What each stage's store applies to its accumulators: the bias (loaded into the
+/// accumulators first) and the activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Epilogue {
+    /// Whether the stages add a bias.
+    pub bias: bool,
+    /// The activation after each stage.
+    pub activation: dsconv_runtime::Activation,
+}
+
+impl Default for Epilogue {
+    fn default() -> Self {
+        Epilogue {
+            bias: false,
+            activation: dsconv_runtime::Activation::None,
+        }
+    }
 }
 
 /// Everything an emitter needs to generate one backend of one layer.
@@ -371,11 +296,19 @@ pub struct Plan {
     pub pointwise: PointwisePlan,
     /// Fusion strategy.
     pub fusion: FusionPlan,
+    /// Bias and activation of each stage's store.
+    pub epilogue: Epilogue,
 }
 
 impl Plan {
-    /// Plans `shape` for `isa`. The shape must be valid (as `#[separable_conv]` checks).
+    /// Plans `shape` for `isa`, without bias or activation. The shape must be valid (as
+    /// `#[separable_conv]` checks).
     pub fn for_spec(shape: &LayerShape, isa: Backend) -> Plan {
+        Plan::for_layer(shape, Epilogue::default(), isa)
+    }
+
+    /// Plans a layer: `shape` with `epilogue`, for `isa`.
+    pub fn for_layer(shape: &LayerShape, epilogue: Epilogue, isa: Backend) -> Plan {
         let channels = shape.m * shape.depth_multiplier;
         let pointwise = plan_pointwise(channels, shape.n, isa);
         let depthwise = plan_depthwise(shape, isa);
@@ -395,6 +328,7 @@ impl Plan {
             depthwise,
             pointwise,
             fusion: FusionPlan { tile_pixels },
+            epilogue,
         }
     }
 }
@@ -643,6 +577,7 @@ fn plan_pointwise(k: usize, n: usize, isa: Backend) -> PointwisePlan {
     PointwisePlan {
         order,
         prefetch,
+        prefetch_step: CACHE_LINE_FLOATS,
         weights_in_registers,
         k,
         n,
@@ -657,41 +592,44 @@ fn plan_pointwise(k: usize, n: usize, isa: Backend) -> PointwisePlan {
     }
 }
 
+impl Plan {
+    /// The report of this plan that users see (`PLAN_<BACKEND>`, `SeparableConv::PLANS`).
+    pub fn summary(&self) -> PlanSummary {
+        let d = &self.depthwise;
+        let p = &self.pointwise;
+        PlanSummary {
+            backend: self.isa,
+            lanes: self.isa.lanes(),
+            depthwise_strategy: d.strategy(),
+            depthwise_pixels_per_block: d.pixels_per_block(),
+            depthwise_channel_vectors: d.channel_vectors(self.channels),
+            depthwise_loads_per_fma: d.loads_per_fma,
+            depthwise_lane_utilisation: d.lane_utilisation,
+            pointwise_rows: p.rows,
+            pointwise_cols: p.vectors * self.isa.lanes(),
+            pointwise_order: p.order,
+            pointwise_prefetch: p.prefetch,
+            pointwise_weights_in_registers: p.weights_in_registers,
+            pointwise_loads_per_fma: p.loads_per_fma,
+            pointwise_lane_utilisation: p.lane_utilisation,
+            fused_tile_pixels: self.fusion.tile_pixels,
+        }
+    }
+}
+
+/// The layer's shape, then the user-facing report ([`PlanSummary`]'s one `Display`).
 impl std::fmt::Display for Plan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = &self.shape;
-        let d = &self.depthwise;
-        let p = &self.pointwise;
         write!(
             f,
-            "{isa}: depthwise {dk}x{dk} s{st} {pad} over {c} channels: {strategy}, {px} px/block, \
-             {cv} channel vector(s), {lpf:.2} loads/FMA, lane utilisation {lu:.1}%; pointwise \
-             {k}->{n}: {rows}x{cols} register tile{wir}, {order}, {pf}, {plpf:.2} loads/FMA, lane utilisation \
-             {plu:.1}%; fused tiles of {tp} px",
-            isa = self.isa.name(),
+            "depthwise {dk}x{dk} s{st} {pad} over {c} channels, pointwise {c}->{n}; {summary}",
             dk = s.dk,
             st = s.stride,
             pad = s.padding.name(),
             c = self.channels,
-            strategy = d.strategy().describe(),
-            px = d.pixels_per_block(),
-            cv = d.channel_vectors(self.channels),
-            lpf = d.loads_per_fma,
-            lu = d.lane_utilisation * 100.0,
-            k = p.k,
-            n = p.n,
-            rows = p.rows,
-            cols = p.vectors * self.isa.lanes(),
-            order = p.order.describe(),
-            pf = p.prefetch.describe(),
-            wir = if p.weights_in_registers {
-                " (weights in registers)"
-            } else {
-                ""
-            },
-            plpf = p.loads_per_fma,
-            plu = p.lane_utilisation * 100.0,
-            tp = self.fusion.tile_pixels,
+            n = s.n,
+            summary = self.summary(),
         )
     }
 }
@@ -975,7 +913,7 @@ mod tests {
         assert_eq!(p.prefetch, PointwisePrefetch::Nothing);
         let text = Plan::for_spec(&shape(3, 128, 128, 1, 1), Backend::Avx512).to_string();
         assert!(
-            text.contains("14x32 register tile, pixel rows outer"),
+            text.contains("pointwise 14x32 register tile, pixel rows outer"),
             "{text}"
         );
     }
@@ -993,7 +931,9 @@ mod tests {
     fn plan_displays_its_decisions() {
         let text = Plan::for_spec(&shape(5, 5, 256, 1, 1), Backend::Avx2).to_string();
         assert!(
-            text.contains("avx2: depthwise 5x5 s1 same over 5 channels"),
+            text.starts_with(
+                "depthwise 5x5 s1 same over 5 channels, pointwise 5->256; avx2 (8 lanes)"
+            ),
             "{text}"
         );
         assert!(text.contains("lane utilisation 62.5%"), "{text}");

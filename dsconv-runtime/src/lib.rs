@@ -12,13 +12,16 @@ mod backend;
 pub mod drive;
 mod error;
 pub mod layer;
+pub mod packing;
 pub mod reference;
+pub mod report;
 mod shape;
 
 pub use activation::Activation;
 pub use aligned::AlignedBuf;
-pub use backend::{Backend, PlanSummary, BACKEND_ENV};
+pub use backend::{Backend, BACKEND_ENV};
 pub use error::{Error, Tensor};
+pub use report::{DepthwiseStrategy, PlanSummary, PointwiseOrder, PointwisePrefetch};
 pub use shape::{output_extent, pad_before, LayerShape, MulCount, Padding};
 
 /// Weights and biases of a separable layer in PyTorch layouts, row-major.

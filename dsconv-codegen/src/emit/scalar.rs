@@ -4,14 +4,13 @@
 //! vector backends (tap-major depthwise weights padded to `CP` channels, pointwise panels).
 
 use super::activate_scalar;
-use crate::model::LayerSpec;
 use crate::plan::{Plan, PANEL_WIDTH};
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
 /// `fn NAME(&self, input, h, w, wo, first_pixel, out)`: depthwise output for the pixels
 /// `first_pixel .. first_pixel + out.len() / C` (row-major over the `ho x wo` output grid).
-pub fn depthwise(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
+pub fn depthwise(plan: &Plan, name: &Ident) -> TokenStream {
     let s = &plan.shape;
     let (dk, m, dm, stride, pad, c, cp) = (
         s.dk,
@@ -41,22 +40,13 @@ pub fn depthwise(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
             let (column, weight) = (kx * m, (ky * dk + kx) * cp);
             quote!(acc += #row[#column + ci] * self.dw[#weight + o];)
         });
-    let store = activate_scalar(spec.activation, quote!(acc));
+    let store = activate_scalar(plan.epilogue.activation, quote!(acc));
+    let signature = super::depthwise_signature(name, "_scratch");
 
     quote! {
         /// Depthwise stage of the scalar backend for a run of output pixels (no scratch needed).
         #[inline]
-        fn #name(
-            &self,
-            input: &[f32],
-            h: usize,
-            w: usize,
-            wo: usize,
-            first_pixel: usize,
-            out: &mut [f32],
-            scratch: &mut [f32],
-        ) {
-            let _ = scratch;
+        #signature {
             let (pixels, _) = out.as_chunks_mut::<#c>();
             for (i, px) in pixels.iter_mut().enumerate() {
                 let p = first_pixel + i;
@@ -99,14 +89,14 @@ pub fn depthwise(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
 }
 
 /// `fn NAME(&self, input, pixels, out)`: pointwise stage over `pixels` pixels.
-pub fn pointwise(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
+pub fn pointwise(plan: &Plan, name: &Ident) -> TokenStream {
     let p = &plan.pointwise;
     let (k, n) = (p.k, p.n);
     let full_panels = p.full_panels;
     let rest = n - full_panels * PANEL_WIDTH;
     let tail_width = p.tail_panel_width;
-    let store = activate_scalar(spec.activation, quote!(*v));
-    let activation = match spec.activation {
+    let store = activate_scalar(plan.epilogue.activation, quote!(*v));
+    let activation = match plan.epilogue.activation {
         dsconv_runtime::Activation::None => quote!(),
         _ => quote! {
             for v in y.iter_mut() {
@@ -140,11 +130,11 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, name: &Ident) -> TokenStream {
         let body = panel(quote!(#first), quote!(#at), tail_width, rest);
         quote!({ #body })
     });
+    let signature = super::pointwise_signature(name, "_pixels");
     quote! {
         /// Pointwise stage of the scalar backend for a run of pixels.
         #[inline]
-        fn #name(&self, input: &[f32], pixels: usize, out: &mut [f32]) {
-            let _ = pixels;
+        #signature {
             let (inputs, _) = input.as_chunks::<#k>();
             let (outputs, _) = out.as_chunks_mut::<#n>();
             for (x, y) in inputs.iter().zip(outputs.iter_mut()) {

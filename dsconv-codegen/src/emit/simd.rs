@@ -16,7 +16,6 @@
 //! weights in registers); the walk order and prefetches are plan decisions.
 
 use super::isa::VectorOps;
-use crate::model::LayerSpec;
 use crate::plan::{
     ChannelVectorPlan, ColumnBlock, DepthwiseKernel, Plan, PointwiseOrder, PointwisePrefetch,
     WidthVectorPlan, PANEL_WIDTH,
@@ -33,6 +32,8 @@ pub struct KernelNames {
     pub pointwise: Ident,
     /// Pointwise micro-kernel.
     pub micro: Ident,
+    /// `forward`: the fused tile walk over the two stages.
+    pub forward: Ident,
 }
 
 impl KernelNames {
@@ -42,29 +43,26 @@ impl KernelNames {
             depthwise: format_ident!("__dsconv_depthwise_{}", isa_name),
             pointwise: format_ident!("__dsconv_pointwise_{}", isa_name),
             micro: format_ident!("__dsconv_pointwise_micro_{}", isa_name),
+            forward: format_ident!("__dsconv_forward_{}", isa_name),
         }
     }
 }
 
 /// The depthwise function of a vector backend (or a call to the scalar one, when the plan
 /// says the depthwise stage is not vectorised).
-pub fn depthwise(
-    plan: &Plan,
-    spec: &LayerSpec,
-    names: &KernelNames,
-    scalar: &Ident,
-) -> TokenStream {
+pub fn depthwise(plan: &Plan, names: &KernelNames, scalar: &Ident) -> TokenStream {
     let ops = VectorOps { isa: plan.isa };
     let (cfg, feature, import) = (ops.cfg(), ops.target_feature(), ops.import());
     let name = &names.depthwise;
+    let signature = super::depthwise_signature(name, "scratch");
     let cv = match &plan.depthwise.kernel {
         DepthwiseKernel::ChannelVectors(cv) => cv,
-        DepthwiseKernel::WidthVectors(wv) => return width_depthwise(plan, wv, spec, name),
+        DepthwiseKernel::WidthVectors(wv) => return width_depthwise(plan, wv, name),
         DepthwiseKernel::Scalar { .. } => {
             return quote! {
                 #cfg
                 #[inline]
-                unsafe fn #name(&self, input: &[f32], h: usize, w: usize, wo: usize, first_pixel: usize, out: &mut [f32], scratch: &mut [f32]) {
+                unsafe #signature {
                     self.#scalar(input, h, w, wo, first_pixel, out, scratch)
                 }
             };
@@ -73,7 +71,7 @@ pub fn depthwise(
     let s = &plan.shape;
     let (dk, stride, pad, c) = (s.dk, s.stride, plan.depthwise.pad, plan.channels);
     let (lanes, full_vectors, tail) = (cv.lanes, cv.full_vectors, cv.tail_lanes);
-    let kernels = PixelKernels::new(plan, cv, spec, &ops);
+    let kernels = PixelKernels::new(plan, cv, &ops);
     // Each kind of pixel run loops over every channel vector innermost, so the cache lines
     // of the input pixels it reads are consumed whole while they are hot.
     let over_channels = |kind: &dyn Fn(Option<usize>) -> TokenStream| -> TokenStream {
@@ -172,7 +170,7 @@ pub fn depthwise(
         #cfg
         #feature
         #[allow(unused_unsafe, unused_comparisons, unused_variables, unused_mut)]
-        unsafe fn #name(&self, input: &[f32], h: usize, w: usize, wo: usize, first_pixel: usize, out: &mut [f32], scratch: &mut [f32]) {
+        unsafe #signature {
             #import
             let inp = input.as_ptr();
             let outp = out.as_mut_ptr();
@@ -257,12 +255,7 @@ pub fn depthwise_scratch(plan: &Plan) -> TokenStream {
 
 /// The depthwise stage with output columns across lanes
 /// ([`DepthwiseStrategy::WidthVectors`]).
-fn width_depthwise(
-    plan: &Plan,
-    wv: &WidthVectorPlan,
-    spec: &LayerSpec,
-    name: &Ident,
-) -> TokenStream {
+fn width_depthwise(plan: &Plan, wv: &WidthVectorPlan, name: &Ident) -> TokenStream {
     let ops = VectorOps { isa: plan.isa };
     let (cfg, feature, import) = (ops.cfg(), ops.target_feature(), ops.import());
     let s = &plan.shape;
@@ -270,6 +263,7 @@ fn width_depthwise(
     let lanes = wv.lanes;
     let ty = ops.ty();
     let layout = scratch_layout(&wv.scratch);
+    let signature = super::depthwise_signature(name, "scratch");
     let zero = ops.zero();
     // Rows the plan sends to a narrower backend's kernel (one this backend implies: every
     // CPU that runs this kernel runs that one). Its scratch is never larger (its span and
@@ -322,7 +316,7 @@ fn width_depthwise(
         quote!(#acc0 = #add;)
     });
     let bias = ops.splat(quote!(self.dw_bias[ch]));
-    let activated = ops.activate(spec.activation, quote!(#acc0));
+    let activated = ops.activate(plan.epilogue.activation, quote!(#acc0));
     let store_row = ops.store(quote!(row_out.add(ch * row_len + ox - ox_lo)), quote!(y));
     quote! {
         /// Depthwise stage for output pixels `first_pixel..first_pixel + out.len() / C`,
@@ -336,7 +330,7 @@ fn width_depthwise(
         #cfg
         #feature
         #[allow(unused_unsafe, unused_comparisons, unused_variables, unused_mut, clippy::identity_op)]
-        unsafe fn #name(&self, input: &[f32], h: usize, w: usize, wo: usize, first_pixel: usize, out: &mut [f32], scratch: &mut [f32]) {
+        unsafe #signature {
             #import
             #narrow
             let pixels = out.len() / #c;
@@ -405,7 +399,6 @@ fn width_depthwise(
 struct PixelKernels<'a> {
     plan: &'a Plan,
     cv: &'a ChannelVectorPlan,
-    spec: &'a LayerSpec,
     ops: &'a VectorOps,
     weight_names: Vec<Ident>,
     /// Output channels per input channel that a load expands to (the plan's `expand`, else
@@ -416,16 +409,10 @@ struct PixelKernels<'a> {
 }
 
 impl<'a> PixelKernels<'a> {
-    fn new(
-        plan: &'a Plan,
-        cv: &'a ChannelVectorPlan,
-        spec: &'a LayerSpec,
-        ops: &'a VectorOps,
-    ) -> Self {
+    fn new(plan: &'a Plan, cv: &'a ChannelVectorPlan, ops: &'a VectorOps) -> Self {
         PixelKernels {
             plan,
             cv,
-            spec,
             ops,
             weight_names: (0..plan.depthwise.taps)
                 .map(|t| format_ident!("w{}", t))
@@ -550,7 +537,9 @@ impl<'a> PixelKernels<'a> {
             }
         });
         let stores = accs.iter().enumerate().map(|(i, acc)| {
-            let v = self.ops.activate(self.spec.activation, quote!(#acc));
+            let v = self
+                .ops
+                .activate(self.plan.epilogue.activation, quote!(#acc));
             let st = self.store_output(quote!(seg.add((ox - ox0 + #i) * #c + c0)), v, partial);
             quote!(#st;)
         });
@@ -606,7 +595,9 @@ impl<'a> PixelKernels<'a> {
                 acc = #f;
             }
         });
-        let v = self.ops.activate(self.spec.activation, quote!(acc));
+        let v = self
+            .ops
+            .activate(self.plan.epilogue.activation, quote!(acc));
         let store = self.store_output(quote!(seg.add((ox - ox0) * #c + c0)), v, partial);
         quote! {
             let mut acc: #ty = bv;
@@ -620,15 +611,27 @@ impl<'a> PixelKernels<'a> {
 }
 
 /// The pointwise micro-kernel and driver of a vector backend.
-pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStream {
+/// The pointwise stage of a vector backend: its micro-kernel and the driver over it.
+pub fn pointwise(plan: &Plan, names: &KernelNames) -> TokenStream {
+    let micro = pointwise_micro(plan, names);
+    let driver = pointwise_driver(plan, names);
+    quote! {
+        #micro
+        #driver
+    }
+}
+
+/// The pointwise micro-kernel: `R x NV` accumulators over the plan's register tile,
+/// streaming weights or (short reductions) holding them in registers.
+fn pointwise_micro(plan: &Plan, names: &KernelNames) -> TokenStream {
     let ops = VectorOps { isa: plan.isa };
     let (cfg, feature, import) = (ops.cfg(), ops.target_feature(), ops.import());
     let p = &plan.pointwise;
-    let (k, n, rows) = (p.k, p.n, p.rows);
+    let (k, n, line) = (p.k, p.n, p.prefetch_step);
     let lanes = ops.lanes();
     let ty = ops.ty();
     let zero = ops.zero();
-    let (name, micro) = (&names.pointwise, &names.micro);
+    let micro = &names.micro;
     let load_b = ops.load(quote!(bk.add(v * #lanes)));
     let bias_v = ops.load(quote!(bias.add(v * #lanes)));
     let broadcast = ops.broadcast(quote!(a.add(r * #k + kk)));
@@ -636,7 +639,7 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
     let prefetch_line = match p.prefetch {
         PointwisePrefetch::Nothing => None,
         to => ops.prefetch(
-            quote!(prefetch.wrapping_add(kk * 16)),
+            quote!(prefetch.wrapping_add(kk * #line)),
             to == PointwisePrefetch::NextPanelToL2,
         ),
     }
@@ -645,102 +648,9 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
     let store_full = ops.store(quote!(dst), quote!(y));
     let store_last = ops.store_partial(quote!(dst), quote!(y), quote!(LAST));
 
-    let call_blocks = |blocks: &[ColumnBlock], r: usize, panel_stride: usize| -> TokenStream {
-        let calls = blocks.iter().map(|blk| {
-            let (col, nv, last) = (blk.col, blk.vectors, blk.last_lanes);
-            quote! {
-                self.#micro::<#r, #nv, #last>(
-                    a.add(r0 * #k),
-                    panel.add(#col),
-                    #panel_stride,
-                    bias.add(panel_col + #col),
-                    o.add(r0 * #n + panel_col + #col),
-                    prefetch,
-                );
-                // Only the first call of a block prefetches ahead; the rest touch lines of
-                // their own rows, already in L1.
-                prefetch = a.add(r0 * #k);
-            }
-        });
-        quote!(#(#calls)*)
-    };
-    let full_panels = p.full_panels;
-    let chunk = plan.fusion.tile_pixels;
-    // Every panel of weights (the full panels, then the tail), given the code for the
-    // column blocks of a panel of a given width.
-    let over_panels = |inner: &dyn Fn(&[ColumnBlock], usize) -> TokenStream| -> TokenStream {
-        let full = inner(&p.full_panel_blocks, PANEL_WIDTH);
-        let tail = (!p.tail_blocks.is_empty()).then(|| {
-            let body = inner(&p.tail_blocks, p.tail_panel_width);
-            quote! {
-                {
-                    let panel_col = #full_panels * #PANEL_WIDTH;
-                    let panel = b.add(#full_panels * #PANEL_WIDTH * #k);
-                    #body
-                }
-            }
-        });
-        quote! {
-            for panel_index in 0..#full_panels {
-                let panel_col = panel_index * #PANEL_WIDTH;
-                let panel = b.add(panel_index * #PANEL_WIDTH * #k);
-                #full
-            }
-            #tail
-        }
-    };
-    // What the first call for a full block of rows prefetches (see `PointwisePrefetch`);
-    // later calls of the block, and partial blocks, point at their own rows (in L1).
-    // Prefetches never fault, so the pointers may run past their slices (`wrapping_add`).
-    let full_prefetch = match p.prefetch {
-        PointwisePrefetch::NextRowsToL1 => quote!(a.wrapping_add((r0 + #rows) * #k)),
-        PointwisePrefetch::NextPanelToL2 => quote!({
-            // Blocks i = full_blocks - 2 and full_blocks - 1 fetch the two halves (k lines
-            // each) of the panel after this one.
-            let full_blocks = pixels / #rows;
-            let i = r0 / #rows;
-            if panel_col + #PANEL_WIDTH < #n && full_blocks >= 2 && i + 2 >= full_blocks {
-                panel.wrapping_add(#PANEL_WIDTH * #k + (i + 2 - full_blocks) * #k * 16)
-            } else {
-                a.add(r0 * #k)
-            }
-        }),
-        PointwisePrefetch::Nothing => quote!(a.add(r0 * #k)),
-    };
-    // Every block of rows of the chunk, given the calls for a block of `r` rows.
-    let over_rows = |body: &dyn Fn(usize) -> TokenStream| -> TokenStream {
-        let full = body(rows);
-        let arms = (1..rows).map(|r| {
-            let b = body(r);
-            quote!(#r => {
-                let mut prefetch: *const f32 = a.add(r0 * #k);
-                #b
-            })
-        });
-        quote! {
-            let mut r0 = 0;
-            while r0 + #rows <= pixels {
-                let mut prefetch: *const f32 = #full_prefetch;
-                #full
-                r0 += #rows;
-            }
-            match pixels - r0 {
-                #(#arms)*
-                _ => {}
-            }
-        }
-    };
-    let chunk_body = match p.order {
-        PointwiseOrder::RowsOuter => {
-            over_rows(&|r| over_panels(&|blocks, width| call_blocks(blocks, r, width)))
-        }
-        PointwiseOrder::PanelsOuter => {
-            over_panels(&|blocks, width| over_rows(&|r| call_blocks(blocks, r, width)))
-        }
-    };
     // Activation and store of one row's `NV` accumulators, `acc` naming vector `v`.
     let store_row = |acc: TokenStream| -> TokenStream {
-        let activated = ops.activate(spec.activation, acc);
+        let activated = ops.activate(plan.epilogue.activation, acc);
         quote! {
             for v in 0..NV {
                 let y: #ty = #activated;
@@ -755,7 +665,7 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
     };
     // Bias into one row's accumulators (they start at zero without biases).
     let bias_row = |acc: TokenStream| -> TokenStream {
-        if spec.bias {
+        if plan.epilogue.bias {
             quote!(for v in 0..NV { #acc = #bias_v; })
         } else {
             quote!(let _ = bias;)
@@ -844,6 +754,113 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
             #micro_body
         }
 
+    }
+}
+
+/// The pointwise driver: chunks of pixels, then the plan's walk (rows outer or panels
+/// outer) over register tiles and column blocks, with the plan's prefetches.
+fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
+    let ops = VectorOps { isa: plan.isa };
+    let (cfg, feature) = (ops.cfg(), ops.target_feature());
+    let p = &plan.pointwise;
+    let (k, n, rows, line) = (p.k, p.n, p.rows, p.prefetch_step);
+    let (name, micro) = (&names.pointwise, &names.micro);
+    let pw_signature = super::pointwise_signature(name, "pixels");
+
+    let call_blocks = |blocks: &[ColumnBlock], r: usize, panel_stride: usize| -> TokenStream {
+        let calls = blocks.iter().map(|blk| {
+            let (col, nv, last) = (blk.col, blk.vectors, blk.last_lanes);
+            quote! {
+                self.#micro::<#r, #nv, #last>(
+                    a.add(r0 * #k),
+                    panel.add(#col),
+                    #panel_stride,
+                    bias.add(panel_col + #col),
+                    o.add(r0 * #n + panel_col + #col),
+                    prefetch,
+                );
+                // Only the first call of a block prefetches ahead; the rest touch lines of
+                // their own rows, already in L1.
+                prefetch = a.add(r0 * #k);
+            }
+        });
+        quote!(#(#calls)*)
+    };
+    let full_panels = p.full_panels;
+    let chunk = plan.fusion.tile_pixels;
+    // Every panel of weights (the full panels, then the tail), given the code for the
+    // column blocks of a panel of a given width.
+    let over_panels = |inner: &dyn Fn(&[ColumnBlock], usize) -> TokenStream| -> TokenStream {
+        let full = inner(&p.full_panel_blocks, PANEL_WIDTH);
+        let tail = (!p.tail_blocks.is_empty()).then(|| {
+            let body = inner(&p.tail_blocks, p.tail_panel_width);
+            quote! {
+                {
+                    let panel_col = #full_panels * #PANEL_WIDTH;
+                    let panel = b.add(#full_panels * #PANEL_WIDTH * #k);
+                    #body
+                }
+            }
+        });
+        quote! {
+            for panel_index in 0..#full_panels {
+                let panel_col = panel_index * #PANEL_WIDTH;
+                let panel = b.add(panel_index * #PANEL_WIDTH * #k);
+                #full
+            }
+            #tail
+        }
+    };
+    // What the first call for a full block of rows prefetches (see `PointwisePrefetch`);
+    // later calls of the block, and partial blocks, point at their own rows (in L1).
+    // Prefetches never fault, so the pointers may run past their slices (`wrapping_add`).
+    let full_prefetch = match p.prefetch {
+        PointwisePrefetch::NextRowsToL1 => quote!(a.wrapping_add((r0 + #rows) * #k)),
+        PointwisePrefetch::NextPanelToL2 => quote!({
+            // Blocks i = full_blocks - 2 and full_blocks - 1 fetch the two halves (k lines
+            // each) of the panel after this one.
+            let full_blocks = pixels / #rows;
+            let i = r0 / #rows;
+            if panel_col + #PANEL_WIDTH < #n && full_blocks >= 2 && i + 2 >= full_blocks {
+                panel.wrapping_add(#PANEL_WIDTH * #k + (i + 2 - full_blocks) * #k * #line)
+            } else {
+                a.add(r0 * #k)
+            }
+        }),
+        PointwisePrefetch::Nothing => quote!(a.add(r0 * #k)),
+    };
+    // Every block of rows of the chunk, given the calls for a block of `r` rows.
+    let over_rows = |body: &dyn Fn(usize) -> TokenStream| -> TokenStream {
+        let full = body(rows);
+        let arms = (1..rows).map(|r| {
+            let b = body(r);
+            quote!(#r => {
+                let mut prefetch: *const f32 = a.add(r0 * #k);
+                #b
+            })
+        });
+        quote! {
+            let mut r0 = 0;
+            while r0 + #rows <= pixels {
+                let mut prefetch: *const f32 = #full_prefetch;
+                #full
+                r0 += #rows;
+            }
+            match pixels - r0 {
+                #(#arms)*
+                _ => {}
+            }
+        }
+    };
+    let chunk_body = match p.order {
+        PointwiseOrder::RowsOuter => {
+            over_rows(&|r| over_panels(&|blocks, width| call_blocks(blocks, r, width)))
+        }
+        PointwiseOrder::PanelsOuter => {
+            over_panels(&|blocks, width| over_rows(&|r| call_blocks(blocks, r, width)))
+        }
+    };
+    quote! {
         /// Pointwise stage over `pixels` pixels.
         ///
         /// # Safety
@@ -852,7 +869,7 @@ pub fn pointwise(plan: &Plan, spec: &LayerSpec, names: &KernelNames) -> TokenStr
         #cfg
         #feature
         #[allow(unused_unsafe, unused_variables, unused_mut, unused_assignments)]
-        unsafe fn #name(&self, input: &[f32], pixels: usize, out: &mut [f32]) {
+        unsafe #pw_signature {
             let b = self.pw.as_ptr();
             let bias = self.pw_bias.as_ptr();
             // Chunks of pixels small enough that their inputs stay in L2 while every panel

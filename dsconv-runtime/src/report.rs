@@ -1,0 +1,187 @@
+//! The planner's report, shared by the code generator (which fills it at compile time) and
+//! users (`PLAN_<BACKEND>` constants, `SeparableConv::PLANS`): typed strategies and one
+//! `Display`.
+
+use crate::Backend;
+use std::fmt;
+
+/// How the depthwise stage is vectorised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DepthwiseStrategy {
+    /// One lane: channels in a loop, taps unrolled.
+    Scalar,
+    /// Channels across vector lanes (NHWC), a block of output pixels along the row per
+    /// channel vector, each input vector loaded once per kernel row and reused for every tap
+    /// it meets; the last channel vector masked when the channels do not fill it.
+    ChannelVectors,
+    /// [`DepthwiseStrategy::ChannelVectors`] for a depth multiplier `DM > 1` that divides the lanes:
+    /// output channel `o` reads input channel `o / DM`, so the `lanes` output channels of a
+    /// vector read `lanes / DM` consecutive input channels; each input load takes those (a
+    /// narrower or masked load) and one permute repeats every channel `DM` times.
+    ExpandedChannelVectors,
+    /// Depth multiplier > 1 that does not divide the lanes (a vector's output channels would
+    /// start mid-way through an input channel's copies, with a different permute per
+    /// vector): the scalar kernel runs the depthwise stage.
+    ScalarForDepthMultiplier,
+    /// Few channels (channel vectors would leave most lanes idle, as for the seed's m = 3):
+    /// the input rows a pixel run reads are copied once into a zero-padded planar scratch
+    /// (`[channel][row][column phase][column / stride]`), then each vector holds `lanes`
+    /// consecutive output columns of one channel, every tap one unaligned load and one FMA
+    /// with the channel's weights held in registers; no border cases remain.
+    WidthVectors,
+}
+
+impl DepthwiseStrategy {
+    /// In words, for plans.
+    pub fn describe(self) -> &'static str {
+        match self {
+            DepthwiseStrategy::Scalar => "scalar, taps unrolled",
+            DepthwiseStrategy::ChannelVectors => {
+                "channel vectors, sliding window along the row, taps unrolled"
+            }
+            DepthwiseStrategy::ExpandedChannelVectors => {
+                "channel vectors, sliding window along the row, taps unrolled; each input load \
+                 holds lanes/DM channels, repeated DM times by one permute"
+            }
+            DepthwiseStrategy::ScalarForDepthMultiplier => {
+                "scalar (a depth multiplier that does not divide the lanes is not vectorised)"
+            }
+            DepthwiseStrategy::WidthVectors => {
+                "width vectors (output columns across lanes) over a planar copy, taps unrolled"
+            }
+        }
+    }
+}
+
+/// The order in which the pointwise stage walks its register tiles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PointwiseOrder {
+    /// For each block of pixel rows, every panel of weights: the rows' inputs stay in L1
+    /// while the weights stream from L2, and each block's output is written in one
+    /// contiguous run. Chosen when the weights fit in L2 beside a tile and the register
+    /// tile has at least `MIN_ROWS_FOR_ROWS_OUTER` (12, in the planner) rows.
+    RowsOuter,
+    /// For each panel of weights, every block of rows of a tile: a panel is read from memory
+    /// once per tile and stays in L1 or L2 across the blocks. Chosen otherwise (weights too
+    /// large for L2, or short register tiles such as AVX2's 6 rows and scalar's 1).
+    PanelsOuter,
+}
+
+impl PointwiseOrder {
+    /// Words for the plan's description.
+    pub fn describe(self) -> &'static str {
+        match self {
+            PointwiseOrder::RowsOuter => "pixel rows outer",
+            PointwiseOrder::PanelsOuter => "weight panels outer",
+        }
+    }
+}
+
+/// What the pointwise micro-kernel prefetches while it computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PointwisePrefetch {
+    /// Nothing: no stable prefetch intrinsic (NEON, scalar), or a reduction short enough
+    /// for the weights to sit in registers.
+    Nothing,
+    /// Rows outer: the first panel's call brings the next block's input rows (one
+    /// contiguous run of `rows * k` floats) into L1.
+    NextRowsToL1,
+    /// Panels outer: the calls of the last two full blocks of rows bring the next weight
+    /// panel into L2, so it is not read from memory by the next panel's first block.
+    NextPanelToL2,
+}
+
+impl PointwisePrefetch {
+    /// Words for the plan's description.
+    pub fn describe(self) -> &'static str {
+        match self {
+            PointwisePrefetch::Nothing => "no prefetch",
+            PointwisePrefetch::NextRowsToL1 => "next rows prefetched to L1",
+            PointwisePrefetch::NextPanelToL2 => "next weight panel prefetched to L2",
+        }
+    }
+}
+
+/// What the planner decided for one backend of one layer: visible, so that waste is
+/// reported rather than hidden. Every generated layer has one per backend it was compiled
+/// for ([`crate::SeparableConv::plan`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PlanSummary {
+    /// The backend.
+    pub backend: Backend,
+    /// f32 lanes per vector.
+    pub lanes: usize,
+    /// Depthwise strategy.
+    pub depthwise_strategy: DepthwiseStrategy,
+    /// Output pixels computed together by the interior depthwise kernel (the sliding window:
+    /// each input vector is loaded once per kernel row and reused for every tap it meets);
+    /// for width vectors, the output columns one vector holds.
+    pub depthwise_pixels_per_block: usize,
+    /// Vectors per pixel covering the depthwise channels (the last one masked if partial);
+    /// for width vectors, the channel count (each channel in its own vectors).
+    pub depthwise_channel_vectors: usize,
+    /// Loads (input + weight) per multiply-add in the interior depthwise inner loop.
+    pub depthwise_loads_per_fma: f64,
+    /// Useful depthwise multiplications / lane-multiplications issued.
+    pub depthwise_lane_utilisation: f64,
+    /// Pointwise micro-kernel rows (output pixels).
+    pub pointwise_rows: usize,
+    /// Pointwise micro-kernel width in output channels (vectors x lanes).
+    pub pointwise_cols: usize,
+    /// The order the pointwise stage walks its register tiles in.
+    pub pointwise_order: PointwiseOrder,
+    /// What the pointwise micro-kernel prefetches while it computes.
+    pub pointwise_prefetch: PointwisePrefetch,
+    /// Whether the pointwise reduction is short enough that a block's weights are loaded
+    /// into registers once and each row of pixels is finished in turn.
+    pub pointwise_weights_in_registers: bool,
+    /// Loads per multiply-add in the pointwise inner loop.
+    pub pointwise_loads_per_fma: f64,
+    /// Useful pointwise multiplications / lane-multiplications issued.
+    pub pointwise_lane_utilisation: f64,
+    /// Output pixels per fused tile of `forward` (depthwise tile kept in cache, then consumed
+    /// by the pointwise stage).
+    pub fused_tile_pixels: usize,
+}
+
+impl fmt::Display for PlanSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Width vectors hold output columns of one channel; channel vectors, channels of
+        // one pixel.
+        let blocking = if self.depthwise_strategy == DepthwiseStrategy::WidthVectors {
+            format!(
+                "{} output columns per vector, one channel at a time ({} channels)",
+                self.depthwise_pixels_per_block, self.depthwise_channel_vectors
+            )
+        } else {
+            format!(
+                "{} px/block, {} channel vector(s)",
+                self.depthwise_pixels_per_block, self.depthwise_channel_vectors
+            )
+        };
+        write!(
+            f,
+            "{} ({} lanes): depthwise {}, {}, {:.2} loads/FMA, lane utilisation {:.1}%; \
+             pointwise {}x{} register tile{}, {}, {}, {:.2} loads/FMA, lane utilisation {:.1}%; fused \
+             tiles of {} px",
+            self.backend,
+            self.lanes,
+            self.depthwise_strategy.describe(),
+            blocking,
+            self.depthwise_loads_per_fma,
+            self.depthwise_lane_utilisation * 100.0,
+            self.pointwise_rows,
+            self.pointwise_cols,
+            if self.pointwise_weights_in_registers {
+                " (weights in registers)"
+            } else {
+                ""
+            },
+            self.pointwise_order.describe(),
+            self.pointwise_prefetch.describe(),
+            self.pointwise_loads_per_fma,
+            self.pointwise_lane_utilisation * 100.0,
+            self.fused_tile_pixels,
+        )
+    }
+}
