@@ -170,6 +170,7 @@ pub fn trial<L: SeparableConv + 'static>(backend: Backend, name: &str, args: &st
     let limit = std::env::var("DSCONV_MAX_DRAWN")
         .ok()
         .and_then(|v| v.parse::<usize>().ok());
+    let limit = limit.filter(|_| backend.is_available());
     if let (Some(limit), Some(drawn)) = (limit, drawn_per_case::<L>()) {
         if drawn > limit {
             let label = format!(
