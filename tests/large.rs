@@ -20,31 +20,29 @@ fn check<L: SeparableConv>(backend: Backend, h: usize, w: usize) {
     let (ho, wo) = L::output_size(h, w);
     let len = ho * wo * L::M;
     let (exact, magnitude) = depthwise_oracle(&L::SHAPE, L::ACTIVATION, &input, h, w, &weights);
-    {
-        let mut aligned = AlignedBuf::zeroed(len);
-        layer
-            .depthwise_on(backend, &input, h, w, &mut aligned)
-            .unwrap();
-        assert_close(
-            &format!("{backend} aligned"),
-            &aligned,
-            &exact,
-            &magnitude,
-            L::DK * L::DK,
-        )
+    let mut aligned = AlignedBuf::zeroed(len);
+    layer
+        .depthwise_on(backend, &input, h, w, &mut aligned)
         .unwrap();
-        let mut shifted = AlignedBuf::zeroed(len + 1);
-        layer
-            .depthwise_on(backend, &input, h, w, &mut shifted[1..])
-            .unwrap();
-        assert!(
-            aligned
-                .iter()
-                .zip(&shifted[1..])
-                .all(|(a, b)| a.to_bits() == b.to_bits()),
-            "{backend}: aligned and misaligned outputs differ"
-        );
-    }
+    assert_close(
+        &format!("{backend} aligned"),
+        &aligned,
+        &exact,
+        &magnitude,
+        L::DK * L::DK,
+    )
+    .unwrap();
+    let mut shifted = AlignedBuf::zeroed(len + 1);
+    layer
+        .depthwise_on(backend, &input, h, w, &mut shifted[1..])
+        .unwrap();
+    assert!(
+        aligned
+            .iter()
+            .zip(&shifted[1..])
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "{backend}: aligned and misaligned outputs differ"
+    );
 }
 
 fn large_image_matches_the_reference(backend: Backend) {
