@@ -3,7 +3,7 @@
 
 pub use dsconv_macros::separable_conv;
 pub use dsconv_runtime::{
-    output_extent, pad_before, reference, Activation, AlignedBuf, Backend, DepthwiseStrategy,
+    output_extent, pad_before, reference, Activation, AlignedBuf, Backend, DepthwiseStrategy, Dims,
     Error, LayerShape, MulCount, Padding, PlanSummary, PointwiseOrder, PointwisePrefetch,
     SeparableConv, Tensor, Weights, BACKEND_ENV,
 };

@@ -1,7 +1,7 @@
 //! Run-time errors: every invalid argument gives a `dsconv::Error` naming what was expected
 //! and what was given, never a panic, and leaves the output buffer untouched.
 
-use dsconv::{separable_conv, Backend, Error, SeparableConv, Tensor, Weights};
+use dsconv::{separable_conv, Backend, Dims, Error, SeparableConv, Tensor, Weights};
 use dsconv_testkit::{values, OwnedWeights};
 
 #[separable_conv(dk = 3, m = 4, n = 5)]
@@ -58,9 +58,11 @@ fn wrong_input_lengths_are_reported() {
             5,
             out,
             Error::Length {
+                layer: "Free",
                 tensor: Tensor::Input,
                 expected: ok_in,
                 actual: bad,
+                dims: Dims::new(&[1, 6, 5, 4]),
             },
         );
     }
@@ -77,9 +79,11 @@ fn wrong_output_lengths_are_reported() {
             5,
             bad,
             Error::Length {
+                layer: "Free",
                 tensor: Tensor::Output,
                 expected: out,
                 actual: bad,
+                dims: Dims::new(&[1, 6, 5, 5]),
             },
         );
     }
@@ -87,12 +91,38 @@ fn wrong_output_lengths_are_reported() {
 
 fn zero_sizes_are_reported() {
     let l = free();
-    forward_fails(&l, 0, 0, 5, 0, Error::EmptyImage { h: 0, w: 5 });
-    forward_fails(&l, 0, 3, 0, 0, Error::EmptyImage { h: 3, w: 0 });
+    forward_fails(
+        &l,
+        0,
+        0,
+        5,
+        0,
+        Error::EmptyImage {
+            layer: "Free",
+            h: 0,
+            w: 5,
+        },
+    );
+    forward_fails(
+        &l,
+        0,
+        3,
+        0,
+        0,
+        Error::EmptyImage {
+            layer: "Free",
+            h: 3,
+            w: 0,
+        },
+    );
     let mut out = vec![SENTINEL; 4];
     assert_eq!(
         l.pointwise(&[], 0, 1, &mut out).unwrap_err(),
-        Error::EmptyImage { h: 0, w: 1 }
+        Error::EmptyImage {
+            layer: "Free",
+            h: 0,
+            w: 1
+        }
     );
 }
 
@@ -105,6 +135,7 @@ fn fixed_size_mismatch_is_reported() {
         6,
         7 * 6 * 3,
         Error::FixedSizeMismatch {
+            layer: "Fixed",
             expected: (6, 7),
             actual: (7, 6),
         },
@@ -121,7 +152,12 @@ fn valid_padding_rejects_images_smaller_than_the_kernel() {
         4,
         9,
         0,
-        Error::ImageSmallerThanKernel { h: 4, w: 9, dk: 5 },
+        Error::ImageSmallerThanKernel {
+            layer: "Valid",
+            h: 4,
+            w: 9,
+            dk: 5,
+        },
     );
     forward_fails(
         &l,
@@ -129,7 +165,12 @@ fn valid_padding_rejects_images_smaller_than_the_kernel() {
         9,
         4,
         0,
-        Error::ImageSmallerThanKernel { h: 9, w: 4, dk: 5 },
+        Error::ImageSmallerThanKernel {
+            layer: "Valid",
+            h: 9,
+            w: 4,
+            dk: 5,
+        },
     );
     let mut out = vec![0.0; 2];
     l.forward(&vec![0.0; 5 * 5 * 3], 5, 5, &mut out).unwrap();
@@ -145,6 +186,7 @@ fn overflowing_sizes_are_reported() {
         big,
         0,
         Error::SizeOverflow {
+            layer: "Free",
             h: big,
             w: big,
             batch: 1,
@@ -158,6 +200,7 @@ fn overflowing_sizes_are_reported() {
     assert_eq!(
         err,
         Error::SizeOverflow {
+            layer: "Free",
             h: 6,
             w: 5,
             batch: usize::MAX
@@ -174,9 +217,11 @@ fn batch_lengths_are_checked_against_the_batch() {
     assert_eq!(
         err,
         Error::Length {
+            layer: "Free",
             tensor: Tensor::Input,
             expected: 3 * 120,
-            actual: 240
+            actual: 240,
+            dims: Dims::new(&[3, 6, 5, 4]),
         }
     );
     assert!(output.iter().all(|&v| v == SENTINEL));
@@ -191,18 +236,22 @@ fn stage_lengths_are_checked() {
         l.depthwise(&vec![0.0; 6 * 5 * 4], 6, 5, &mut out)
             .unwrap_err(),
         Error::Length {
+            layer: "Free",
             tensor: Tensor::Output,
             expected: 120,
-            actual: 119
+            actual: 119,
+            dims: Dims::new(&[1, 6, 5, 4]),
         }
     );
     let mut out = vec![SENTINEL; 10];
     assert_eq!(
         l.pointwise(&[0.0; 7], 1, 2, &mut out).unwrap_err(),
         Error::Length {
+            layer: "Free",
             tensor: Tensor::Input,
             expected: 8,
-            actual: 7
+            actual: 7,
+            dims: Dims::new(&[1, 1, 2, 4]),
         }
     );
     assert!(out.iter().all(|&v| v == SENTINEL));
@@ -216,9 +265,11 @@ fn weight_lengths_are_checked() {
         assert_eq!(
             Free::from_weights(&values(bad, 1), &pw).unwrap_err(),
             Error::Length {
+                layer: "Free",
                 tensor: Tensor::DepthwiseWeights,
                 expected: 36,
-                actual: bad
+                actual: bad,
+                dims: Dims::new(&[4, 1, 3, 3]),
             }
         );
     }
@@ -226,9 +277,11 @@ fn weight_lengths_are_checked() {
         assert_eq!(
             Free::from_weights(&dw, &values(bad, 1)).unwrap_err(),
             Error::Length {
+                layer: "Free",
                 tensor: Tensor::PointwiseWeights,
                 expected: 20,
-                actual: bad
+                actual: bad,
+                dims: Dims::new(&[5, 4, 1, 1]),
             }
         );
     }
@@ -241,17 +294,21 @@ fn bias_lengths_and_presence_are_checked() {
     assert_eq!(
         Biased::from_weights_with_bias(&dw, &values(3, 2), &pw, &pwb).unwrap_err(),
         Error::Length {
+            layer: "Biased",
             tensor: Tensor::DepthwiseBias,
             expected: 4,
-            actual: 3
+            actual: 3,
+            dims: Dims::new(&[4]),
         }
     );
     assert_eq!(
         Biased::from_weights_with_bias(&dw, &dwb, &pw, &[]).unwrap_err(),
         Error::Length {
+            layer: "Biased",
             tensor: Tensor::PointwiseBias,
             expected: 3,
-            actual: 0
+            actual: 0,
+            dims: Dims::new(&[3]),
         }
     );
     let missing = Weights {
@@ -263,9 +320,11 @@ fn bias_lengths_and_presence_are_checked() {
     assert_eq!(
         Biased::load(&missing).unwrap_err(),
         Error::Length {
+            layer: "Biased",
             tensor: Tensor::DepthwiseBias,
             expected: 4,
-            actual: 0
+            actual: 0,
+            dims: Dims::new(&[4]),
         }
     );
     let unexpected = Weights {
@@ -277,9 +336,11 @@ fn bias_lengths_and_presence_are_checked() {
     assert_eq!(
         Free::load(&unexpected).unwrap_err(),
         Error::Length {
+            layer: "Free",
             tensor: Tensor::DepthwiseBias,
             expected: 0,
-            actual: 4
+            actual: 4,
+            dims: Dims::new(&[0]),
         }
     );
 }
@@ -291,6 +352,7 @@ fn non_finite_weights_are_rejected_with_their_index() {
     assert_eq!(
         err,
         Error::NonFiniteWeight {
+            layer: "Free",
             tensor: Tensor::DepthwiseWeights,
             index: 17
         }
@@ -302,6 +364,7 @@ fn non_finite_weights_are_rejected_with_their_index() {
         Biased::from_weights_with_bias(&values(36, 1), &values(4, 2), &values(12, 3), &pwb)
             .unwrap_err(),
         Error::NonFiniteWeight {
+            layer: "Biased",
             tensor: Tensor::PointwiseBias,
             index: 2
         }
@@ -309,22 +372,31 @@ fn non_finite_weights_are_rejected_with_their_index() {
 }
 
 fn errors_are_std_errors_with_readable_messages() {
-    let e: Box<dyn std::error::Error + Send + Sync> = Box::new(Error::Length {
-        tensor: Tensor::Input,
-        expected: 12,
-        actual: 11,
-    });
+    // The message a user sees for a wrong input buffer names the layer, the tensor and the
+    // shape the layer expected.
+    let l = free();
+    let mut out = vec![0.0; 6 * 5 * 5];
+    let e: Box<dyn std::error::Error + Send + Sync> =
+        Box::new(l.forward(&[0.0; 11], 6, 5, &mut out).unwrap_err());
     assert_eq!(
         e.to_string(),
-        "input has the wrong length: expected 12 values, got 11"
+        "layer Free: input has the wrong length: expected 120 values \
+         (shape [1, 6, 5, 4] as (batch, H, W, C)), got 11"
+    );
+    let e = Free::from_weights(&values(35, 1), &values(20, 2)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "layer Free: depthwise weights has the wrong length: expected 36 values \
+         (shape [4, 1, 3, 3] as (M*DM, 1, DK, DK)), got 35"
     );
     let e = Error::FixedSizeMismatch {
+        layer: "Fixed",
         expected: (6, 7),
         actual: (7, 6),
     };
     assert_eq!(
         e.to_string(),
-        "input size differs from the layer's declared size: expected 6x7, got 7x6"
+        "layer Fixed: input size differs from the layer's declared size: expected 6x7, got 7x6"
     );
     assert!(format!("{e:?}").contains("FixedSizeMismatch"));
 }

@@ -20,6 +20,55 @@ pub enum Tensor {
     PointwiseBias,
 }
 
+impl Tensor {
+    /// The names of the tensor's dimensions, outermost first, in the layout dsconv takes it
+    /// (PyTorch for weights, NHWC for images).
+    pub const fn dim_names(self) -> &'static [&'static str] {
+        match self {
+            Tensor::Input => &["batch", "H", "W", "C"],
+            Tensor::Output => &["batch", "Ho", "Wo", "C"],
+            Tensor::DepthwiseWeights => &["M*DM", "1", "DK", "DK"],
+            Tensor::DepthwiseBias => &["M*DM"],
+            Tensor::PointwiseWeights => &["N", "M*DM", "1", "1"],
+            Tensor::PointwiseBias => &["N"],
+        }
+    }
+}
+
+/// The shape a tensor was expected to have, outermost dimension first (at most four).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Dims {
+    sizes: [usize; 4],
+    rank: usize,
+}
+
+impl Dims {
+    /// The shape `sizes` (only the first four are kept).
+    pub const fn new(sizes: &[usize]) -> Self {
+        let mut out = [0; 4];
+        let mut i = 0;
+        while i < sizes.len() && i < 4 {
+            out[i] = sizes[i];
+            i += 1;
+        }
+        Dims {
+            sizes: out,
+            rank: i,
+        }
+    }
+
+    /// The sizes, outermost first.
+    pub fn sizes(&self) -> &[usize] {
+        &self.sizes[..self.rank]
+    }
+}
+
+impl fmt::Debug for Dims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.sizes())
+    }
+}
+
 impl fmt::Display for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -44,15 +93,21 @@ impl fmt::Display for Tensor {
 pub enum Error {
     /// A slice has the wrong number of elements.
     Length {
+        /// The layer's name (its struct's identifier).
+        layer: &'static str,
         /// The slice concerned.
         tensor: Tensor,
         /// Elements the call needs.
         expected: usize,
         /// Elements it was given.
         actual: usize,
+        /// The shape behind `expected`, in the layout of `tensor` ([`Tensor::dim_names`]).
+        dims: Dims,
     },
     /// The image height or width is zero.
     EmptyImage {
+        /// The layer's name (its struct's identifier).
+        layer: &'static str,
         /// Given height.
         h: usize,
         /// Given width.
@@ -60,6 +115,8 @@ pub enum Error {
     },
     /// The layer was declared with a fixed `h`/`w` and was called with another size.
     FixedSizeMismatch {
+        /// The layer's name (its struct's identifier).
+        layer: &'static str,
         /// The declared `(h, w)`.
         expected: (usize, usize),
         /// The given `(h, w)`.
@@ -67,6 +124,8 @@ pub enum Error {
     },
     /// `padding = "valid"` and the image is smaller than the kernel.
     ImageSmallerThanKernel {
+        /// The layer's name (its struct's identifier).
+        layer: &'static str,
         /// Given height.
         h: usize,
         /// Given width.
@@ -76,6 +135,8 @@ pub enum Error {
     },
     /// The sizes given make a buffer length that does not fit in `usize`.
     SizeOverflow {
+        /// The layer's name (its struct's identifier).
+        layer: &'static str,
         /// Given height.
         h: usize,
         /// Given width.
@@ -86,6 +147,8 @@ pub enum Error {
     /// A weight or bias is NaN or infinite. Weights must be finite: a kernel skips the taps
     /// that fall on padding while the reference multiplies them by zero, and `0 * inf` is NaN.
     NonFiniteWeight {
+        /// The layer's name (its struct's identifier).
+        layer: &'static str,
         /// The tensor holding the value.
         tensor: Tensor,
         /// Index of the first non-finite value in the caller's (PyTorch) layout.
@@ -107,33 +170,51 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Length {
+                layer,
                 tensor,
+                expected,
+                actual,
+                dims,
+            } => {
+                write!(
+                    f,
+                    "layer {layer}: {tensor} has the wrong length: expected {expected} values (shape {:?}",
+                    dims.sizes()
+                )?;
+                let names = tensor.dim_names();
+                if names.len() == dims.sizes().len() {
+                    write!(f, " as ({})", names.join(", "))?;
+                }
+                write!(f, "), got {actual}")
+            }
+            Error::EmptyImage { layer, h, w } => write!(
+                f,
+                "layer {layer}: image is empty: expected height and width >= 1, got {h}x{w}"
+            ),
+            Error::FixedSizeMismatch {
+                layer,
                 expected,
                 actual,
             } => write!(
                 f,
-                "{tensor} has the wrong length: expected {expected} values, got {actual}"
-            ),
-            Error::EmptyImage { h, w } => write!(
-                f,
-                "image is empty: expected height and width >= 1, got {h}x{w}"
-            ),
-            Error::FixedSizeMismatch { expected, actual } => write!(
-                f,
-                "input size differs from the layer's declared size: expected {}x{}, got {}x{}",
+                "layer {layer}: input size differs from the layer's declared size: expected {}x{}, got {}x{}",
                 expected.0, expected.1, actual.0, actual.1
             ),
-            Error::ImageSmallerThanKernel { h, w, dk } => write!(
+            Error::ImageSmallerThanKernel { layer, h, w, dk } => write!(
                 f,
-                "padding \"valid\" needs an image at least as large as the kernel: expected at least {dk}x{dk}, got {h}x{w}"
+                "layer {layer}: padding \"valid\" needs an image at least as large as the kernel: expected at least {dk}x{dk}, got {h}x{w}"
             ),
-            Error::SizeOverflow { h, w, batch } => write!(
+            Error::SizeOverflow { layer, h, w, batch } => write!(
                 f,
-                "sizes overflow usize: expected buffer lengths that fit in memory, got batch {batch} of {h}x{w}"
+                "layer {layer}: sizes overflow usize: expected buffer lengths that fit in memory, got batch {batch} of {h}x{w}"
             ),
-            Error::NonFiniteWeight { tensor, index } => write!(
+            Error::NonFiniteWeight {
+                layer,
+                tensor,
+                index,
+            } => write!(
                 f,
-                "{tensor} must be finite: expected a finite value at index {index}, got NaN or infinity"
+                "layer {layer}: {tensor} must be finite: expected a finite value at index {index}, got NaN or infinity"
             ),
             Error::BackendUnavailable { backend } => write!(
                 f,
@@ -190,5 +271,22 @@ mod tests {
             format!("{e} (dsconv::Error::UnknownBackend)")
         );
         assert!(format!("{e:?}").contains("got \"avx3\""));
+    }
+
+    #[test]
+    fn length_names_the_layer_tensor_and_shape() {
+        let e = Error::Length {
+            layer: "Stem",
+            tensor: Tensor::DepthwiseWeights,
+            expected: 75,
+            actual: 74,
+            dims: Dims::new(&[3, 1, 5, 5]),
+        };
+        assert_eq!(
+            e.to_string(),
+            "layer Stem: depthwise weights has the wrong length: expected 75 values \
+             (shape [3, 1, 5, 5] as (M*DM, 1, DK, DK)), got 74"
+        );
+        assert_eq!(Dims::new(&[1, 2, 3, 4, 5]).sizes(), &[1, 2, 3, 4]);
     }
 }

@@ -8,7 +8,7 @@ pub use crate::drive::{fused_tiles, PlanarScratch, RowEdges, RowRun, RowRuns};
 pub use crate::packing::{
     pack_depthwise, pack_pointwise_panels, pad_columns, transpose, CHANNEL_PAD, PANEL_WIDTH,
 };
-use crate::{AlignedBuf, Error, LayerShape, Padding, Tensor};
+use crate::{AlignedBuf, Dims, Error, LayerShape, Padding, Tensor};
 
 /// Validated sizes of one `forward`-like call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,29 +21,44 @@ pub struct Geometry {
     pub pixels: usize,
     /// Input floats per image, `h * w * m`.
     pub input_len: usize,
+    layer: &'static str,
     batch: usize,
     h: usize,
     w: usize,
+    m: usize,
 }
 
 impl Geometry {
-    /// Validates an `h x w` image size (and batch) against `shape`.
-    pub fn new(shape: &LayerShape, batch: usize, h: usize, w: usize) -> Result<Self, Error> {
+    /// Validates an `h x w` image size (and batch) against `shape`, for errors naming
+    /// `layer`.
+    pub fn new(
+        layer: &'static str,
+        shape: &LayerShape,
+        batch: usize,
+        h: usize,
+        w: usize,
+    ) -> Result<Self, Error> {
         if h == 0 || w == 0 {
-            return Err(Error::EmptyImage { h, w });
+            return Err(Error::EmptyImage { layer, h, w });
         }
         if let Some(fixed) = shape.fixed_size {
             if fixed != (h, w) {
                 return Err(Error::FixedSizeMismatch {
+                    layer,
                     expected: fixed,
                     actual: (h, w),
                 });
             }
         }
         if shape.padding == Padding::Valid && (h < shape.dk || w < shape.dk) {
-            return Err(Error::ImageSmallerThanKernel { h, w, dk: shape.dk });
+            return Err(Error::ImageSmallerThanKernel {
+                layer,
+                h,
+                w,
+                dk: shape.dk,
+            });
         }
-        let overflow = Error::SizeOverflow { h, w, batch };
+        let overflow = Error::SizeOverflow { layer, h, w, batch };
         let (ho, wo) = shape.output_size(h, w).ok_or(overflow.clone())?;
         let pixels = ho.checked_mul(wo).ok_or(overflow.clone())?;
         let input_len = h
@@ -55,9 +70,11 @@ impl Geometry {
             wo,
             pixels,
             input_len,
+            layer,
             batch,
             h,
             w,
+            m: shape.m,
         })
     }
 
@@ -65,6 +82,7 @@ impl Geometry {
     /// (`batch * ho * wo * out_channels`).
     pub fn check(&self, input: usize, output: usize, out_channels: usize) -> Result<(), Error> {
         let overflow = || Error::SizeOverflow {
+            layer: self.layer,
             h: self.h,
             w: self.w,
             batch: self.batch,
@@ -78,45 +96,80 @@ impl Geometry {
             .checked_mul(out_channels)
             .and_then(|x| x.checked_mul(self.batch))
             .ok_or_else(overflow)?;
-        check_length(Tensor::Input, in_len, input)?;
-        check_length(Tensor::Output, out_len, output)
+        let in_dims = Dims::new(&[self.batch, self.h, self.w, self.m]);
+        let out_dims = Dims::new(&[self.batch, self.ho, self.wo, out_channels]);
+        check_length(self.layer, Tensor::Input, in_len, in_dims, input)?;
+        check_length(self.layer, Tensor::Output, out_len, out_dims, output)
     }
 }
 
-/// Pixels of an `h x w` grid given to a pointwise stage (which has no kernel-size rules).
-pub fn pointwise_pixels(h: usize, w: usize) -> Result<usize, Error> {
+/// Checks the buffers of a pointwise-stage call on `h x w` pixels (which has no kernel-size
+/// rules): `h * w * in_channels` input and `h * w * out_channels` output floats. Returns
+/// the pixel count.
+pub fn check_pointwise(
+    layer: &'static str,
+    h: usize,
+    w: usize,
+    (in_channels, input): (usize, usize),
+    (out_channels, output): (usize, usize),
+) -> Result<usize, Error> {
     if h == 0 || w == 0 {
-        return Err(Error::EmptyImage { h, w });
+        return Err(Error::EmptyImage { layer, h, w });
     }
-    h.checked_mul(w)
-        .ok_or(Error::SizeOverflow { h, w, batch: 1 })
+    let overflow = Error::SizeOverflow {
+        layer,
+        h,
+        w,
+        batch: 1,
+    };
+    let pixels = h.checked_mul(w).ok_or(overflow.clone())?;
+    let in_len = pixels.checked_mul(in_channels).ok_or(overflow.clone())?;
+    let out_len = pixels.checked_mul(out_channels).ok_or(overflow)?;
+    let in_dims = Dims::new(&[1, h, w, in_channels]);
+    let out_dims = Dims::new(&[1, h, w, out_channels]);
+    check_length(layer, Tensor::Input, in_len, in_dims, input)?;
+    check_length(layer, Tensor::Output, out_len, out_dims, output)?;
+    Ok(pixels)
 }
 
-/// `pixels * channels`, or `SizeOverflow` naming the image size.
-pub fn mul(pixels: usize, channels: usize, h: usize, w: usize) -> Result<usize, Error> {
-    pixels
-        .checked_mul(channels)
-        .ok_or(Error::SizeOverflow { h, w, batch: 1 })
-}
-
-/// `Err(Error::Length)` unless `actual == expected`.
-pub fn check_length(tensor: Tensor, expected: usize, actual: usize) -> Result<(), Error> {
+/// `Err(Error::Length)` unless `actual == expected` (`expected` being the product of
+/// `dims`).
+pub fn check_length(
+    layer: &'static str,
+    tensor: Tensor,
+    expected: usize,
+    dims: Dims,
+    actual: usize,
+) -> Result<(), Error> {
     if expected == actual {
         Ok(())
     } else {
         Err(Error::Length {
+            layer,
             tensor,
             expected,
             actual,
+            dims,
         })
     }
 }
 
-/// Checks a weight or bias tensor's length and that every value is finite.
-pub fn check_weights(tensor: Tensor, expected: usize, values: &[f32]) -> Result<(), Error> {
-    check_length(tensor, expected, values.len())?;
+/// Checks a weight or bias tensor's length against its shape `dims` and that every value is
+/// finite.
+pub fn check_weights(
+    layer: &'static str,
+    tensor: Tensor,
+    dims: &[usize],
+    values: &[f32],
+) -> Result<(), Error> {
+    let expected = dims.iter().product();
+    check_length(layer, tensor, expected, Dims::new(dims), values.len())?;
     match values.iter().position(|v| !v.is_finite()) {
-        Some(index) => Err(Error::NonFiniteWeight { tensor, index }),
+        Some(index) => Err(Error::NonFiniteWeight {
+            layer,
+            tensor,
+            index,
+        }),
         None => Ok(()),
     }
 }
@@ -124,15 +177,16 @@ pub fn check_weights(tensor: Tensor, expected: usize, values: &[f32]) -> Result<
 /// Checks an optional bias against the layer's declaration: required (and `len` finite
 /// values) when `declared`, absent otherwise.
 pub fn check_bias(
+    layer: &'static str,
     tensor: Tensor,
     declared: bool,
     len: usize,
     bias: Option<&[f32]>,
 ) -> Result<(), Error> {
     match (declared, bias) {
-        (true, Some(b)) => check_weights(tensor, len, b),
-        (true, None) => check_length(tensor, len, 0),
-        (false, Some(b)) => check_length(tensor, 0, b.len()),
+        (true, Some(b)) => check_weights(layer, tensor, &[len], b),
+        (true, None) => check_length(layer, tensor, len, Dims::new(&[len]), 0),
+        (false, Some(b)) => check_length(layer, tensor, 0, Dims::new(&[0]), b.len()),
         (false, None) => Ok(()),
     }
 }
@@ -158,11 +212,17 @@ pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 /// Copies packed values into the 64-byte aligned array of the length a kernel indexes with
 /// constants. Fails (with `Error::Length` for `tensor`) only if the length differs, which
 /// validated callers rule out.
-pub fn to_array<const L: usize>(tensor: Tensor, values: &[f32]) -> Result<AlignedArray<L>, Error> {
+pub fn to_array<const L: usize>(
+    layer: &'static str,
+    tensor: Tensor,
+    values: &[f32],
+) -> Result<AlignedArray<L>, Error> {
     AlignedArray::from_slice(values).ok_or(Error::Length {
+        layer,
         tensor,
         expected: L,
         actual: values.len(),
+        dims: Dims::new(&[L]),
     })
 }
 
@@ -179,10 +239,11 @@ mod tests {
 
     #[test]
     fn non_finite_weight_reports_its_index() {
-        let e = check_weights(Tensor::PointwiseBias, 3, &[0.0, f32::NAN, 1.0]).unwrap_err();
+        let e = check_weights("L", Tensor::PointwiseBias, &[3], &[0.0, f32::NAN, 1.0]).unwrap_err();
         assert_eq!(
             e,
             Error::NonFiniteWeight {
+                layer: "L",
                 tensor: Tensor::PointwiseBias,
                 index: 1
             }

@@ -20,7 +20,7 @@ mod shape;
 pub use activation::Activation;
 pub use aligned::AlignedBuf;
 pub use backend::{Backend, BACKEND_ENV};
-pub use error::{Error, Tensor};
+pub use error::{Dims, Error, Tensor};
 pub use report::{DepthwiseStrategy, PlanSummary, PointwiseOrder, PointwisePrefetch};
 pub use shape::{output_extent, pad_before, LayerShape, MulCount, Padding};
 
@@ -47,6 +47,8 @@ pub struct Weights<'a, T = f32> {
 /// Every method validates its arguments and returns [`Error`] instead of panicking; on `Err`
 /// the output buffer is untouched. Outputs are overwritten, never accumulated into.
 pub trait SeparableConv: Send + Sync {
+    /// The layer's name (its struct's identifier), which every [`Error`] it returns carries.
+    const NAME: &'static str;
     /// The declared shape.
     const SHAPE: LayerShape;
     /// The declared activation.
@@ -156,7 +158,7 @@ pub trait SeparableConv: Send + Sync {
         output: &mut [f32],
     ) -> Result<(), Error> {
         let backend = backend.require()?;
-        let g = layer::Geometry::new(&Self::SHAPE, batch, h, w)?;
+        let g = layer::Geometry::new(Self::NAME, &Self::SHAPE, batch, h, w)?;
         g.check(input.len(), output.len(), Self::N)?;
         for (image, out) in input
             .chunks_exact(g.input_len)
@@ -193,7 +195,7 @@ pub trait SeparableConv: Send + Sync {
         output: &mut [f32],
     ) -> Result<(), Error> {
         let backend = backend.require()?;
-        let g = layer::Geometry::new(&Self::SHAPE, 1, h, w)?;
+        let g = layer::Geometry::new(Self::NAME, &Self::SHAPE, 1, h, w)?;
         g.check(input.len(), output.len(), Self::M * Self::DEPTH_MULTIPLIER)?;
         // SAFETY: backend, sizes and lengths validated just above, as
         // `__depthwise_unchecked` requires.
@@ -223,14 +225,9 @@ pub trait SeparableConv: Send + Sync {
         output: &mut [f32],
     ) -> Result<(), Error> {
         let backend = backend.require()?;
-        let pixels = layer::pointwise_pixels(h, w)?;
         let c = Self::M * Self::DEPTH_MULTIPLIER;
-        layer::check_length(Tensor::Input, layer::mul(pixels, c, h, w)?, input.len())?;
-        layer::check_length(
-            Tensor::Output,
-            layer::mul(pixels, Self::N, h, w)?,
-            output.len(),
-        )?;
+        let pixels =
+            layer::check_pointwise(Self::NAME, h, w, (c, input.len()), (Self::N, output.len()))?;
         // SAFETY: backend validated; input holds `pixels * M * DM` and output `pixels * N`
         // floats, checked above.
         unsafe { self.__pointwise_unchecked(backend, input, pixels, output) };

@@ -343,6 +343,7 @@ fn dispatch(
 fn trait_impl(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
     let shape = spec.shape();
     let name = &spec.item.ident;
+    let name_str = name.to_string();
     let (dk, m, n, stride, dm) = (
         shape.dk,
         shape.m,
@@ -392,6 +393,7 @@ fn trait_impl(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
     quote! {
         #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
         impl ::dsconv::SeparableConv for #name {
+            const NAME: &'static str = #name_str;
             const SHAPE: ::dsconv::LayerShape = ::dsconv::LayerShape {
                 dk: #dk,
                 m: #m,
@@ -451,7 +453,7 @@ fn trait_impl(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
 fn load_fn(spec: &LayerSpec, l: &Layout) -> TokenStream {
     let (c, cp, taps, np, tail_width) = (l.c, l.cp, l.taps, l.np, l.tail_width);
     let n = spec.n.value;
-    let (dw_len, pw_len) = (c * taps, c * n);
+    let dk = spec.shape().dk;
     let bias = spec.bias;
     quote! {
         fn load(weights: &::dsconv::Weights<'_>) -> ::core::result::Result<Self, ::dsconv::Error> {
@@ -460,26 +462,29 @@ fn load_fn(spec: &LayerSpec, l: &Layout) -> TokenStream {
             // A bad `DSCONV_BACKEND` is reported when the layer is built, not at its first
             // call.
             ::dsconv::Backend::active()?;
-            __rt::check_weights(Tensor::DepthwiseWeights, #dw_len, weights.depthwise)?;
-            __rt::check_bias(Tensor::DepthwiseBias, #bias, #c, weights.depthwise_bias)?;
-            __rt::check_weights(Tensor::PointwiseWeights, #pw_len, weights.pointwise)?;
-            __rt::check_bias(Tensor::PointwiseBias, #bias, #n, weights.pointwise_bias)?;
+            let name = <Self as ::dsconv::SeparableConv>::NAME;
+            __rt::check_weights(name, Tensor::DepthwiseWeights, &[#c, 1, #dk, #dk], weights.depthwise)?;
+            __rt::check_bias(name, Tensor::DepthwiseBias, #bias, #c, weights.depthwise_bias)?;
+            __rt::check_weights(name, Tensor::PointwiseWeights, &[#n, #c, 1, 1], weights.pointwise)?;
+            __rt::check_bias(name, Tensor::PointwiseBias, #bias, #n, weights.pointwise_bias)?;
             let zeros_c = [0.0f32; #c];
             let zeros_n = [0.0f32; #n];
             let dw_bias = weights.depthwise_bias.unwrap_or(&zeros_c[..]);
             let pw_bias = weights.pointwise_bias.unwrap_or(&zeros_n[..]);
             ::core::result::Result::Ok(Self {
                 dw: __rt::to_array(
+                    name,
                     Tensor::DepthwiseWeights,
                     &__rt::pack_depthwise(weights.depthwise, #c, #taps, #cp),
                 )?,
-                dw_bias: __rt::to_array(Tensor::DepthwiseBias, &__rt::pad_columns(dw_bias, 1, #c, #cp))?,
+                dw_bias: __rt::to_array(name, Tensor::DepthwiseBias, &__rt::pad_columns(dw_bias, 1, #c, #cp))?,
                 pw: __rt::to_array(
+                    name,
                     Tensor::PointwiseWeights,
                     &__rt::pack_pointwise_panels(weights.pointwise, #n, #c, __rt::PANEL_WIDTH, #tail_width),
                 )?,
-                pw_bias: __rt::to_array(Tensor::PointwiseBias, &__rt::pad_columns(pw_bias, 1, #n, #np))?,
-                zeros: __rt::to_array(Tensor::DepthwiseBias, &__rt::pad_columns(&[], 1, 0, #cp))?,
+                pw_bias: __rt::to_array(name, Tensor::PointwiseBias, &__rt::pad_columns(pw_bias, 1, #n, #np))?,
+                zeros: __rt::to_array(name, Tensor::DepthwiseBias, &__rt::pad_columns(&[], 1, 0, #cp))?,
             })
         }
     }
