@@ -8,19 +8,73 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned as _;
 use syn::{Expr, ExprLit, Ident, Lit, Token};
 
-/// Every key the attribute accepts.
-pub const KEYS: &[&str] = &[
-    "dk",
-    "m",
-    "n",
-    "stride",
-    "padding",
-    "h",
-    "w",
-    "bias",
-    "activation",
-    "depth_multiplier",
-];
+/// A key of the attribute. [`Key::ALL`] is the one key table: parsing, the unknown-key
+/// message and the typo hint all read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Key {
+    /// `dk`: kernel size (required).
+    Dk,
+    /// `m`: input channels (required).
+    M,
+    /// `n`: output channels (required).
+    N,
+    /// `stride`: 1 or 2 (default 1).
+    Stride,
+    /// `padding`: "same" or "valid" (default "same").
+    Padding,
+    /// `h`: fixed input height (with `w`).
+    H,
+    /// `w`: fixed input width (with `h`).
+    W,
+    /// `bias`: true or false (default false).
+    Bias,
+    /// `activation`: "none", "relu" or "relu6" (default "none").
+    Activation,
+    /// `depth_multiplier`: depthwise outputs per input channel (default 1).
+    DepthMultiplier,
+}
+
+impl Key {
+    /// Every key, in the order the attribute's documentation lists them.
+    pub const ALL: [Key; 10] = [
+        Key::Dk,
+        Key::M,
+        Key::N,
+        Key::Stride,
+        Key::Padding,
+        Key::H,
+        Key::W,
+        Key::Bias,
+        Key::Activation,
+        Key::DepthMultiplier,
+    ];
+
+    /// The key as written in the attribute.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Key::Dk => "dk",
+            Key::M => "m",
+            Key::N => "n",
+            Key::Stride => "stride",
+            Key::Padding => "padding",
+            Key::H => "h",
+            Key::W => "w",
+            Key::Bias => "bias",
+            Key::Activation => "activation",
+            Key::DepthMultiplier => "depth_multiplier",
+        }
+    }
+
+    /// Whether the attribute must give the key.
+    pub const fn required(self) -> bool {
+        matches!(self, Key::Dk | Key::M | Key::N)
+    }
+
+    /// The key named `name`, if any.
+    pub fn from_name(name: &str) -> Option<Key> {
+        Key::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
 
 /// A value together with the span of the token it was read from.
 #[derive(Clone, Copy, Debug)]
@@ -111,150 +165,168 @@ impl Errors {
     }
 }
 
-/// Parses and validates the attribute arguments `attr` and the item `item`.
-pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<LayerSpec> {
-    let args = Punctuated::<Arg, Token![,]>::parse_terminated.parse2(attr)?;
-    let mut errors = Errors::default();
-    let item = check_item(item, &mut errors);
-
-    let mut seen: Vec<(String, Expr)> = Vec::new();
-    for arg in args {
-        let key = arg.key.to_string();
-        if !KEYS.contains(&key.as_str()) {
-            let hint = match closest_key(&key) {
-                Some(k) => format!("; did you mean `{k}`?"),
-                None => String::new(),
-            };
-            errors.at(
-                arg.key.span(),
-                format!(
-                    "unknown key `{key}`{hint} (expected one of: {})",
-                    KEYS.join(", ")
-                ),
-            );
-        } else if seen.iter().any(|(k, _)| *k == key) {
-            errors.at(arg.key.span(), format!("duplicate key `{key}`"));
-        } else {
-            seen.push((key, arg.value));
-        }
-    }
-    let get = |k: &str| seen.iter().find(|(key, _)| key == k).map(|(_, v)| v);
-
-    let int = |k: &str, errors: &mut Errors| -> Option<Spanned<usize>> {
-        let expr = get(k)?;
-        match positive_int(k, expr) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                errors.push(e);
-                None
-            }
-        }
-    };
-    let required = |k: &str, errors: &mut Errors| -> Option<Spanned<usize>> {
-        if get(k).is_none() {
-            errors.at(
-                Span::call_site(),
-                format!("missing required key `{k}` (as in `#[separable_conv(dk = 3, m = 32, n = 64)]`)"),
-            );
-            return None;
-        }
-        int(k, errors)
-    };
-    let dk = required("dk", &mut errors);
-    let m = required("m", &mut errors);
-    let n = required("n", &mut errors);
-    let stride = int("stride", &mut errors);
-    if let Some(s) = stride {
-        if s.value != 1 && s.value != 2 {
-            errors.at(s.span, format!("`stride` must be 1 or 2, got {}", s.value));
-        }
-    }
-    let depth_multiplier = int("depth_multiplier", &mut errors);
-    let h = int("h", &mut errors);
-    let w = int("w", &mut errors);
-    let padding = match get("padding") {
-        None => Padding::Same,
-        Some(e) => match string(e) {
-            Some((s, _)) if s == "same" => Padding::Same,
-            Some((s, _)) if s == "valid" => Padding::Valid,
-            _ => {
-                errors.at(e.span(), "`padding` must be \"same\" or \"valid\"");
-                Padding::Same
-            }
-        },
-    };
-    let activation = match get("activation") {
-        None => Activation::None,
-        Some(e) => match string(e) {
-            Some((s, _)) if s == "none" => Activation::None,
-            Some((s, _)) if s == "relu" => Activation::Relu,
-            Some((s, _)) if s == "relu6" => Activation::Relu6,
-            _ => {
-                errors.at(
-                    e.span(),
-                    "`activation` must be \"none\", \"relu\" or \"relu6\"",
-                );
-                Activation::None
-            }
-        },
-    };
-    let bias = match get("bias") {
-        None => false,
-        Some(Expr::Lit(ExprLit {
-            lit: Lit::Bool(b), ..
-        })) => b.value,
-        Some(e) => {
-            errors.at(e.span(), "`bias` must be `true` or `false`");
-            false
-        }
-    };
-    match (get("h"), get("w")) {
-        (Some(e), None) => errors.at(
-            e.span(),
-            "`h` given without `w`: a fixed size needs both `h` and `w`",
-        ),
-        (None, Some(e)) => errors.at(
-            e.span(),
-            "`w` given without `h`: a fixed size needs both `h` and `w`",
-        ),
-        _ => {}
-    }
-
-    errors
-        .finish_with(|| {
-            let spec = LayerSpec {
-                item: item?,
-                dk: dk?,
-                m: m?,
-                n: n?,
-                stride: stride.unwrap_or(Spanned {
-                    value: 1,
-                    span: Span::call_site(),
-                }),
-                padding,
-                fixed_size: h.zip(w),
-                bias,
-                activation,
-                depth_multiplier: depth_multiplier.unwrap_or(Spanned {
-                    value: 1,
-                    span: Span::call_site(),
-                }),
-            };
-            Some(spec)
-        })
-        .and_then(|spec| {
-            check_shape(&spec)?;
-            Ok(spec)
-        })
+/// The values read so far, one field per [`Key`]; `None` for a key not given (or given
+/// with a bad value, already reported).
+#[derive(Default)]
+struct Args {
+    dk: Option<Spanned<usize>>,
+    m: Option<Spanned<usize>>,
+    n: Option<Spanned<usize>>,
+    stride: Option<Spanned<usize>>,
+    padding: Option<Padding>,
+    h: Option<Spanned<usize>>,
+    w: Option<Spanned<usize>>,
+    bias: Option<bool>,
+    activation: Option<Activation>,
+    depth_multiplier: Option<Spanned<usize>>,
+    /// Keys given, bad values included, with the span of their value.
+    given: Vec<(Key, Span)>,
 }
 
-impl Errors {
-    /// Returns the collected errors, or the spec built by `build` when there were none.
-    fn finish_with(self, build: impl FnOnce() -> Option<LayerSpec>) -> syn::Result<LayerSpec> {
-        self.finish()?;
-        // With no error collected, every required part parsed, so `build` has them all.
-        build().ok_or_else(|| syn::Error::new(Span::call_site(), "invalid #[separable_conv]"))
+impl Args {
+    /// Reads `key = value`: one arm per key, each reporting a bad value at its token.
+    fn read(&mut self, key: Key, value: &Expr) -> syn::Result<()> {
+        self.given.push((key, value.span()));
+        let name = key.name();
+        match key {
+            Key::Dk => self.dk = Some(positive_int(name, value)?),
+            Key::M => self.m = Some(positive_int(name, value)?),
+            Key::N => self.n = Some(positive_int(name, value)?),
+            Key::Stride => {
+                let s = positive_int(name, value)?;
+                if s.value != 1 && s.value != 2 {
+                    return Err(syn::Error::new(
+                        s.span,
+                        format!("`stride` must be 1 or 2, got {}", s.value),
+                    ));
+                }
+                self.stride = Some(s);
+            }
+            Key::Padding => {
+                self.padding = Some(match string(value).as_deref() {
+                    Some("same") => Padding::Same,
+                    Some("valid") => Padding::Valid,
+                    _ => return Err(spanned(value, "`padding` must be \"same\" or \"valid\"")),
+                })
+            }
+            Key::H => self.h = Some(positive_int(name, value)?),
+            Key::W => self.w = Some(positive_int(name, value)?),
+            Key::Bias => match value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Bool(b), ..
+                }) => self.bias = Some(b.value),
+                _ => return Err(spanned(value, "`bias` must be `true` or `false`")),
+            },
+            Key::Activation => {
+                self.activation = Some(match string(value).as_deref() {
+                    Some("none") => Activation::None,
+                    Some("relu") => Activation::Relu,
+                    Some("relu6") => Activation::Relu6,
+                    _ => {
+                        return Err(spanned(
+                            value,
+                            "`activation` must be \"none\", \"relu\" or \"relu6\"",
+                        ))
+                    }
+                })
+            }
+            Key::DepthMultiplier => self.depth_multiplier = Some(positive_int(name, value)?),
+        }
+        Ok(())
     }
+
+    fn given(&self, key: Key) -> Option<Span> {
+        self.given.iter().find(|(k, _)| *k == key).map(|(_, s)| *s)
+    }
+
+    /// Rules between keys: required keys, `h` and `w` together.
+    fn check(&self, errors: &mut Errors) {
+        for key in Key::ALL.into_iter().filter(|k| k.required()) {
+            if self.given(key).is_none() {
+                errors.at(
+                    Span::call_site(),
+                    format!(
+                        "missing required key `{}` (as in `#[separable_conv(dk = 3, m = 32, n = 64)]`)",
+                        key.name()
+                    ),
+                );
+            }
+        }
+        match (self.given(Key::H), self.given(Key::W)) {
+            (Some(span), None) => errors.at(
+                span,
+                "`h` given without `w`: a fixed size needs both `h` and `w`",
+            ),
+            (None, Some(span)) => errors.at(
+                span,
+                "`w` given without `h`: a fixed size needs both `h` and `w`",
+            ),
+            _ => {}
+        }
+    }
+
+    /// The spec, with defaults for the optional keys; `None` if a required part is missing.
+    fn build(self, item: syn::ItemStruct) -> Option<LayerSpec> {
+        let default = |value| Spanned {
+            value,
+            span: Span::call_site(),
+        };
+        Some(LayerSpec {
+            item,
+            dk: self.dk?,
+            m: self.m?,
+            n: self.n?,
+            stride: self.stride.unwrap_or(default(1)),
+            padding: self.padding.unwrap_or(Padding::Same),
+            fixed_size: self.h.zip(self.w),
+            bias: self.bias.unwrap_or(false),
+            activation: self.activation.unwrap_or(Activation::None),
+            depth_multiplier: self.depth_multiplier.unwrap_or(default(1)),
+        })
+    }
+}
+
+/// Parses and validates the attribute arguments `attr` and the item `item`.
+pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<LayerSpec> {
+    let parsed = Punctuated::<Arg, Token![,]>::parse_terminated.parse2(attr)?;
+    let mut errors = Errors::default();
+    let item = check_item(item, &mut errors);
+    let mut args = Args::default();
+    for arg in parsed {
+        let name = arg.key.to_string();
+        match Key::from_name(&name) {
+            None => {
+                let hint = match closest_key(&name) {
+                    Some(k) => format!("; did you mean `{k}`?"),
+                    None => String::new(),
+                };
+                let all: Vec<_> = Key::ALL.iter().map(|k| k.name()).collect();
+                errors.at(
+                    arg.key.span(),
+                    format!(
+                        "unknown key `{name}`{hint} (expected one of: {})",
+                        all.join(", ")
+                    ),
+                );
+            }
+            Some(key) if args.given(key).is_some() => {
+                errors.at(arg.key.span(), format!("duplicate key `{name}`"));
+            }
+            Some(key) => {
+                if let Err(e) = args.read(key, &arg.value) {
+                    errors.push(e);
+                }
+            }
+        }
+    }
+    args.check(&mut errors);
+    errors.finish()?;
+    // With no error collected, every required key was read, so `build` has them all.
+    let spec = item
+        .and_then(|item| args.build(item))
+        .ok_or_else(|| syn::Error::new(Span::call_site(), "invalid #[separable_conv]"))?;
+    check_shape(&spec)?;
+    Ok(spec)
 }
 
 /// Cross-key rules: even `dk` with "same", fixed size smaller than `dk` with "valid", counts
@@ -413,19 +485,24 @@ fn positive_int(key: &str, expr: &Expr) -> syn::Result<Spanned<usize>> {
     })
 }
 
-fn string(expr: &Expr) -> Option<(String, Span)> {
+fn string(expr: &Expr) -> Option<String> {
     match expr {
         Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..
-        }) => Some((s.value(), s.span())),
+        }) => Some(s.value()),
         _ => None,
     }
 }
 
+fn spanned(at: &Expr, msg: &str) -> syn::Error {
+    syn::Error::new(at.span(), msg)
+}
+
 /// The known key nearest to `key` by edit distance, if it is near enough to be a typo.
 pub fn closest_key(key: &str) -> Option<&'static str> {
-    KEYS.iter()
-        .map(|k| (edit_distance(key, k), *k))
+    Key::ALL
+        .iter()
+        .map(|k| (edit_distance(key, k.name()), k.name()))
         .filter(|(d, k)| *d <= 2.max(k.len() / 3) && *d < k.len().max(key.len()))
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)

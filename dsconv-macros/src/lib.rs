@@ -32,3 +32,29 @@ use proc_macro::TokenStream;
 pub fn separable_conv(attr: TokenStream, item: TokenStream) -> TokenStream {
     dsconv_codegen::expand(attr.into(), item.into()).into()
 }
+
+#[cfg(test)]
+mod tests {
+    /// The key table above documents exactly the keys the parser's table accepts.
+    #[test]
+    fn every_key_is_documented() {
+        let source = include_str!("lib.rs");
+        let rows: Vec<&str> = source
+            .lines()
+            .filter(|l| l.starts_with("/// | `"))
+            .collect();
+        for key in dsconv_codegen::model::Key::ALL {
+            let cell = format!("`{}`", key.name());
+            assert!(
+                rows.iter()
+                    .any(|r| r.split(" | ").nth(1).is_some_and(|c| c.contains(&cell))),
+                "key {cell} is not in the attribute's documentation table"
+            );
+        }
+        let documented = rows
+            .iter()
+            .map(|r| r.split(" | ").nth(1).map_or(0, |c| c.matches('`').count() / 2))
+            .sum::<usize>();
+        assert_eq!(documented, dsconv_codegen::model::Key::ALL.len());
+    }
+}
