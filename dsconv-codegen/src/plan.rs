@@ -245,6 +245,11 @@ pub struct PointwisePlan {
     /// Floats from one prefetched line to the next ([`CACHE_LINE_FLOATS`]: a line per
     /// reduction step).
     pub prefetch_step: usize,
+    /// With [`PointwisePrefetch::NextPanelToL2`], how many blocks of rows (the last full
+    /// ones) share the next panel's prefetch: the panel is `k * PANEL_WIDTH` floats, that is
+    /// `k * PANEL_WIDTH / prefetch_step` lines, and each block's first call fetches `k` of
+    /// them (one per reduction step), so block `j` fetches lines `j * k .. (j + 1) * k`.
+    pub panel_prefetch_blocks: usize,
     /// Whether the reduction is short enough (`k * vectors` at most half the vector
     /// registers) that the micro-kernel loads a block's weights into registers once and
     /// then finishes one row of accumulators at a time.
@@ -348,7 +353,6 @@ fn plan_depthwise(shape: &LayerShape, isa: Backend) -> DepthwisePlan {
         _ if channels * 2 <= lanes => DepthwiseStrategy::WidthVectors,
         _ => DepthwiseStrategy::ChannelVectors,
     };
-    let registers = isa.vector_registers();
     match strategy {
         DepthwiseStrategy::Scalar | DepthwiseStrategy::ScalarForDepthMultiplier => {
             DepthwisePlan {
@@ -362,98 +366,117 @@ fn plan_depthwise(shape: &LayerShape, isa: Backend) -> DepthwisePlan {
                 lane_utilisation: 1.0,
             }
         }
-        DepthwiseStrategy::WidthVectors => {
-            // Lanes are output columns: all useful but the last vector of each row, whose
-            // waste depends on the width (exact when the size is fixed; full rows assumed
-            // otherwise). Rows narrow enough for a backend this one implies run that
-            // backend's kernel and plan (AVX-512 -> AVX2: width vectors of 8 lanes, or
-            // channel vectors when the channels fill half of them).
-            let narrow = narrow_rows(isa);
-            let lane_utilisation = shape.fixed_size.map_or(1.0, |(_, w)| {
-                let wo = output_width(shape, w).max(1);
-                if let Some(n) = narrow.filter(|n| wo <= n.max_output_columns) {
-                    plan_depthwise(shape, n.backend).lane_utilisation
-                } else {
-                    wo as f64 / round_up(wo, lanes) as f64
-                }
-            });
-            // The weights, two accumulators and an input vector.
-            let weights_in_registers = taps + 3 <= registers;
-            DepthwisePlan {
-                taps,
-                pad,
-                kernel: DepthwiseKernel::WidthVectors(WidthVectorPlan {
-                    lanes,
-                    accumulators: 2,
-                    weights_in_registers,
-                    narrow_rows: narrow,
-                    scratch: PlanarScratch {
-                        channels,
-                        dk: shape.dk,
-                        stride: shape.stride,
-                        pad,
-                        lanes,
-                    },
-                }),
-                // One input load per tap; the weights too when they do not fit in registers.
-                loads_per_fma: if weights_in_registers { 1.0 } else { 2.0 },
-                lane_utilisation,
-            }
-        }
+        DepthwiseStrategy::WidthVectors => plan_width_vectors(shape, isa),
         DepthwiseStrategy::ChannelVectors | DepthwiseStrategy::ExpandedChannelVectors => {
-            let vectors = channels.div_ceil(lanes);
-            let tail = channels % lanes;
-            // Registers: accumulators for the block, one input temporary, one spare (mask,
-            // permute index of an expanded load, or activation constant), and the tap
-            // weights when they all fit. The weights of a channel vector are loaded once per
-            // block (the channel loop is innermost, for cache locality).
-            let weights_in_registers = taps + 3 <= registers;
-            let block = if weights_in_registers {
-                (registers - taps - 2).clamp(1, MAX_DEPTHWISE_BLOCK)
-            } else {
-                (registers - 2).min(MAX_DEPTHWISE_BLOCK)
-            };
-            let mut blocks = vec![block];
-            let mut half = block.next_power_of_two() / 2;
-            while half >= 1 {
-                if half < blocks[blocks.len() - 1] {
-                    blocks.push(half);
-                }
-                half /= 2;
-            }
-            let span = (block - 1) * shape.stride + shape.dk;
-            let edges = RowEdges {
+            plan_channel_vectors(shape, isa, strategy)
+        }
+    }
+}
+
+/// The depthwise plan with output columns across lanes.
+fn plan_width_vectors(shape: &LayerShape, isa: Backend) -> DepthwisePlan {
+    let (lanes, registers) = (isa.lanes(), isa.vector_registers());
+    let channels = shape.m * shape.depth_multiplier;
+    let (taps, pad) = (shape.dk * shape.dk, shape.pad());
+    // Lanes are output columns: all useful but the last vector of each row, whose
+    // waste depends on the width (exact when the size is fixed; full rows assumed
+    // otherwise). Rows narrow enough for a backend this one implies run that
+    // backend's kernel and plan (AVX-512 -> AVX2: width vectors of 8 lanes, or
+    // channel vectors when the channels fill half of them).
+    let narrow = narrow_rows(isa);
+    let lane_utilisation = shape.fixed_size.map_or(1.0, |(_, w)| {
+        let wo = output_width(shape, w).max(1);
+        if let Some(n) = narrow.filter(|n| wo <= n.max_output_columns) {
+            plan_depthwise(shape, n.backend).lane_utilisation
+        } else {
+            wo as f64 / round_up(wo, lanes) as f64
+        }
+    });
+    // The weights, two accumulators and an input vector.
+    let weights_in_registers = taps + 3 <= registers;
+    DepthwisePlan {
+        taps,
+        pad,
+        kernel: DepthwiseKernel::WidthVectors(WidthVectorPlan {
+            lanes,
+            accumulators: 2,
+            weights_in_registers,
+            narrow_rows: narrow,
+            scratch: PlanarScratch {
+                channels,
+                dk: shape.dk,
+                stride: shape.stride,
+                pad,
+                lanes,
+            },
+        }),
+        // One input load per tap; the weights too when they do not fit in registers.
+        loads_per_fma: if weights_in_registers { 1.0 } else { 2.0 },
+        lane_utilisation,
+    }
+}
+
+/// The depthwise plan with channels across lanes (`expanded` by the depth multiplier when
+/// the strategy says so).
+fn plan_channel_vectors(
+    shape: &LayerShape,
+    isa: Backend,
+    strategy: DepthwiseStrategy,
+) -> DepthwisePlan {
+    let (lanes, registers) = (isa.lanes(), isa.vector_registers());
+    let channels = shape.m * shape.depth_multiplier;
+    let (taps, pad) = (shape.dk * shape.dk, shape.pad());
+    let vectors = channels.div_ceil(lanes);
+    let tail = channels % lanes;
+    // Registers: accumulators for the block, one input temporary, one spare (mask,
+    // permute index of an expanded load, or activation constant), and the tap
+    // weights when they all fit. The weights of a channel vector are loaded once per
+    // block (the channel loop is innermost, for cache locality).
+    let weights_in_registers = taps + 3 <= registers;
+    let block = if weights_in_registers {
+        (registers - taps - 2).clamp(1, MAX_DEPTHWISE_BLOCK)
+    } else {
+        (registers - 2).min(MAX_DEPTHWISE_BLOCK)
+    };
+    let mut blocks = vec![block];
+    let mut half = block.next_power_of_two() / 2;
+    while half >= 1 {
+        if half < blocks[blocks.len() - 1] {
+            blocks.push(half);
+        }
+        half /= 2;
+    }
+    let span = (block - 1) * shape.stride + shape.dk;
+    let edges = RowEdges {
+        block,
+        span,
+        pad,
+        stride: shape.stride,
+    };
+    let input_loads = shape.dk * span;
+    let fmas = block * taps;
+    let weight_loads = if weights_in_registers { taps } else { fmas };
+    DepthwisePlan {
+        taps,
+        pad,
+        kernel: DepthwiseKernel::ChannelVectors(ChannelVectorPlan {
+            lanes,
+            full_vectors: channels / lanes,
+            tail_lanes: (tail > 0).then_some(tail),
+            expand: (strategy == DepthwiseStrategy::ExpandedChannelVectors)
+                .then_some(shape.depth_multiplier),
+            input_channels: shape.m,
+            blocks,
+            edges: EdgePlan {
                 block,
                 span,
-                pad,
-                stride: shape.stride,
-            };
-            let input_loads = shape.dk * span;
-            let fmas = block * taps;
-            let weight_loads = if weights_in_registers { taps } else { fmas };
-            DepthwisePlan {
-                taps,
-                pad,
-                kernel: DepthwiseKernel::ChannelVectors(ChannelVectorPlan {
-                    lanes,
-                    full_vectors: channels / lanes,
-                    tail_lanes: (tail > 0).then_some(tail),
-                    expand: (strategy == DepthwiseStrategy::ExpandedChannelVectors)
-                        .then_some(shape.depth_multiplier),
-                    input_channels: shape.m,
-                    blocks,
-                    edges: EdgePlan {
-                        block,
-                        span,
-                        left: pad > 0,
-                        right_misses: right_edge_misses(shape, &edges),
-                    },
-                    weights_in_registers,
-                }),
-                loads_per_fma: (input_loads + weight_loads) as f64 / fmas as f64,
-                lane_utilisation: channels as f64 / (vectors * lanes) as f64,
-            }
-        }
+                left: pad > 0,
+                right_misses: right_edge_misses(shape, &edges),
+            },
+            weights_in_registers,
+        }),
+        loads_per_fma: (input_loads + weight_loads) as f64 / fmas as f64,
+        lane_utilisation: channels as f64 / (vectors * lanes) as f64,
     }
 }
 
@@ -578,6 +601,7 @@ fn plan_pointwise(k: usize, n: usize, isa: Backend) -> PointwisePlan {
         order,
         prefetch,
         prefetch_step: CACHE_LINE_FLOATS,
+        panel_prefetch_blocks: PANEL_WIDTH.div_ceil(CACHE_LINE_FLOATS),
         weights_in_registers,
         k,
         n,

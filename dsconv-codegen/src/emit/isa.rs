@@ -142,6 +142,7 @@ impl VectorOps {
     /// others, touching no memory past `ptr + count`.
     pub fn load_partial(&self, ptr: TokenStream, count: TokenStream) -> TokenStream {
         let mask = self.lane_mask(&count);
+        let lanes = self.lanes();
         match self.isa {
             Backend::Avx2 => quote!(_mm256_maskload_ps(
                 #ptr,
@@ -152,9 +153,9 @@ impl VectorOps {
                 #ptr,
             )),
             Backend::Neon => quote!({
-                let mut lanes = [0.0f32; 4];
-                ::core::ptr::copy_nonoverlapping(#ptr, lanes.as_mut_ptr(), #count);
-                vld1q_f32(lanes.as_ptr())
+                let mut buf = [0.0f32; #lanes];
+                ::core::ptr::copy_nonoverlapping(#ptr, buf.as_mut_ptr(), #count);
+                vld1q_f32(buf.as_ptr())
             }),
             Backend::Scalar => quote!(*#ptr),
         }
@@ -215,6 +216,7 @@ impl VectorOps {
         count: TokenStream,
     ) -> TokenStream {
         let mask = self.lane_mask(&count);
+        let lanes = self.lanes();
         match self.isa {
             Backend::Avx2 => quote!(_mm256_maskstore_ps(
                 #ptr,
@@ -227,9 +229,9 @@ impl VectorOps {
                 #value,
             )),
             Backend::Neon => quote!({
-                let mut lanes = [0.0f32; 4];
-                vst1q_f32(lanes.as_mut_ptr(), #value);
-                ::core::ptr::copy_nonoverlapping(lanes.as_ptr(), #ptr, #count);
+                let mut buf = [0.0f32; #lanes];
+                vst1q_f32(buf.as_mut_ptr(), #value);
+                ::core::ptr::copy_nonoverlapping(buf.as_ptr(), #ptr, #count);
             }),
             Backend::Scalar => quote!(*#ptr = #value),
         }

@@ -17,8 +17,8 @@
 
 use super::isa::VectorOps;
 use crate::plan::{
-    ChannelVectorPlan, ColumnBlock, DepthwiseKernel, Plan, PointwiseOrder, PointwisePrefetch,
-    WidthVectorPlan, PANEL_WIDTH,
+    ChannelVectorPlan, ColumnBlock, DepthwiseKernel, Plan, PointwiseOrder, PointwisePlan,
+    PointwisePrefetch, WidthVectorPlan, PANEL_WIDTH,
 };
 use dsconv_runtime::drive::PlanarScratch;
 use proc_macro2::{Ident, TokenStream};
@@ -70,88 +70,23 @@ pub fn depthwise(plan: &Plan, names: &KernelNames, scalar: &Ident) -> TokenStrea
     };
     let s = &plan.shape;
     let (dk, stride, pad, c) = (s.dk, s.stride, plan.depthwise.pad, plan.channels);
-    let (lanes, full_vectors, tail) = (cv.lanes, cv.full_vectors, cv.tail_lanes);
     let kernels = PixelKernels::new(plan, cv, &ops);
-    // Each kind of pixel run loops over every channel vector innermost, so the cache lines
-    // of the input pixels it reads are consumed whole while they are hot.
-    let over_channels = |kind: &dyn Fn(Option<usize>) -> TokenStream| -> TokenStream {
-        let full = kind(None);
-        let prologue_full = kernels.prologue(None);
-        let tail_part = tail.map(|tail| {
-            let body = kind(Some(tail));
-            let prologue = kernels.prologue(Some(tail));
-            quote! {
-                {
-                    let c0 = #full_vectors * #lanes;
-                    #prologue
-                    #body
-                }
-            }
-        });
-        quote! {
-            for cv in 0..#full_vectors {
-                let c0 = cv * #lanes;
-                #prologue_full
-                #full
-            }
-            #tail_part
-        }
-    };
     let border = {
         let pointers = kernels.border_pointers();
-        let body = over_channels(&|partial| kernels.border_pixel(partial));
+        let body = kernels.over_channels(&|partial| kernels.border_pixel(partial));
         quote! {
             #pointers
             #body
         }
     };
-    // Edge blocks: the first and last `block` pixels of a row run as one block that skips
-    // its out-of-image columns, instead of pixel by pixel through tap pointers. Whether
-    // they apply is the runtime's `RowEdges` check, with the plan's numbers.
-    let edges = &cv.edges;
-    let (n_edge, span_edge) = (edges.block, edges.span);
-    let left_edge = edges.left.then(|| {
-        let body = over_channels(&|partial| kernels.edge_block(n_edge, partial, pad, 0));
-        quote! {
-            if ox == 0 && EDGES.left_fits(w, stop) {
-                #body
-                ox = #n_edge;
-            }
-        }
-    });
-    // The last block of a row misses a few columns on the right, how many depending on the
-    // width's parity for stride 2: one variant per count the plan found reachable.
-    let right_arms = edges.right_misses.iter().map(|&m| {
-        let body = over_channels(&|partial| kernels.edge_block(n_edge, partial, 0, m));
-        quote!(#m => { #body })
-    });
-    let find_right_edge = edges.left.then(|| {
-        quote! {
-            right_missing = EDGES.right_missing(w, wo, ox0, ox1);
-            if right_missing > 0 {
-                stop = ox1 - #n_edge;
-            }
-        }
-    });
-    let right_edge = edges.left.then(|| {
-        quote! {
-            if right_missing > 0 {
-                match right_missing {
-                    #(#right_arms)*
-                    // Not reachable (the plan enumerated the counts); pixel by pixel if it were.
-                    _ => {
-                        while ox < ox1 {
-                            #border
-                            ox += 1;
-                        }
-                    }
-                }
-                ox = ox1;
-            }
-        }
-    });
+    let (n_edge, span_edge) = (cv.edges.block, cv.edges.span);
+    let EdgeCode {
+        left_edge,
+        find_right_edge,
+        right_edge,
+    } = edge_code(&kernels, &border);
     let interior_runs = cv.blocks.iter().map(|&n| {
-        let body = over_channels(&|partial| kernels.interior_block(n, partial));
+        let body = kernels.over_channels(&|partial| kernels.interior_block(n, partial));
         quote! {
             while ox + #n <= b {
                 #body
@@ -221,6 +156,68 @@ pub fn depthwise(plan: &Plan, names: &KernelNames, scalar: &Ident) -> TokenStrea
     }
 }
 
+/// The edge blocks of a row's channel-vector depthwise: code that runs the first block
+/// (left) and the last (right, one variant per reachable count of missing columns).
+struct EdgeCode {
+    left_edge: Option<TokenStream>,
+    find_right_edge: Option<TokenStream>,
+    right_edge: Option<TokenStream>,
+}
+
+/// Edge blocks: the first and last `block` pixels of a row run as one block that skips its
+/// out-of-image columns, instead of pixel by pixel through tap pointers (`border`). Whether
+/// they apply is the runtime's `RowEdges` check (`EDGES`), with the plan's numbers.
+fn edge_code(kernels: &PixelKernels<'_>, border: &TokenStream) -> EdgeCode {
+    let edges = &kernels.cv.edges;
+    let n_edge = edges.block;
+    let pad = kernels.plan.depthwise.pad;
+    let left_edge = edges.left.then(|| {
+        let body = kernels.over_channels(&|partial| kernels.edge_block(n_edge, partial, pad, 0));
+        quote! {
+            if ox == 0 && EDGES.left_fits(w, stop) {
+                #body
+                ox = #n_edge;
+            }
+        }
+    });
+    // The last block of a row misses a few columns on the right, how many depending on the
+    // width's parity for stride 2: one variant per count the plan found reachable.
+    let right_arms = edges.right_misses.iter().map(|&m| {
+        let body = kernels.over_channels(&|partial| kernels.edge_block(n_edge, partial, 0, m));
+        quote!(#m => { #body })
+    });
+    let find_right_edge = edges.left.then(|| {
+        quote! {
+            right_missing = EDGES.right_missing(w, wo, ox0, ox1);
+            if right_missing > 0 {
+                stop = ox1 - #n_edge;
+            }
+        }
+    });
+    let right_edge = edges.left.then(|| {
+        quote! {
+            if right_missing > 0 {
+                match right_missing {
+                    #(#right_arms)*
+                    // Not reachable (the plan enumerated the counts); pixel by pixel if it were.
+                    _ => {
+                        while ox < ox1 {
+                            #border
+                            ox += 1;
+                        }
+                    }
+                }
+                ox = ox1;
+            }
+        }
+    });
+    EdgeCode {
+        left_edge,
+        find_right_edge,
+        right_edge,
+    }
+}
+
 /// The runtime's scratch layout with the plan's numbers, as a constant expression.
 fn scratch_layout(scratch: &PlanarScratch) -> TokenStream {
     let PlanarScratch {
@@ -259,7 +256,7 @@ fn width_depthwise(plan: &Plan, wv: &WidthVectorPlan, name: &Ident) -> TokenStre
     let ops = VectorOps { isa: plan.isa };
     let (cfg, feature, import) = (ops.cfg(), ops.target_feature(), ops.import());
     let s = &plan.shape;
-    let (dk, stride, c, cp) = (s.dk, s.stride, plan.channels, plan.padded_channels);
+    let (stride, c) = (s.stride, plan.channels);
     let lanes = wv.lanes;
     let ty = ops.ty();
     let layout = scratch_layout(&wv.scratch);
@@ -278,43 +275,14 @@ fn width_depthwise(plan: &Plan, wv: &WidthVectorPlan, name: &Ident) -> TokenStre
             }
         }
     });
-    // A channel's weights splatted into registers once, when the plan has room for them;
-    // else each FMA broadcasts its weight from memory.
-    let weights = (0..dk * dk).filter(|_| wv.weights_in_registers).map(|t| {
-        let wn = format_ident!("w{}", t);
-        let v = ops.splat(quote!(self.dw[#t * #cp + ch]));
-        quote!(let #wn: #ty = #v;)
-    });
-    let accumulators: Vec<Ident> = (0..wv.accumulators)
-        .map(|i| format_ident!("acc{}", i))
-        .collect();
-    let taps = (0..dk)
-        .flat_map(|ky| (0..dk).map(move |kx| (ky, kx)))
-        .map(|(ky, kx)| {
-            let t = ky * dk + kx;
-            let wn = if wv.weights_in_registers {
-                let wn = format_ident!("w{}", t);
-                quote!(#wn)
-            } else {
-                ops.broadcast(quote!(wts.add(#t * #cp + ch)))
-            };
-            let (phase, shift) = (kx % stride, kx / stride);
-            let load =
-                ops.load(quote!(plane.add(((r0 + #ky) * #stride + #phase) * span + ox + #shift)));
-            // Taps alternate between the accumulators, shortening the dependent FMA chain.
-            let acc = &accumulators[t % accumulators.len()];
-            let f = ops.fma(quote!(#acc), quote!(x), wn);
-            quote! {
-                let x: #ty = #load;
-                #acc = #f;
-            }
-        });
+    let WidthTaps {
+        weights,
+        accumulators,
+        taps,
+        sums,
+    } = width_taps(plan, wv, &ops);
     let acc0 = &accumulators[0];
     let others = &accumulators[1..];
-    let sums = others.iter().map(|a| {
-        let add = ops.add(quote!(#acc0), quote!(#a));
-        quote!(#acc0 = #add;)
-    });
     let bias = ops.splat(quote!(self.dw_bias[ch]));
     let activated = ops.activate(plan.epilogue.activation, quote!(#acc0));
     let store_row = ops.store(quote!(row_out.add(ch * row_len + ox - ox_lo)), quote!(y));
@@ -394,6 +362,66 @@ fn width_depthwise(plan: &Plan, wv: &WidthVectorPlan, name: &Ident) -> TokenStre
     }
 }
 
+/// The unrolled taps of the width-vector depthwise for channel `ch`, with the code around
+/// them.
+struct WidthTaps {
+    /// The channel's weights splatted into registers (empty when they do not fit).
+    weights: Vec<TokenStream>,
+    /// The plan's accumulators, `acc0` first.
+    accumulators: Vec<Ident>,
+    /// One FMA per tap into the accumulators in turn.
+    taps: Vec<TokenStream>,
+    /// The other accumulators added into `acc0`.
+    sums: Vec<TokenStream>,
+}
+
+fn width_taps(plan: &Plan, wv: &WidthVectorPlan, ops: &VectorOps) -> WidthTaps {
+    let (dk, stride, cp) = (plan.shape.dk, plan.shape.stride, plan.padded_channels);
+    let ty = ops.ty();
+    // A channel's weights splatted into registers once, when the plan has room for them;
+    // else each FMA broadcasts its weight from memory.
+    let weights = (0..dk * dk).filter(|_| wv.weights_in_registers).map(|t| {
+        let wn = format_ident!("w{}", t);
+        let v = ops.splat(quote!(self.dw[#t * #cp + ch]));
+        quote!(let #wn: #ty = #v;)
+    });
+    let accumulators: Vec<Ident> = (0..wv.accumulators)
+        .map(|i| format_ident!("acc{}", i))
+        .collect();
+    let taps = (0..dk)
+        .flat_map(|ky| (0..dk).map(move |kx| (ky, kx)))
+        .map(|(ky, kx)| {
+            let t = ky * dk + kx;
+            let wn = if wv.weights_in_registers {
+                let wn = format_ident!("w{}", t);
+                quote!(#wn)
+            } else {
+                ops.broadcast(quote!(wts.add(#t * #cp + ch)))
+            };
+            let (phase, shift) = (kx % stride, kx / stride);
+            let load =
+                ops.load(quote!(plane.add(((r0 + #ky) * #stride + #phase) * span + ox + #shift)));
+            // Taps alternate between the accumulators, shortening the dependent FMA chain.
+            let acc = &accumulators[t % accumulators.len()];
+            let f = ops.fma(quote!(#acc), quote!(x), wn);
+            quote! {
+                let x: #ty = #load;
+                #acc = #f;
+            }
+        });
+    let acc0 = &accumulators[0];
+    let sums = accumulators[1..].iter().map(|a| {
+        let add = ops.add(quote!(#acc0), quote!(#a));
+        quote!(#acc0 = #add;)
+    });
+    WidthTaps {
+        weights: weights.collect(),
+        taps: taps.collect(),
+        sums: sums.collect(),
+        accumulators,
+    }
+}
+
 /// The per-pixel-run code of the depthwise stage for one channel vector (starting at
 /// channel `c0`; `partial` = lanes of a masked tail vector).
 struct PixelKernels<'a> {
@@ -419,6 +447,34 @@ impl<'a> PixelKernels<'a> {
                 .collect(),
             dm: cv.expand.unwrap_or(1),
             cin: cv.input_channels,
+        }
+    }
+
+    /// `kind` (the code of one kind of pixel run, given the lanes of a masked tail vector
+    /// or `None`) for every channel vector, innermost, so the cache lines of the input
+    /// pixels a run reads are consumed whole while they are hot.
+    fn over_channels(&self, kind: &dyn Fn(Option<usize>) -> TokenStream) -> TokenStream {
+        let (lanes, full_vectors) = (self.cv.lanes, self.cv.full_vectors);
+        let full = kind(None);
+        let prologue_full = self.prologue(None);
+        let tail_part = self.cv.tail_lanes.map(|tail| {
+            let body = kind(Some(tail));
+            let prologue = self.prologue(Some(tail));
+            quote! {
+                {
+                    let c0 = #full_vectors * #lanes;
+                    #prologue
+                    #body
+                }
+            }
+        });
+        quote! {
+            for cv in 0..#full_vectors {
+                let c0 = cv * #lanes;
+                #prologue_full
+                #full
+            }
+            #tail_part
         }
     }
 
@@ -627,106 +683,11 @@ fn pointwise_micro(plan: &Plan, names: &KernelNames) -> TokenStream {
     let ops = VectorOps { isa: plan.isa };
     let (cfg, feature, import) = (ops.cfg(), ops.target_feature(), ops.import());
     let p = &plan.pointwise;
-    let (k, n, line) = (p.k, p.n, p.prefetch_step);
-    let lanes = ops.lanes();
-    let ty = ops.ty();
-    let zero = ops.zero();
     let micro = &names.micro;
-    let load_b = ops.load(quote!(bk.add(v * #lanes)));
-    let bias_v = ops.load(quote!(bias.add(v * #lanes)));
-    let broadcast = ops.broadcast(quote!(a.add(r * #k + kk)));
-    let fma = ops.fma(quote!(acc[r][v]), quote!(av), quote!(bv[v]));
-    let prefetch_line = match p.prefetch {
-        PointwisePrefetch::Nothing => None,
-        to => ops.prefetch(
-            quote!(prefetch.wrapping_add(kk * #line)),
-            to == PointwisePrefetch::NextPanelToL2,
-        ),
-    }
-    .map(|pf| quote!(#pf;))
-    .unwrap_or_else(|| quote!(let _ = prefetch;));
-    let store_full = ops.store(quote!(dst), quote!(y));
-    let store_last = ops.store_partial(quote!(dst), quote!(y), quote!(LAST));
-
-    // Activation and store of one row's `NV` accumulators, `acc` naming vector `v`.
-    let store_row = |acc: TokenStream| -> TokenStream {
-        let activated = ops.activate(plan.epilogue.activation, acc);
-        quote! {
-            for v in 0..NV {
-                let y: #ty = #activated;
-                let dst = out.add(r * #n + v * #lanes);
-                if v + 1 == NV && LAST < #lanes {
-                    #store_last;
-                } else {
-                    #store_full;
-                }
-            }
-        }
-    };
-    // Bias into one row's accumulators (they start at zero without biases).
-    let bias_row = |acc: TokenStream| -> TokenStream {
-        if plan.epilogue.bias {
-            quote!(for v in 0..NV { #acc = #bias_v; })
-        } else {
-            quote!(let _ = bias;)
-        }
-    };
-    // The usual micro-kernel: `R x NV` accumulators, one reduction step at a time.
-    let (bias_all, store_all) = (bias_row(quote!(acc[r][v])), store_row(quote!(acc[r][v])));
-    let streaming_body = quote! {
-        let mut acc: [[#ty; NV]; R] = [[#zero; NV]; R];
-        for r in 0..R {
-            #bias_all
-        }
-        for kk in 0..#k {
-            let bk = b.add(kk * b_stride);
-            #prefetch_line
-            let mut bv: [#ty; NV] = [#zero; NV];
-            for v in 0..NV {
-                bv[v] = #load_b;
-            }
-            for r in 0..R {
-                let av: #ty = #broadcast;
-                for v in 0..NV {
-                    acc[r][v] = #fma;
-                }
-            }
-        }
-        for r in 0..R {
-            #store_all
-        }
-    };
-    // Reductions so short that every weight vector of the block fits in registers (the
-    // seed's K = 3): weights loaded once, then each row's accumulators finished in turn.
-    // Fully unrolling the streaming loop there left LLVM with more live vectors than
-    // registers (spills in the hot path).
-    let fma_row = ops.fma(quote!(acc[v]), quote!(av), quote!(wv[kk][v]));
-    let load_w = ops.load(quote!(b.add(kk * b_stride + v * #lanes)));
-    let (bias_one, store_one) = (bias_row(quote!(acc[v])), store_row(quote!(acc[v])));
-    let registers_body = quote! {
-        let _ = prefetch;
-        let mut wv: [[#ty; NV]; #k] = [[#zero; NV]; #k];
-        for kk in 0..#k {
-            for v in 0..NV {
-                wv[kk][v] = #load_w;
-            }
-        }
-        for r in 0..R {
-            let mut acc: [#ty; NV] = [#zero; NV];
-            #bias_one
-            for kk in 0..#k {
-                let av: #ty = #broadcast;
-                for v in 0..NV {
-                    acc[v] = #fma_row;
-                }
-            }
-            #store_one
-        }
-    };
     let micro_body = if p.weights_in_registers {
-        registers_body
+        micro_registers_body(plan, &ops)
     } else {
-        streaming_body
+        micro_streaming_body(plan, &ops)
     };
     quote! {
         /// Pointwise micro-kernel: `R` pixels x `NV` vectors of output channels, the last
@@ -757,13 +718,147 @@ fn pointwise_micro(plan: &Plan, names: &KernelNames) -> TokenStream {
     }
 }
 
+/// Activation and store of one row `r` of a micro-kernel's `NV` accumulators, `acc` naming
+/// vector `v`; the last vector keeps `LAST` lanes.
+fn micro_store_row(plan: &Plan, ops: &VectorOps, acc: TokenStream) -> TokenStream {
+    let (n, lanes, ty) = (plan.pointwise.n, ops.lanes(), ops.ty());
+    let store_full = ops.store(quote!(dst), quote!(y));
+    let store_last = ops.store_partial(quote!(dst), quote!(y), quote!(LAST));
+    let activated = ops.activate(plan.epilogue.activation, acc);
+    quote! {
+        for v in 0..NV {
+            let y: #ty = #activated;
+            let dst = out.add(r * #n + v * #lanes);
+            if v + 1 == NV && LAST < #lanes {
+                #store_last;
+            } else {
+                #store_full;
+            }
+        }
+    }
+}
+
+/// The bias into one row's accumulators (they start at zero without biases).
+fn micro_bias_row(plan: &Plan, ops: &VectorOps, acc: TokenStream) -> TokenStream {
+    let lanes = ops.lanes();
+    if plan.epilogue.bias {
+        let bias_v = ops.load(quote!(bias.add(v * #lanes)));
+        quote!(for v in 0..NV { #acc = #bias_v; })
+    } else {
+        quote!(let _ = bias;)
+    }
+}
+
+/// The usual micro-kernel body: `R x NV` accumulators, one reduction step at a time, with
+/// the plan's prefetch.
+fn micro_streaming_body(plan: &Plan, ops: &VectorOps) -> TokenStream {
+    let p = &plan.pointwise;
+    let (k, line, lanes, ty, zero) = (p.k, p.prefetch_step, ops.lanes(), ops.ty(), ops.zero());
+    let load_b = ops.load(quote!(bk.add(v * #lanes)));
+    let broadcast = ops.broadcast(quote!(a.add(r * #k + kk)));
+    let fma = ops.fma(quote!(acc[r][v]), quote!(av), quote!(bv[v]));
+    let prefetch_line = match p.prefetch {
+        PointwisePrefetch::Nothing => None,
+        to => ops.prefetch(
+            quote!(prefetch.wrapping_add(kk * #line)),
+            to == PointwisePrefetch::NextPanelToL2,
+        ),
+    }
+    .map(|pf| quote!(#pf;))
+    .unwrap_or_else(|| quote!(let _ = prefetch;));
+    let bias_all = micro_bias_row(plan, ops, quote!(acc[r][v]));
+    let store_all = micro_store_row(plan, ops, quote!(acc[r][v]));
+    quote! {
+        let mut acc: [[#ty; NV]; R] = [[#zero; NV]; R];
+        for r in 0..R {
+            #bias_all
+        }
+        for kk in 0..#k {
+            let bk = b.add(kk * b_stride);
+            #prefetch_line
+            let mut bv: [#ty; NV] = [#zero; NV];
+            for v in 0..NV {
+                bv[v] = #load_b;
+            }
+            for r in 0..R {
+                let av: #ty = #broadcast;
+                for v in 0..NV {
+                    acc[r][v] = #fma;
+                }
+            }
+        }
+        for r in 0..R {
+            #store_all
+        }
+    }
+}
+
+/// The micro-kernel body for reductions so short that every weight vector of the block
+/// fits in registers (the seed's K = 3): weights loaded once, then each row's accumulators
+/// finished in turn. Fully unrolling the streaming loop there left LLVM with more live
+/// vectors than registers (spills in the hot path).
+fn micro_registers_body(plan: &Plan, ops: &VectorOps) -> TokenStream {
+    let k = plan.pointwise.k;
+    let (lanes, ty, zero) = (ops.lanes(), ops.ty(), ops.zero());
+    let broadcast = ops.broadcast(quote!(a.add(r * #k + kk)));
+    let fma_row = ops.fma(quote!(acc[v]), quote!(av), quote!(wv[kk][v]));
+    let load_w = ops.load(quote!(b.add(kk * b_stride + v * #lanes)));
+    let bias_one = micro_bias_row(plan, ops, quote!(acc[v]));
+    let store_one = micro_store_row(plan, ops, quote!(acc[v]));
+    quote! {
+        let _ = prefetch;
+        let mut wv: [[#ty; NV]; #k] = [[#zero; NV]; #k];
+        for kk in 0..#k {
+            for v in 0..NV {
+                wv[kk][v] = #load_w;
+            }
+        }
+        for r in 0..R {
+            let mut acc: [#ty; NV] = [#zero; NV];
+            #bias_one
+            for kk in 0..#k {
+                let av: #ty = #broadcast;
+                for v in 0..NV {
+                    acc[v] = #fma_row;
+                }
+            }
+            #store_one
+        }
+    }
+}
+
+/// What the first call for a full block of rows prefetches (see `PointwisePrefetch`);
+/// later calls of the block, and partial blocks, point at their own rows (in L1).
+/// Prefetches never fault, so the pointers may run past their slices (`wrapping_add`).
+fn first_call_prefetch(p: &PointwisePlan) -> TokenStream {
+    let (k, n, rows, line) = (p.k, p.n, p.rows, p.prefetch_step);
+    match p.prefetch {
+        PointwisePrefetch::NextRowsToL1 => quote!(a.wrapping_add((r0 + #rows) * #k)),
+        PointwisePrefetch::NextPanelToL2 => {
+            let blocks = p.panel_prefetch_blocks;
+            quote!({
+                // The last BLOCKS full blocks (i = full_blocks - BLOCKS + j) fetch lines
+                // j * k .. (j + 1) * k of the panel after this one.
+                let full_blocks = pixels / #rows;
+                let i = r0 / #rows;
+                if panel_col + #PANEL_WIDTH < #n && full_blocks >= #blocks && i + #blocks >= full_blocks {
+                    panel.wrapping_add(#PANEL_WIDTH * #k + (i + #blocks - full_blocks) * #k * #line)
+                } else {
+                    a.add(r0 * #k)
+                }
+            })
+        }
+        PointwisePrefetch::Nothing => quote!(a.add(r0 * #k)),
+    }
+}
+
 /// The pointwise driver: chunks of pixels, then the plan's walk (rows outer or panels
 /// outer) over register tiles and column blocks, with the plan's prefetches.
 fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
     let ops = VectorOps { isa: plan.isa };
     let (cfg, feature) = (ops.cfg(), ops.target_feature());
     let p = &plan.pointwise;
-    let (k, n, rows, line) = (p.k, p.n, p.rows, p.prefetch_step);
+    let (k, n, rows) = (p.k, p.n, p.rows);
     let (name, micro) = (&names.pointwise, &names.micro);
     let pw_signature = super::pointwise_signature(name, "pixels");
 
@@ -811,24 +906,7 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
             #tail
         }
     };
-    // What the first call for a full block of rows prefetches (see `PointwisePrefetch`);
-    // later calls of the block, and partial blocks, point at their own rows (in L1).
-    // Prefetches never fault, so the pointers may run past their slices (`wrapping_add`).
-    let full_prefetch = match p.prefetch {
-        PointwisePrefetch::NextRowsToL1 => quote!(a.wrapping_add((r0 + #rows) * #k)),
-        PointwisePrefetch::NextPanelToL2 => quote!({
-            // Blocks i = full_blocks - 2 and full_blocks - 1 fetch the two halves (k lines
-            // each) of the panel after this one.
-            let full_blocks = pixels / #rows;
-            let i = r0 / #rows;
-            if panel_col + #PANEL_WIDTH < #n && full_blocks >= 2 && i + 2 >= full_blocks {
-                panel.wrapping_add(#PANEL_WIDTH * #k + (i + 2 - full_blocks) * #k * #line)
-            } else {
-                a.add(r0 * #k)
-            }
-        }),
-        PointwisePrefetch::Nothing => quote!(a.add(r0 * #k)),
-    };
+    let full_prefetch = first_call_prefetch(p);
     // Every block of rows of the chunk, given the calls for a block of `r` rows.
     let over_rows = |body: &dyn Fn(usize) -> TokenStream| -> TokenStream {
         let full = body(rows);
