@@ -53,7 +53,11 @@ mod tests {
         }
         let documented = rows
             .iter()
-            .map(|r| r.split(" | ").nth(1).map_or(0, |c| c.matches('`').count() / 2))
+            .map(|r| {
+                r.split(" | ")
+                    .nth(1)
+                    .map_or(0, |c| c.matches('`').count() / 2)
+            })
             .sum::<usize>();
         assert_eq!(documented, dsconv_codegen::model::Key::ALL.len());
     }

@@ -6,6 +6,7 @@
 //!
 //! - [`fused_tiles`]: `forward`'s walk over output tiles (depthwise into a scratch tile,
 //!   then the pointwise stage while it is in cache).
+//! - [`PixelChunks`]: the pointwise stage's chunks of pixels.
 //! - [`RowRuns`]: a run of output pixels split at row ends (the depthwise row segmentation).
 //! - [`RowEdges`]: which blocks at the ends of a row run the edge code (the run-time edge
 //!   check; the planner enumerates the same function to decide which variants to emit).
@@ -38,6 +39,43 @@ pub fn fused_tiles(
             first_pixel += pixels;
         }
     })
+}
+
+/// The pointwise stage's walk: `0..pixels` in chunks of at most `chunk` pixels (small
+/// enough that a chunk's inputs stay in L2 while every panel of weights passes over them),
+/// as `(first pixel, pixels)`.
+#[derive(Clone, Copy, Debug)]
+pub struct PixelChunks {
+    next: usize,
+    end: usize,
+    chunk: usize,
+}
+
+impl PixelChunks {
+    /// The chunks of `0..pixels` (a `chunk` of 0 counts as 1).
+    #[inline(always)]
+    pub fn new(pixels: usize, chunk: usize) -> Self {
+        PixelChunks {
+            next: 0,
+            end: pixels,
+            chunk: chunk.max(1),
+        }
+    }
+}
+
+impl Iterator for PixelChunks {
+    type Item = (usize, usize);
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<(usize, usize)> {
+        if self.next >= self.end {
+            return None;
+        }
+        let first = self.next;
+        let len = (self.end - first).min(self.chunk);
+        self.next += len;
+        Some((first, len))
+    }
 }
 
 /// One row's part of a run of output pixels.
@@ -261,6 +299,15 @@ mod tests {
             ]
         );
         assert_eq!(RowRuns::new(4, 4, 3).count(), 0);
+    }
+
+    #[test]
+    fn pixel_chunks_cover_every_pixel_once() {
+        let chunks: Vec<_> = PixelChunks::new(10, 4).collect();
+        assert_eq!(chunks, vec![(0, 4), (4, 4), (8, 2)]);
+        assert_eq!(PixelChunks::new(0, 4).count(), 0);
+        assert_eq!(PixelChunks::new(3, 0).count(), 3);
+        assert_eq!(PixelChunks::new(8, 4).last(), Some((4, 4)));
     }
 
     #[test]

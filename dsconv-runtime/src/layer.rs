@@ -4,7 +4,7 @@
 //! implementation detail of `#[separable_conv]` (re-exported as `dsconv::__private`).
 
 pub use crate::aligned::AlignedArray;
-pub use crate::drive::{fused_tiles, PlanarScratch, RowEdges, RowRun, RowRuns};
+pub use crate::drive::{fused_tiles, PixelChunks, PlanarScratch, RowEdges, RowRun, RowRuns};
 pub use crate::packing::{
     pack_depthwise, pack_pointwise_panels, pad_columns, transpose, CHANNEL_PAD, PANEL_WIDTH,
 };

@@ -950,20 +950,14 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
         unsafe #pw_signature {
             let b = self.pw.as_ptr();
             let bias = self.pw_bias.as_ptr();
-            // Chunks of pixels small enough that their inputs stay in L2 while every panel
-            // of weights passes over them.
-            let mut chunk_start = 0;
-            while chunk_start < pixels {
-                let pixels_in_chunk = (pixels - chunk_start).min(#chunk);
+            for (chunk_start, pixels) in ::dsconv::__private::PixelChunks::new(pixels, #chunk) {
                 // SAFETY: the chunk's rows lie in `input` and `out`.
                 let a = input.as_ptr().add(chunk_start * #k);
                 let o = out.as_mut_ptr().add(chunk_start * #n);
-                let pixels = pixels_in_chunk;
                 // SAFETY (every micro-kernel call): rows r0..r0 + R < pixels; the block's
                 // columns lie in its panel of the packed weights and bias; its valid lanes
                 // lie in 0..N.
                 #chunk_body
-                chunk_start += pixels_in_chunk;
             }
         }
     }

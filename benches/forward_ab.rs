@@ -1,0 +1,93 @@
+//! `forward` of one layer of `benches/layers.rs`, for A/B comparisons of two commits
+//! (`scripts/ab_layers.sh`, which builds this file at both and interleaves the runs).
+//!
+//! `forward_ab LAYER REPS` runs `forward` REPS times (for instruction counts: run it under
+//! `valgrind --tool=callgrind` with REPS 1 and 3, and halve the difference); with `TIME=1`
+//! it prints the median time of REPS calls in microseconds. `B=<backend>` picks the backend
+//! (default scalar). Plain `main`, no criterion: it must build at older commits too.
+use dsconv::{separable_conv, AlignedBuf, Backend, SeparableConv};
+
+#[separable_conv(dk = 5, m = 3, n = 256)]
+struct S0;
+#[separable_conv(dk = 3, m = 32, n = 64)]
+struct L1;
+#[separable_conv(dk = 3, m = 64, n = 128, stride = 2)]
+struct L2;
+#[separable_conv(dk = 3, m = 128, n = 128)]
+struct L3;
+#[separable_conv(dk = 3, m = 128, n = 256, stride = 2)]
+struct L4;
+#[separable_conv(dk = 3, m = 256, n = 256)]
+struct L5;
+#[separable_conv(dk = 3, m = 256, n = 512, stride = 2)]
+struct L6;
+#[separable_conv(dk = 3, m = 512, n = 512)]
+struct L7;
+#[separable_conv(dk = 3, m = 512, n = 1024, stride = 2)]
+struct L8;
+#[separable_conv(dk = 3, m = 1024, n = 1024)]
+struct L9;
+#[separable_conv(dk = 5, m = 144, n = 40)]
+struct E5;
+#[separable_conv(dk = 3, m = 64, n = 128, depth_multiplier = 2)]
+struct Dm2;
+#[separable_conv(dk = 3, m = 128, n = 32)]
+struct Ceil;
+
+fn vals(n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| ((i * 7919 % 1000) as f32 - 500.0) * 1e-4)
+        .collect()
+}
+
+fn run<L: SeparableConv>(h: usize, w: usize, reps: usize, make: impl Fn(&[f32], &[f32]) -> L) {
+    let c = L::M * L::DEPTH_MULTIPLIER;
+    let l = make(&vals(c * L::DK * L::DK), &vals(L::N * c));
+    let input = AlignedBuf::from_slice(&vals(h * w * L::M));
+    let (ho, wo) = L::output_size(h, w);
+    let mut out = AlignedBuf::zeroed(ho * wo * L::N);
+    let b: Backend = std::env::var("B").ok().map_or(Backend::Scalar, |v| {
+        Backend::ALL.into_iter().find(|b| b.name() == v).unwrap()
+    });
+    if std::env::var("TIME").is_ok() {
+        // Median of `reps` timed calls after two warm-ups, in microseconds.
+        for _ in 0..2 {
+            l.forward_on(b, &input, h, w, &mut out).unwrap();
+        }
+        let mut t: Vec<f64> = (0..reps)
+            .map(|_| {
+                let s = std::time::Instant::now();
+                l.forward_on(b, &input, h, w, &mut out).unwrap();
+                s.elapsed().as_secs_f64() * 1e6
+            })
+            .collect();
+        t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        println!("{:.2}", t[t.len() / 2]);
+    } else {
+        for _ in 0..reps {
+            l.forward_on(b, &input, h, w, &mut out).unwrap();
+        }
+    }
+    std::hint::black_box(&out);
+}
+
+fn main() {
+    let a: Vec<String> = std::env::args().collect();
+    let reps: usize = a[2].parse().unwrap();
+    match a[1].as_str() {
+        "S0" => run(8, 8, reps, |d, p| S0::from_weights(d, p).unwrap()),
+        "L1" => run(112, 112, reps, |d, p| L1::from_weights(d, p).unwrap()),
+        "L2" => run(112, 112, reps, |d, p| L2::from_weights(d, p).unwrap()),
+        "L3" => run(56, 56, reps, |d, p| L3::from_weights(d, p).unwrap()),
+        "L4" => run(56, 56, reps, |d, p| L4::from_weights(d, p).unwrap()),
+        "L5" => run(28, 28, reps, |d, p| L5::from_weights(d, p).unwrap()),
+        "L6" => run(28, 28, reps, |d, p| L6::from_weights(d, p).unwrap()),
+        "L7" => run(14, 14, reps, |d, p| L7::from_weights(d, p).unwrap()),
+        "L8" => run(14, 14, reps, |d, p| L8::from_weights(d, p).unwrap()),
+        "L9" => run(7, 7, reps, |d, p| L9::from_weights(d, p).unwrap()),
+        "E5" => run(56, 56, reps, |d, p| E5::from_weights(d, p).unwrap()),
+        "Dm2" => run(56, 56, reps, |d, p| Dm2::from_weights(d, p).unwrap()),
+        "Ceil" => run(14, 14, reps, |d, p| Ceil::from_weights(d, p).unwrap()),
+        x => panic!("{x}"),
+    }
+}
