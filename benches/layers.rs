@@ -113,7 +113,7 @@ fn bench_layer<L: SeparableConv>(c: &mut Criterion, name: &str, h: usize, w: usi
     if with_reference() {
         g.bench_function(BenchmarkId::new("forward", "reference"), |bench| {
             bench.iter(|| {
-                reference::separable(&L::SHAPE, L::ACTIVATION, black_box(&input), h, w, &wts)
+                reference::separable(&L::SHAPE, L::ACTIVATIONS, black_box(&input), h, w, &wts)
             })
         });
     }
@@ -130,7 +130,15 @@ fn bench_layer<L: SeparableConv>(c: &mut Criterion, name: &str, h: usize, w: usi
     if with_reference() {
         g.bench_function(BenchmarkId::new("depthwise", "reference"), |bench| {
             bench.iter(|| {
-                reference::depthwise(&L::SHAPE, L::ACTIVATION, black_box(&input), h, w, &dw, None)
+                reference::depthwise(
+                    &L::SHAPE,
+                    L::DW_ACTIVATION,
+                    black_box(&input),
+                    h,
+                    w,
+                    &dw,
+                    None,
+                )
             })
         });
     }
@@ -147,7 +155,15 @@ fn bench_layer<L: SeparableConv>(c: &mut Criterion, name: &str, h: usize, w: usi
     if with_reference() {
         g.bench_function(BenchmarkId::new("pointwise", "reference"), |bench| {
             bench.iter(|| {
-                reference::pointwise(L::ACTIVATION, black_box(&mid), ho * wo, ch, L::N, &pw, None)
+                reference::pointwise(
+                    L::PW_ACTIVATION,
+                    black_box(&mid),
+                    ho * wo,
+                    ch,
+                    L::N,
+                    &pw,
+                    None,
+                )
             })
         });
     }

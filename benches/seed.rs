@@ -48,7 +48,7 @@ fn seed(c: &mut Criterion) {
         b.iter(|| {
             reference::separable(
                 &Seed::SHAPE,
-                Seed::ACTIVATION,
+                Seed::ACTIVATIONS,
                 black_box(&input),
                 h,
                 w,

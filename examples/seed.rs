@@ -108,7 +108,7 @@ fn main() -> Result<(), dsconv::Error> {
         pointwise_bias: None,
     };
     let (expected, _, _) =
-        reference::separable(&Stem::SHAPE, Stem::ACTIVATION, &input, h, w, &weights);
+        reference::separable(&Stem::SHAPE, Stem::ACTIVATIONS, &input, h, w, &weights);
     let max_err = out
         .iter()
         .zip(&expected)
@@ -131,7 +131,7 @@ fn main() -> Result<(), dsconv::Error> {
     let naive = median_time(|| {
         black_box(reference::separable(
             &Stem::SHAPE,
-            Stem::ACTIVATION,
+            Stem::ACTIVATIONS,
             black_box(&input),
             h,
             w,

@@ -3,9 +3,9 @@
 
 pub use dsconv_macros::separable_conv;
 pub use dsconv_runtime::{
-    output_extent, pad_before, reference, Activation, AlignedBuf, Backend, DepthwiseStrategy, Dims,
-    Error, LayerShape, MulCount, Padding, PlanSummary, PointwiseOrder, PointwisePrefetch,
-    SeparableConv, Tensor, Weights, BACKEND_ENV,
+    output_extent, pad_before, reference, Activation, Activations, AlignedBuf, Backend,
+    DepthwiseStrategy, Dims, Error, LayerShape, MulCount, Padding, PlanSummary, PointwiseOrder,
+    PointwisePrefetch, SeparableConv, Tensor, Weights, BACKEND_ENV,
 };
 
 /// Support code for the items `#[separable_conv]` generates. Not a public API.

@@ -151,13 +151,13 @@ fn measured_counts<L: SeparableConv>(h: usize, w: usize) -> MulCount {
     let bias = L::BIAS.then_some(&dwb[..]);
     let (ho, wo) = L::output_size(h, w);
     let depthwise =
-        counted(|| reference::depthwise(&shape, L::ACTIVATION, &input, h, w, &dw, bias));
+        counted(|| reference::depthwise(&shape, L::DW_ACTIVATION, &input, h, w, &dw, bias));
     let mid = vec![one; ho * wo * c];
     let pw = vec![one; L::N * c];
     let pwb = vec![one; L::N];
     let pbias = L::BIAS.then_some(&pwb[..]);
     let pointwise =
-        counted(|| reference::pointwise(L::ACTIVATION, &mid, ho * wo, c, L::N, &pw, pbias));
+        counted(|| reference::pointwise(L::PW_ACTIVATION, &mid, ho * wo, c, L::N, &pw, pbias));
     let dense = vec![one; L::N * L::M * L::DK * L::DK];
     let standard = counted(|| reference::standard(&shape, &input, h, w, &dense));
     MulCount {

@@ -19,7 +19,7 @@ fn check<L: SeparableConv>(backend: Backend, h: usize, w: usize) {
     let input = AlignedBuf::from_slice(&values(h * w * L::M, 8));
     let (ho, wo) = L::output_size(h, w);
     let len = ho * wo * L::M;
-    let (exact, magnitude) = depthwise_oracle(&L::SHAPE, L::ACTIVATION, &input, h, w, &weights);
+    let (exact, magnitude) = depthwise_oracle(&L::SHAPE, L::DW_ACTIVATION, &input, h, w, &weights);
     let mut aligned = AlignedBuf::zeroed(len);
     layer
         .depthwise_on(backend, &input, h, w, &mut aligned)

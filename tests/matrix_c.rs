@@ -1,4 +1,4 @@
-//! Property matrix, tails (channel counts around every vector width) and depth multipliers: every layer against the f64 reference on random inputs and
+//! Property matrix, tails (channel counts around every vector width), depth multipliers and per-stage activations: every layer against the f64 reference on random inputs and
 //! weights (random sizes 1..=40 unless declared), on every backend this CPU has
 //! (`dsconv_testkit::matrix`). The matrix is split over several test crates so that they
 //! build in parallel. Cases: `DSCONV_CASES`; seed: printed, `DSCONV_SEED` reproduces it.
@@ -27,6 +27,13 @@ dsconv_testkit::matrix_layers! {
     D06: (dk = 5, m = 9, n = 3, depth_multiplier = 4, stride = 2, h = 11, w = 13);
     D07: (dk = 3, m = 6, n = 5, depth_multiplier = 2, stride = 2, activation = "relu6");
     D08: (dk = 3, m = 11, n = 4, depth_multiplier = 4, bias = true);
+    // Per-stage activations: the MobileNetV2 pattern (ReLU6 after the depthwise stage, a
+    // linear 1x1), and the reverse, on channel vectors, width vectors, expanded loads and the
+    // scalar depthwise.
+    P01MobileNetV2: (dk = 3, m = 24, n = 16, bias = true, dw_activation = "relu6");
+    P02: (dk = 3, m = 3, n = 8, bias = true, pw_activation = "relu");
+    P03: (dk = 5, m = 4, n = 9, depth_multiplier = 2, stride = 2, dw_activation = "relu", pw_activation = "relu6");
+    P04: (dk = 3, m = 5, n = 7, depth_multiplier = 3, bias = true, dw_activation = "relu6", pw_activation = "none");
 }
 
 fn main() {

@@ -40,7 +40,7 @@ fn check<L: SeparableConv>(backend: Backend, sizes: &[(usize, usize)]) {
         let (ho, wo) = L::output_size(h, w);
         let mut out = vec![f32::NAN; ho * wo * L::N];
         layer.forward_on(backend, &input, h, w, &mut out).unwrap();
-        let (exact, magnitude) = oracle(&L::SHAPE, L::ACTIVATION, &input, h, w, &weights);
+        let (exact, magnitude) = oracle(&L::SHAPE, L::ACTIVATIONS, &input, h, w, &weights);
         let reduction = L::DK * L::DK + L::M * L::DEPTH_MULTIPLIER;
         assert_close(
             &format!("{backend} {h}x{w}"),

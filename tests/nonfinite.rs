@@ -25,7 +25,7 @@ fn check<L: SeparableConv>(poison: &[(usize, f32)]) -> Vec<f32> {
     let (ho, wo) = L::output_size(h, w);
     let mut out = vec![0.0; ho * wo * L::N];
     layer.forward(&input, h, w, &mut out).unwrap();
-    let (exact, magnitude) = oracle(&L::SHAPE, L::ACTIVATION, &input, h, w, &weights);
+    let (exact, magnitude) = oracle(&L::SHAPE, L::ACTIVATIONS, &input, h, w, &weights);
     assert_close("forward", &out, &exact, &magnitude, L::DK * L::DK + L::M).unwrap();
     out
 }

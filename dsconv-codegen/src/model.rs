@@ -1,7 +1,7 @@
 //! The typed attribute model: `#[separable_conv(...)]` parsed and validated into a
 //! [`LayerSpec`], every error a `syn::Error` spanned on the offending token.
 
-use dsconv_runtime::{Activation, LayerShape, Padding};
+use dsconv_runtime::{Activation, Activations, LayerShape, Padding};
 use proc_macro2::{Span, TokenStream};
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
@@ -28,15 +28,19 @@ pub enum Key {
     W,
     /// `bias`: true or false (default false).
     Bias,
-    /// `activation`: "none", "relu" or "relu6" (default "none").
+    /// `activation`: "none", "relu" or "relu6" after both stages (default "none").
     Activation,
+    /// `dw_activation`: the activation after the depthwise stage alone (default "none").
+    DwActivation,
+    /// `pw_activation`: the activation after the pointwise stage alone (default "none").
+    PwActivation,
     /// `depth_multiplier`: depthwise outputs per input channel (default 1).
     DepthMultiplier,
 }
 
 impl Key {
     /// Every key, in the order the attribute's documentation lists them.
-    pub const ALL: [Key; 10] = [
+    pub const ALL: [Key; 12] = [
         Key::Dk,
         Key::M,
         Key::N,
@@ -46,6 +50,8 @@ impl Key {
         Key::W,
         Key::Bias,
         Key::Activation,
+        Key::DwActivation,
+        Key::PwActivation,
         Key::DepthMultiplier,
     ];
 
@@ -61,6 +67,8 @@ impl Key {
             Key::W => "w",
             Key::Bias => "bias",
             Key::Activation => "activation",
+            Key::DwActivation => "dw_activation",
+            Key::PwActivation => "pw_activation",
             Key::DepthMultiplier => "depth_multiplier",
         }
     }
@@ -105,7 +113,7 @@ pub struct LayerSpec {
     /// Whether the layer has biases.
     pub bias: bool,
     /// Activation after each stage.
-    pub activation: Activation,
+    pub activations: Activations,
     /// Depthwise output channels per input channel.
     pub depth_multiplier: Spanned<usize>,
 }
@@ -178,6 +186,8 @@ struct Args {
     w: Option<Spanned<usize>>,
     bias: Option<bool>,
     activation: Option<Activation>,
+    dw_activation: Option<Activation>,
+    pw_activation: Option<Activation>,
     depth_multiplier: Option<Spanned<usize>>,
     /// Keys given, bad values included, with the span of their value.
     given: Vec<(Key, Span)>,
@@ -185,8 +195,30 @@ struct Args {
 
 impl Args {
     /// Reads `key = value`: one arm per key, each reporting a bad value at its token.
-    fn read(&mut self, key: Key, value: &Expr) -> syn::Result<()> {
+    fn read(&mut self, key: Key, key_span: Span, value: &Expr) -> syn::Result<()> {
+        // `activation` means both stages: it cannot be combined with a per-stage key.
+        let both = [Key::DwActivation, Key::PwActivation]
+            .into_iter()
+            .find(|k| self.given(*k).is_some());
+        let conflict = match key {
+            Key::Activation => both,
+            Key::DwActivation | Key::PwActivation => {
+                self.given(Key::Activation).map(|_| Key::Activation)
+            }
+            _ => None,
+        };
         self.given.push((key, value.span()));
+        if let Some(earlier) = conflict {
+            return Err(syn::Error::new(
+                key_span,
+                format!(
+                    "`{}` cannot be combined with `{}`: `activation` sets both stages; \
+                     use `dw_activation` and `pw_activation` for different ones",
+                    key.name(),
+                    earlier.name()
+                ),
+            ));
+        }
         let name = key.name();
         match key {
             Key::Dk => self.dk = Some(positive_int(name, value)?),
@@ -217,19 +249,9 @@ impl Args {
                 }) => self.bias = Some(b.value),
                 _ => return Err(spanned(value, "`bias` must be `true` or `false`")),
             },
-            Key::Activation => {
-                self.activation = Some(match string(value).as_deref() {
-                    Some("none") => Activation::None,
-                    Some("relu") => Activation::Relu,
-                    Some("relu6") => Activation::Relu6,
-                    _ => {
-                        return Err(spanned(
-                            value,
-                            "`activation` must be \"none\", \"relu\" or \"relu6\"",
-                        ))
-                    }
-                })
-            }
+            Key::Activation => self.activation = Some(activation(name, value)?),
+            Key::DwActivation => self.dw_activation = Some(activation(name, value)?),
+            Key::PwActivation => self.pw_activation = Some(activation(name, value)?),
             Key::DepthMultiplier => self.depth_multiplier = Some(positive_int(name, value)?),
         }
         Ok(())
@@ -280,7 +302,13 @@ impl Args {
             padding: self.padding.unwrap_or(Padding::Same),
             fixed_size: self.h.zip(self.w),
             bias: self.bias.unwrap_or(false),
-            activation: self.activation.unwrap_or(Activation::None),
+            activations: match self.activation {
+                Some(both) => Activations::both(both),
+                None => Activations {
+                    depthwise: self.dw_activation.unwrap_or(Activation::None),
+                    pointwise: self.pw_activation.unwrap_or(Activation::None),
+                },
+            },
             depth_multiplier: self.depth_multiplier.unwrap_or(default(1)),
         })
     }
@@ -313,7 +341,7 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<LayerSpec> {
                 errors.at(arg.key.span(), format!("duplicate key `{name}`"));
             }
             Some(key) => {
-                if let Err(e) = args.read(key, &arg.value) {
+                if let Err(e) = args.read(key, arg.key.span(), &arg.value) {
                     errors.push(e);
                 }
             }
@@ -494,6 +522,19 @@ fn string(expr: &Expr) -> Option<String> {
     }
 }
 
+/// An activation name, for key `key`.
+fn activation(key: &str, value: &Expr) -> syn::Result<Activation> {
+    match string(value).as_deref() {
+        Some("none") => Ok(Activation::None),
+        Some("relu") => Ok(Activation::Relu),
+        Some("relu6") => Ok(Activation::Relu6),
+        _ => Err(syn::Error::new(
+            value.span(),
+            format!("`{key}` must be \"none\", \"relu\" or \"relu6\""),
+        )),
+    }
+}
+
 fn spanned(at: &Expr, msg: &str) -> syn::Error {
     syn::Error::new(at.span(), msg)
 }
@@ -557,7 +598,7 @@ mod tests {
         assert_eq!(shape.depth_multiplier, 1);
         assert_eq!(shape.fixed_size, None);
         assert!(!s.bias);
-        assert_eq!(s.activation, Activation::None);
+        assert_eq!(s.activations, Activations::both(Activation::None));
     }
 
     #[test]
@@ -580,7 +621,49 @@ mod tests {
         assert_eq!(shape.fixed_size, Some((9, 10)));
         assert_eq!(shape.depth_multiplier, 2);
         assert!(s.bias);
-        assert_eq!(s.activation, Activation::Relu6);
+        assert_eq!(s.activations, Activations::both(Activation::Relu6));
+    }
+
+    #[test]
+    fn per_stage_activations() {
+        let s = parse_ok(quote!(dk = 3, m = 4, n = 8, dw_activation = "relu6"));
+        assert_eq!(s.activations.depthwise, Activation::Relu6);
+        assert_eq!(s.activations.pointwise, Activation::None);
+        let s = parse_ok(quote!(
+            dk = 3,
+            m = 4,
+            n = 8,
+            pw_activation = "relu",
+            dw_activation = "none"
+        ));
+        assert_eq!(s.activations.depthwise, Activation::None);
+        assert_eq!(s.activations.pointwise, Activation::Relu);
+        let e = parse_err(quote!(
+            dk = 3,
+            m = 4,
+            n = 8,
+            activation = "relu",
+            pw_activation = "none"
+        ));
+        assert!(
+            e.contains("`pw_activation` cannot be combined with `activation`"),
+            "{e}"
+        );
+        let e = parse_err(quote!(
+            dk = 3,
+            m = 4,
+            n = 8,
+            dw_activation = "relu",
+            activation = "none"
+        ));
+        assert!(
+            e.contains("`activation` cannot be combined with `dw_activation`"),
+            "{e}"
+        );
+        assert!(
+            parse_err(quote!(dk = 3, m = 4, n = 8, dw_activation = "gelu"))
+                .contains("`dw_activation` must be")
+        );
     }
 
     #[test]

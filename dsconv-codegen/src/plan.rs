@@ -272,14 +272,14 @@ pub struct Epilogue {
     /// Whether the stages add a bias.
     pub bias: bool,
     /// The activation after each stage.
-    pub activation: dsconv_runtime::Activation,
+    pub activations: dsconv_runtime::Activations,
 }
 
 impl Default for Epilogue {
     fn default() -> Self {
         Epilogue {
             bias: false,
-            activation: dsconv_runtime::Activation::None,
+            activations: dsconv_runtime::Activations::both(dsconv_runtime::Activation::None),
         }
     }
 }

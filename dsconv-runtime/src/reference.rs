@@ -9,7 +9,7 @@
 //!
 //! They panic on inconsistent lengths: they are test oracles, not an API for untrusted input.
 
-use crate::{Activation, LayerShape, Weights};
+use crate::{Activation, Activations, LayerShape, Weights};
 use std::ops::{Add, Mul};
 
 /// A number the reference kernels can compute with.
@@ -169,11 +169,11 @@ pub fn pointwise<T: Element>(
     out
 }
 
-/// The whole separable layer: `act(pw(act(dw(x) + b_dw)) + b_pw)`.
+/// The whole separable layer: `pw_act(pw(dw_act(dw(x) + b_dw)) + b_pw)`.
 /// Returns `(output HWC of ho x wo x n, ho, wo)`.
 pub fn separable<T: Element>(
     shape: &LayerShape,
-    activation: Activation,
+    activations: Activations,
     input: &[T],
     h: usize,
     w: usize,
@@ -181,7 +181,7 @@ pub fn separable<T: Element>(
 ) -> (Vec<T>, usize, usize) {
     let (dw, ho, wo) = depthwise(
         shape,
-        activation,
+        activations.depthwise,
         input,
         h,
         w,
@@ -190,7 +190,7 @@ pub fn separable<T: Element>(
     );
     let c = shape.m * shape.depth_multiplier;
     let out = pointwise(
-        activation,
+        activations.pointwise,
         &dw,
         ho * wo,
         c,

@@ -14,7 +14,7 @@ pub mod guard;
 pub mod matrix;
 
 use dsconv_runtime::reference;
-use dsconv_runtime::{Activation, Backend, LayerShape, SeparableConv, Weights};
+use dsconv_runtime::{Activation, Activations, Backend, LayerShape, SeparableConv, Weights};
 
 /// `len` values in `[-scale, scale)`, the same for the same `seed`.
 pub fn lcg_values(len: usize, seed: u32, scale: f32) -> Vec<f32> {
@@ -76,7 +76,7 @@ fn widen_abs(v: &[f32]) -> Vec<f64> {
 /// values, without activation) of a whole separable layer.
 pub fn oracle(
     shape: &LayerShape,
-    activation: Activation,
+    activations: Activations,
     input: &[f32],
     h: usize,
     w: usize,
@@ -95,7 +95,10 @@ pub fn oracle(
         };
         reference::separable(shape, act, &conv(input), h, w, &wts).0
     };
-    (run(widen, activation), run(widen_abs, Activation::None))
+    (
+        run(widen, activations),
+        run(widen_abs, Activations::both(Activation::None)),
+    )
 }
 
 /// The f64 reference and the magnitude bound (absolute values, no activation) of the

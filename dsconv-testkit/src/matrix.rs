@@ -201,7 +201,7 @@ pub fn check_case<L: SeparableConv>(backend: Backend, case: &Case) -> Result<(),
     let dk2 = L::DK * L::DK;
 
     // Whole layer.
-    let (exact, magnitude) = oracle(&L::SHAPE, L::ACTIVATION, &case.input, h, w, &case.weights);
+    let (exact, magnitude) = oracle(&L::SHAPE, L::ACTIVATIONS, &case.input, h, w, &case.weights);
     let input = guarded_input(&case.input);
     let input = &input[GUARD..GUARD + case.input.len()];
     let mut out = guarded_output(ho * wo * L::N);
@@ -233,8 +233,14 @@ pub fn check_case<L: SeparableConv>(backend: Backend, case: &Case) -> Result<(),
         .depthwise_on(backend, input, h, w, &mut dw_out[GUARD..GUARD + len])
         .map_err(|e| fail(e.to_string()))?;
     let dw_out = unguard("depthwise", &dw_out).map_err(fail)?;
-    let (dw_exact, dw_mag) =
-        depthwise_oracle(&L::SHAPE, L::ACTIVATION, &case.input, h, w, &case.weights);
+    let (dw_exact, dw_mag) = depthwise_oracle(
+        &L::SHAPE,
+        L::DW_ACTIVATION,
+        &case.input,
+        h,
+        w,
+        &case.weights,
+    );
     assert_close("depthwise", &dw_out, &dw_exact, &dw_mag, dk2).map_err(fail)?;
 
     // Pointwise stage alone, on the depthwise output.
@@ -252,7 +258,7 @@ pub fn check_case<L: SeparableConv>(backend: Backend, case: &Case) -> Result<(),
         .map_err(|e| fail(e.to_string()))?;
     let pw_out = unguard("pointwise", &pw_out).map_err(fail)?;
     let (pw_exact, pw_mag) =
-        pointwise_oracle(L::ACTIVATION, &dw_out, ho * wo, c, L::N, &case.weights);
+        pointwise_oracle(L::PW_ACTIVATION, &dw_out, ho * wo, c, L::N, &case.weights);
     assert_close("pointwise", &pw_out, &pw_exact, &pw_mag, c).map_err(fail)?;
     Ok(())
 }

@@ -40,7 +40,7 @@ pub fn depthwise(plan: &Plan, name: &Ident) -> TokenStream {
             let (column, weight) = (kx * m, (ky * dk + kx) * cp);
             quote!(acc += #row[#column + ci] * self.dw[#weight + o];)
         });
-    let store = activate_scalar(plan.epilogue.activation, quote!(acc));
+    let store = activate_scalar(plan.epilogue.activations.depthwise, quote!(acc));
     let signature = super::depthwise_signature(name, "_scratch");
 
     quote! {
@@ -95,8 +95,8 @@ pub fn pointwise(plan: &Plan, name: &Ident) -> TokenStream {
     let full_panels = p.full_panels;
     let rest = n - full_panels * PANEL_WIDTH;
     let tail_width = p.tail_panel_width;
-    let store = activate_scalar(plan.epilogue.activation, quote!(*v));
-    let activation = match plan.epilogue.activation {
+    let store = activate_scalar(plan.epilogue.activations.pointwise, quote!(*v));
+    let activation = match plan.epilogue.activations.pointwise {
         dsconv_runtime::Activation::None => quote!(),
         _ => quote! {
             for v in y.iter_mut() {

@@ -284,7 +284,7 @@ fn width_depthwise(plan: &Plan, wv: &WidthVectorPlan, name: &Ident) -> TokenStre
     let acc0 = &accumulators[0];
     let others = &accumulators[1..];
     let bias = ops.splat(quote!(self.dw_bias[ch]));
-    let activated = ops.activate(plan.epilogue.activation, quote!(#acc0));
+    let activated = ops.activate(plan.epilogue.activations.depthwise, quote!(#acc0));
     let store_row = ops.store(quote!(row_out.add(ch * row_len + ox - ox_lo)), quote!(y));
     quote! {
         /// Depthwise stage for output pixels `first_pixel..first_pixel + out.len() / C`,
@@ -595,7 +595,7 @@ impl<'a> PixelKernels<'a> {
         let stores = accs.iter().enumerate().map(|(i, acc)| {
             let v = self
                 .ops
-                .activate(self.plan.epilogue.activation, quote!(#acc));
+                .activate(self.plan.epilogue.activations.depthwise, quote!(#acc));
             let st = self.store_output(quote!(seg.add((ox - ox0 + #i) * #c + c0)), v, partial);
             quote!(#st;)
         });
@@ -653,7 +653,7 @@ impl<'a> PixelKernels<'a> {
         });
         let v = self
             .ops
-            .activate(self.plan.epilogue.activation, quote!(acc));
+            .activate(self.plan.epilogue.activations.depthwise, quote!(acc));
         let store = self.store_output(quote!(seg.add((ox - ox0) * #c + c0)), v, partial);
         quote! {
             let mut acc: #ty = bv;
@@ -724,7 +724,7 @@ fn micro_store_row(plan: &Plan, ops: &VectorOps, acc: TokenStream) -> TokenStrea
     let (n, lanes, ty) = (plan.pointwise.n, ops.lanes(), ops.ty());
     let store_full = ops.store(quote!(dst), quote!(y));
     let store_last = ops.store_partial(quote!(dst), quote!(y), quote!(LAST));
-    let activated = ops.activate(plan.epilogue.activation, acc);
+    let activated = ops.activate(plan.epilogue.activations.pointwise, acc);
     quote! {
         for v in 0..NV {
             let y: #ty = #activated;
