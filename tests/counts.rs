@@ -132,6 +132,12 @@ impl Element for Counted {
     fn relu6(self) -> Self {
         Counted(self.0.relu6())
     }
+    fn hardswish(self) -> Self {
+        Counted(self.0.hardswish())
+    }
+    fn silu(self) -> Self {
+        Counted(self.0.silu())
+    }
 }
 
 fn counted<T>(f: impl FnOnce() -> T) -> usize {

@@ -1,4 +1,4 @@
-//! Property matrix, tails (channel counts around every vector width), depth multipliers and per-stage activations: every layer against the f64 reference on random inputs and
+//! Property matrix, tails (channel counts around every vector width), depth multipliers and per-stage activations (hard-swish and SiLU included): every layer against the f64 reference on random inputs and
 //! weights (random sizes 1..=40 unless declared), on every backend this CPU has
 //! (`dsconv_testkit::matrix`). The matrix is split over several test crates so that they
 //! build in parallel. Cases: `DSCONV_CASES`; seed: printed, `DSCONV_SEED` reproduces it.
@@ -34,6 +34,11 @@ dsconv_testkit::matrix_layers! {
     P02: (dk = 3, m = 3, n = 8, bias = true, pw_activation = "relu");
     P03: (dk = 5, m = 4, n = 9, depth_multiplier = 2, stride = 2, dw_activation = "relu", pw_activation = "relu6");
     P04: (dk = 3, m = 5, n = 7, depth_multiplier = 3, bias = true, dw_activation = "relu6", pw_activation = "none");
+    // Hard-swish and SiLU (MobileNetV3, EfficientNet) on the same four depthwise kernels.
+    P05MobileNetV3: (dk = 3, m = 24, n = 16, bias = true, dw_activation = "hardswish");
+    P06: (dk = 3, m = 3, n = 19, dw_activation = "silu", pw_activation = "silu");
+    P07: (dk = 5, m = 4, n = 9, depth_multiplier = 2, stride = 2, activation = "hardswish");
+    P08: (dk = 3, m = 5, n = 7, depth_multiplier = 3, bias = true, dw_activation = "silu", pw_activation = "hardswish");
 }
 
 fn main() {

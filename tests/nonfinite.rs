@@ -1,11 +1,12 @@
 //! Non-finite inputs. The documented behaviour: NaN and infinities in the input flow through
 //! the arithmetic exactly as in the reference — a NaN reaches every output whose depthwise
 //! window covers it (in all N channels, since the pointwise stage mixes channels), NaN passes
-//! through every activation, `relu(-inf) = 0` and `relu6(+inf) = 6`, and `inf - inf` or
+//! through every activation, `relu(-inf) = 0`, `relu6(+inf) = 6`, `silu(-inf) =
+//! hardswish(-inf) = 0`, `silu(+inf) = hardswish(+inf) = +inf`, and `inf - inf` or
 //! `0 * inf` give NaN. (Non-finite *weights* are rejected by `from_weights`; see errors.rs.)
 
 use dsconv::{separable_conv, SeparableConv};
-use dsconv_testkit::{assert_close, oracle, values, OwnedWeights};
+use dsconv_testkit::{activation_terms, assert_close, oracle, values, OwnedWeights};
 
 #[separable_conv(dk = 3, m = 4, n = 6)]
 struct Plain;
@@ -13,6 +14,10 @@ struct Plain;
 struct Relu;
 #[separable_conv(dk = 5, m = 3, n = 5, activation = "relu6", stride = 2)]
 struct Relu6;
+#[separable_conv(dk = 3, m = 4, n = 6, activation = "silu", bias = true)]
+struct Silu;
+#[separable_conv(dk = 3, m = 4, n = 6, activation = "hardswish")]
+struct HardSwish;
 
 fn check<L: SeparableConv>(poison: &[(usize, f32)]) -> Vec<f32> {
     let (h, w) = (9, 7);
@@ -26,7 +31,11 @@ fn check<L: SeparableConv>(poison: &[(usize, f32)]) -> Vec<f32> {
     let mut out = vec![0.0; ho * wo * L::N];
     layer.forward(&input, h, w, &mut out).unwrap();
     let (exact, magnitude) = oracle(&L::SHAPE, L::ACTIVATIONS, &input, h, w, &weights);
-    assert_close("forward", &out, &exact, &magnitude, L::DK * L::DK + L::M).unwrap();
+    let terms = activation_terms(
+        activation_terms(L::DK * L::DK, L::DW_ACTIVATION) + L::M,
+        L::PW_ACTIVATION,
+    );
+    assert_close("forward", &out, &exact, &magnitude, terms).unwrap();
     out
 }
 
@@ -60,6 +69,19 @@ fn infinities_match_the_reference() {
     let out = check::<Relu6>(&[(7, f32::INFINITY), (40, f32::NEG_INFINITY), (90, f32::NAN)]);
     assert!(out.iter().all(|v| v.is_nan() || (0.0..=6.0).contains(v)));
     check::<Relu>(&[(12, f32::NEG_INFINITY)]);
+    // silu(-inf) = hardswish(-inf) = 0 and silu(+inf) = hardswish(+inf) = +inf, as the
+    // reference says (the literal formulas would give NaN at -inf).
+    for poison in [
+        [(7, f32::INFINITY), (40, f32::NEG_INFINITY), (90, f32::NAN)],
+        [
+            (5, f32::NEG_INFINITY),
+            (6, f32::NEG_INFINITY),
+            (200, f32::INFINITY),
+        ],
+    ] {
+        check::<Silu>(&poison);
+        check::<HardSwish>(&poison);
+    }
 }
 
 fn main() {

@@ -28,7 +28,8 @@ pub enum Key {
     W,
     /// `bias`: true or false (default false).
     Bias,
-    /// `activation`: "none", "relu" or "relu6" after both stages (default "none").
+    /// `activation`: "none", "relu", "relu6", "hardswish" or "silu" after both stages
+    /// (default "none").
     Activation,
     /// `dw_activation`: the activation after the depthwise stage alone (default "none").
     DwActivation,
@@ -524,15 +525,20 @@ fn string(expr: &Expr) -> Option<String> {
 
 /// An activation name, for key `key`.
 fn activation(key: &str, value: &Expr) -> syn::Result<Activation> {
-    match string(value).as_deref() {
-        Some("none") => Ok(Activation::None),
-        Some("relu") => Ok(Activation::Relu),
-        Some("relu6") => Ok(Activation::Relu6),
-        _ => Err(syn::Error::new(
-            value.span(),
-            format!("`{key}` must be \"none\", \"relu\" or \"relu6\""),
-        )),
-    }
+    let name = string(value);
+    Activation::ALL
+        .into_iter()
+        .find(|a| name.as_deref() == Some(a.name()))
+        .ok_or_else(|| {
+            let names: Vec<String> = Activation::ALL
+                .iter()
+                .map(|a| format!("\"{}\"", a.name()))
+                .collect();
+            syn::Error::new(
+                value.span(),
+                format!("`{key}` must be one of {}", names.join(", ")),
+            )
+        })
 }
 
 fn spanned(at: &Expr, msg: &str) -> syn::Error {

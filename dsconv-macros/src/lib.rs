@@ -21,7 +21,7 @@ use proc_macro::TokenStream;
 /// | `padding` | `"same"` or `"valid"` | `"same"` | `"same"` pads `(dk - 1) / 2` zeros on every side (odd `dk` only); `"valid"` pads none |
 /// | `depth_multiplier` | integer >= 1 | `1` | depthwise output channels per input channel (`M * DM` channels reach the 1x1 stage) |
 /// | `bias` | `true` or `false` | `false` | whether both stages add a bias (`from_weights_with_bias`) |
-/// | `activation` | `"none"`, `"relu"`, `"relu6"` | `"none"` | applied after both stages |
+/// | `activation` | `"none"`, `"relu"`, `"relu6"`, `"hardswish"`, `"silu"` | `"none"` | applied after both stages: `max(x, 0)`, `min(max(x, 0), 6)`, `x * relu6(x + 3) / 6`, `x / (1 + e^-x)` |
 /// | `dw_activation` | as `activation` | `"none"` | after the depthwise stage only (not with `activation`) |
 /// | `pw_activation` | as `activation` | `"none"` | after the pointwise stage only (not with `activation`); `out = pw_act(pw(dw_act(dw(x) + b_dw)) + b_pw)` |
 /// | `h`, `w` | integers >= 1, both or neither | none | a fixed input size: the layer then has `H`, `W`, `HO`, `WO` and the multiplication counts as constants, and rejects other sizes |

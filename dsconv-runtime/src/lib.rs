@@ -6,7 +6,7 @@
 
 #![deny(missing_docs)]
 
-mod activation;
+pub mod activation;
 mod aligned;
 mod backend;
 pub mod drive;

@@ -20,6 +20,10 @@ pub trait Element: Copy + Add<Output = Self> + Mul<Output = Self> {
     fn relu(self) -> Self;
     /// `x < 0 ? 0 : (x > 6 ? 6 : x)` — NaN stays NaN.
     fn relu6(self) -> Self;
+    /// `x <= -3 ? 0 : (x >= 3 ? x : x * (x + 3) / 6)` — NaN stays NaN.
+    fn hardswish(self) -> Self;
+    /// `x / (1 + e^-x)`, with `silu(-inf) = 0` — NaN stays NaN.
+    fn silu(self) -> Self;
 }
 
 macro_rules! float_element {
@@ -44,6 +48,22 @@ macro_rules! float_element {
                     self
                 }
             }
+            fn hardswish(self) -> Self {
+                if self <= -3.0 {
+                    0.0
+                } else if self >= 3.0 {
+                    self
+                } else {
+                    self * (self + 3.0) / 6.0
+                }
+            }
+            fn silu(self) -> Self {
+                if self == <$t>::NEG_INFINITY {
+                    0.0
+                } else {
+                    self / (1.0 + (-self).exp())
+                }
+            }
         }
     };
 }
@@ -56,6 +76,8 @@ pub fn activate<T: Element>(x: T, activation: Activation) -> T {
         Activation::None => x,
         Activation::Relu => x.relu(),
         Activation::Relu6 => x.relu6(),
+        Activation::HardSwish => x.hardswish(),
+        Activation::Silu => x.silu(),
     }
 }
 

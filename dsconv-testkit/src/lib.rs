@@ -3,13 +3,15 @@
 //! oracle per stage ([`oracle`], [`depthwise_oracle`], [`pointwise_oracle`]) with the
 //! tolerance rule ([`assert_close`]), guarded buffers ([`guard`]), one harness that makes a
 //! trial per backend and reports a backend this CPU (or build) lacks as ignored with the
-//! reason ([`run_tests`], [`run_backend_tests`]), and the property matrix ([`matrix`]).
+//! reason ([`run_tests`], [`run_backend_tests`]), the property matrix ([`matrix`]), and the
+//! activations' accuracy probes ([`accuracy`]).
 //!
 //! Every suite is a `harness = false` libtest-mimic target run on the main thread, because
 //! qemu-user (the aarch64 suite) hangs on programs that start threads.
 
 #![allow(missing_docs, clippy::missing_panics_doc)]
 
+pub mod accuracy;
 pub mod guard;
 pub mod matrix;
 
@@ -135,7 +137,8 @@ pub fn depthwise_oracle(
 /// (which bounds every partial sum), and `reduction` the number of terms summed in f32 along
 /// the way (`dk*dk` for the depthwise stage plus `M*DM` for the pointwise stage). This is the
 /// standard forward error bound of recursive summation, `gamma_n * sum |terms|`, with a
-/// factor 2 of headroom; activations are 1-Lipschitz and do not widen it.
+/// factor 2 of headroom. ReLU and ReLU6 are 1-Lipschitz and do not widen it; for hard-swish
+/// and SiLU the caller widens `reduction` by [`activation_terms`].
 pub fn assert_close(
     what: &str,
     got: &[f32],
@@ -167,6 +170,21 @@ pub fn assert_close(
         }
     }
     Ok(())
+}
+
+/// The `reduction` to give [`assert_close`] for an error of `terms` passed through
+/// `activation`: unchanged for the 1-Lipschitz ones (none, ReLU, ReLU6); for hard-swish and
+/// SiLU, scaled by the largest slope ([`Activation::max_slope`]: 1.5 and 1.1, which can widen
+/// an error of their input by that much) plus 2 for their own rounding (at most 2 ulps of the
+/// result, measured by `examples/activation_accuracy.rs`; the result is bounded by the
+/// magnitude since `|act(x)| <= |x|`).
+pub fn activation_terms(terms: usize, activation: Activation) -> usize {
+    match activation {
+        Activation::None | Activation::Relu | Activation::Relu6 => terms,
+        Activation::HardSwish | Activation::Silu => {
+            (terms as f64 * activation.max_slope()).ceil() as usize + 2
+        }
+    }
 }
 
 /// The f64 reference and the magnitude bound of the pointwise stage alone, on `input`

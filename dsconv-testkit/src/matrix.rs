@@ -5,10 +5,13 @@
 //!
 //! Cases per layer: `DSCONV_CASES` (default 24). Seed: a fresh one per run, printed by
 //! [`run`] and in every failure; `DSCONV_SEED=<n>` reproduces a run.
-//! Tolerance: see [`crate::assert_close`] — `2 * (dk*dk + M*DM + 2) * eps * magnitude`.
+//! Tolerance: see [`crate::assert_close`] — `2 * (dk*dk + M*DM + 2) * eps * magnitude`,
+//! the terms widened by hard-swish and SiLU ([`crate::activation_terms`]).
 
 use crate::guard::{guarded_input, guarded_output, unguard, GUARD};
-use crate::{assert_close, depthwise_oracle, oracle, pointwise_oracle, OwnedWeights};
+use crate::{
+    activation_terms, assert_close, depthwise_oracle, oracle, pointwise_oracle, OwnedWeights,
+};
 use dsconv_runtime::{Backend, Padding, SeparableConv};
 use libtest_mimic::{Arguments, Failed, Trial};
 use proptest::prelude::*;
@@ -210,7 +213,9 @@ pub fn check_case<L: SeparableConv>(backend: Backend, case: &Case) -> Result<(),
         .forward_on(backend, input, h, w, &mut out[GUARD..GUARD + len])
         .map_err(|e| fail(e.to_string()))?;
     let out = unguard("forward", &out).map_err(fail)?;
-    assert_close("forward", &out, &exact, &magnitude, dk2 + c).map_err(fail)?;
+    let (dw_terms, pw_act) = (activation_terms(dk2, L::DW_ACTIVATION), L::PW_ACTIVATION);
+    let terms = activation_terms(dw_terms + c, pw_act);
+    assert_close("forward", &out, &exact, &magnitude, terms).map_err(fail)?;
 
     // Batch of two: each image exactly as `forward` computes it alone.
     let mut batch_in = case.input.clone();
@@ -241,7 +246,7 @@ pub fn check_case<L: SeparableConv>(backend: Backend, case: &Case) -> Result<(),
         w,
         &case.weights,
     );
-    assert_close("depthwise", &dw_out, &dw_exact, &dw_mag, dk2).map_err(fail)?;
+    assert_close("depthwise", &dw_out, &dw_exact, &dw_mag, dw_terms).map_err(fail)?;
 
     // Pointwise stage alone, on the depthwise output.
     let pw_in = guarded_input(&dw_out);
@@ -259,7 +264,8 @@ pub fn check_case<L: SeparableConv>(backend: Backend, case: &Case) -> Result<(),
     let pw_out = unguard("pointwise", &pw_out).map_err(fail)?;
     let (pw_exact, pw_mag) =
         pointwise_oracle(L::PW_ACTIVATION, &dw_out, ho * wo, c, L::N, &case.weights);
-    assert_close("pointwise", &pw_out, &pw_exact, &pw_mag, c).map_err(fail)?;
+    let pw_terms = activation_terms(c, pw_act);
+    assert_close("pointwise", &pw_out, &pw_exact, &pw_mag, pw_terms).map_err(fail)?;
     Ok(())
 }
 

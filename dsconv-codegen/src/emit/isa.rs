@@ -257,21 +257,203 @@ impl VectorOps {
         }
     }
 
-    /// `act(value)`, NaN-propagating like the reference: x86 `max`/`min` return their second
-    /// operand when either is NaN, so the value goes second; NEON propagates NaN itself.
-    pub fn activate(&self, activation: Activation, value: TokenStream) -> TokenStream {
-        let zero = self.zero();
-        let six = self.splat(quote!(6.0f32));
-        let (max, min) = match self.isa {
-            Backend::Avx2 => (quote!(_mm256_max_ps), quote!(_mm256_min_ps)),
-            Backend::Avx512 => (quote!(_mm512_max_ps), quote!(_mm512_min_ps)),
-            Backend::Neon => (quote!(vmaxq_f32), quote!(vminq_f32)),
-            Backend::Scalar => return super::activate_scalar(activation, value),
+    /// `a op b` for `op` one of the lane-wise binary operations.
+    pub fn binary(&self, op: Binary, a: TokenStream, b: TokenStream) -> TokenStream {
+        let name = match (self.isa, op) {
+            (Backend::Scalar, _) => {
+                return match op {
+                    Binary::Sub => quote!(#a - #b),
+                    Binary::Mul => quote!(#a * #b),
+                    Binary::Div => quote!(#a / #b),
+                    Binary::Max => quote!(if #a > #b { #a } else { #b }),
+                    Binary::Min => quote!(if #a < #b { #a } else { #b }),
+                }
+            }
+            (Backend::Avx2, Binary::Sub) => "_mm256_sub_ps",
+            (Backend::Avx2, Binary::Mul) => "_mm256_mul_ps",
+            (Backend::Avx2, Binary::Div) => "_mm256_div_ps",
+            (Backend::Avx2, Binary::Max) => "_mm256_max_ps",
+            (Backend::Avx2, Binary::Min) => "_mm256_min_ps",
+            (Backend::Avx512, Binary::Sub) => "_mm512_sub_ps",
+            (Backend::Avx512, Binary::Mul) => "_mm512_mul_ps",
+            (Backend::Avx512, Binary::Div) => "_mm512_div_ps",
+            (Backend::Avx512, Binary::Max) => "_mm512_max_ps",
+            (Backend::Avx512, Binary::Min) => "_mm512_min_ps",
+            (Backend::Neon, Binary::Sub) => "vsubq_f32",
+            (Backend::Neon, Binary::Mul) => "vmulq_f32",
+            (Backend::Neon, Binary::Div) => "vdivq_f32",
+            (Backend::Neon, Binary::Max) => "vmaxq_f32",
+            (Backend::Neon, Binary::Min) => "vminq_f32",
         };
-        match activation {
-            Activation::None => value,
-            Activation::Relu => quote!(#max(#zero, #value)),
-            Activation::Relu6 => quote!(#min(#six, #max(#zero, #value))),
+        let name = format_ident!("{}", name);
+        quote!(#name(#a, #b))
+    }
+
+    /// `-|x|`.
+    fn neg_abs(&self, x: TokenStream) -> TokenStream {
+        match self.isa {
+            Backend::Avx2 => quote!(_mm256_or_ps(#x, _mm256_set1_ps(-0.0))),
+            Backend::Avx512 => quote!(_mm512_castsi512_ps(_mm512_or_si512(
+                _mm512_castps_si512(#x),
+                _mm512_set1_epi32(i32::MIN)
+            ))),
+            Backend::Neon => quote!(vnegq_f32(vabsq_f32(#x))),
+            Backend::Scalar => quote!(-(#x).abs()),
         }
     }
+
+    /// Lane by lane, `a` where `x` is below zero, else `b`. AVX2 tests the sign bit, so `-0`
+    /// picks `a` there: the callers' two branches agree at `-0`.
+    fn select_negative(&self, x: TokenStream, a: TokenStream, b: TokenStream) -> TokenStream {
+        match self.isa {
+            Backend::Avx2 => quote!(_mm256_blendv_ps(#b, #a, #x)),
+            Backend::Avx512 => quote!(_mm512_mask_blend_ps(
+                _mm512_cmp_ps_mask::<_CMP_LT_OQ>(#x, _mm512_setzero_ps()),
+                #b,
+                #a
+            )),
+            Backend::Neon => quote!(vbslq_f32(vcltzq_f32(#x), #a, #b)),
+            Backend::Scalar => quote!(if #x < 0.0 { #a } else { #b }),
+        }
+    }
+
+    /// `(2^k1, 2^k2)` with `k = k1 + k2`, `k1 = k >> 1`, for `t` holding `k` in its low
+    /// mantissa bits (`t = y * log2(e) + MAGIC`, see `dsconv_runtime::activation::silu`).
+    fn exp_scales(&self, t: TokenStream) -> TokenStream {
+        use dsconv_runtime::activation::silu_consts::{EXPONENT_BIAS, MAGIC_BITS, MANTISSA_BITS};
+        // Unsuffixed: the shift intrinsics' const parameter is i32 on AVX2, u32 on AVX-512.
+        let (bias, shift) = (
+            EXPONENT_BIAS,
+            proc_macro2::Literal::i32_unsuffixed(MANTISSA_BITS),
+        );
+        match self.isa {
+            Backend::Avx2 => quote!({
+                let k = _mm256_sub_epi32(_mm256_castps_si256(#t), _mm256_set1_epi32(#MAGIC_BITS));
+                let k1 = _mm256_srai_epi32::<1>(k);
+                let k2 = _mm256_sub_epi32(k, k1);
+                let bias = _mm256_set1_epi32(#bias);
+                (
+                    _mm256_castsi256_ps(_mm256_slli_epi32::<#shift>(_mm256_add_epi32(k1, bias))),
+                    _mm256_castsi256_ps(_mm256_slli_epi32::<#shift>(_mm256_add_epi32(k2, bias))),
+                )
+            }),
+            Backend::Avx512 => quote!({
+                let k = _mm512_sub_epi32(_mm512_castps_si512(#t), _mm512_set1_epi32(#MAGIC_BITS));
+                let k1 = _mm512_srai_epi32::<1>(k);
+                let k2 = _mm512_sub_epi32(k, k1);
+                let bias = _mm512_set1_epi32(#bias);
+                (
+                    _mm512_castsi512_ps(_mm512_slli_epi32::<#shift>(_mm512_add_epi32(k1, bias))),
+                    _mm512_castsi512_ps(_mm512_slli_epi32::<#shift>(_mm512_add_epi32(k2, bias))),
+                )
+            }),
+            Backend::Neon => quote!({
+                let k = vsubq_s32(vreinterpretq_s32_f32(#t), vdupq_n_s32(#MAGIC_BITS));
+                let k1 = vshrq_n_s32::<1>(k);
+                let k2 = vsubq_s32(k, k1);
+                let bias = vdupq_n_s32(#bias);
+                (
+                    vreinterpretq_f32_s32(vshlq_n_s32::<#shift>(vaddq_s32(k1, bias))),
+                    vreinterpretq_f32_s32(vshlq_n_s32::<#shift>(vaddq_s32(k2, bias))),
+                )
+            }),
+            Backend::Scalar => unreachable!("the scalar backend calls Activation::apply"),
+        }
+    }
+
+    /// `act(value)`, NaN-propagating like the reference: x86 `max`/`min` return their second
+    /// operand when either is NaN, so the value goes second; NEON propagates NaN itself.
+    /// Hard-swish and SiLU follow `dsconv_runtime::activation::{hardswish, silu}` step by
+    /// step, with the same constants.
+    pub fn activate(&self, activation: Activation, value: TokenStream) -> TokenStream {
+        if self.isa == Backend::Scalar {
+            return super::activate_scalar(activation, value);
+        }
+        let zero = self.zero();
+        let six = self.splat(quote!(6.0f32));
+        let max = |a, b| self.binary(Binary::Max, a, b);
+        let min = |a, b| self.binary(Binary::Min, a, b);
+        let mul = |a, b| self.binary(Binary::Mul, a, b);
+        match activation {
+            Activation::None => value,
+            Activation::Relu => max(zero, value),
+            Activation::Relu6 => min(six.clone(), max(zero, value)),
+            Activation::HardSwish => {
+                let ty = self.ty();
+                let xc = max(self.splat(quote!(-3.0f32)), value);
+                let t = self.add(quote!(xc), self.splat(quote!(3.0f32)));
+                let t = min(six, max(zero, t));
+                // xc * (t / 6): the factor is in [0, 1], so nothing overflows.
+                let out = mul(quote!(xc), mul(t, self.splat(quote!((1.0f32 / 6.0)))));
+                quote!({
+                    let xc: #ty = #xc;
+                    #out
+                })
+            }
+            Activation::Silu => self.silu(value),
+        }
+    }
+
+    /// SiLU of a vector, `dsconv_runtime::activation::silu` lane by lane.
+    fn silu(&self, value: TokenStream) -> TokenStream {
+        use dsconv_runtime::activation::silu_consts::{
+            EXP_POLY, LN2_HI, LN2_LO, LOG2E, LOWER, MAGIC,
+        };
+        let ty = self.ty();
+        let c = |v: f32| self.splat(quote!(#v));
+        let bin = |op, a, b| self.binary(op, a, b);
+        let lower = c(LOWER);
+        let xc = bin(Binary::Max, lower.clone(), value);
+        let y = bin(Binary::Max, lower, self.neg_abs(quote!(xc)));
+        let t = self.fma(c(MAGIC), quote!(y), c(LOG2E));
+        let kf = bin(Binary::Sub, quote!(t), c(MAGIC));
+        let r_hi = self.fma(quote!(y), quote!(kf), c(-LN2_HI));
+        let r = self.fma(quote!(r), quote!(kf), c(-LN2_LO));
+        let horner = EXP_POLY[1..].iter().map(|&k| {
+            let step = self.fma(c(k), quote!(p), quote!(r));
+            quote!(p = #step;)
+        });
+        let p0 = c(EXP_POLY[0]);
+        let scales = self.exp_scales(quote!(t));
+        let one = c(1.0);
+        let q = bin(Binary::Mul, quote!(p), quote!(s1));
+        let e = bin(Binary::Mul, quote!(q), quote!(s2));
+        let a = self.select_negative(quote!(xc), quote!(q), one.clone());
+        let b = self.select_negative(quote!(xc), quote!(s2), one.clone());
+        let den = self.add(one, quote!(e));
+        let out = bin(
+            Binary::Mul,
+            bin(Binary::Div, bin(Binary::Mul, quote!(xc), a), den),
+            b,
+        );
+        quote!({
+            let xc: #ty = #xc;
+            let y: #ty = #y;
+            let t: #ty = #t;
+            let kf: #ty = #kf;
+            let r: #ty = #r_hi;
+            let r: #ty = #r;
+            let mut p: #ty = #p0;
+            #(#horner)*
+            let (s1, s2): (#ty, #ty) = #scales;
+            let q: #ty = #q;
+            let e: #ty = #e;
+            #out
+        })
+    }
+}
+
+/// The lane-wise binary operations of [`VectorOps::binary`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binary {
+    /// `a - b`.
+    Sub,
+    /// `a * b`.
+    Mul,
+    /// `a / b`.
+    Div,
+    /// The larger; x86 returns `b` when either is NaN.
+    Max,
+    /// The smaller; x86 returns `b` when either is NaN.
+    Min,
 }

@@ -357,11 +357,7 @@ fn trait_impl(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
         Padding::Same => quote!(::dsconv::Padding::Same),
         Padding::Valid => quote!(::dsconv::Padding::Valid),
     };
-    let act = |a: Activation| match a {
-        Activation::None => quote!(::dsconv::Activation::None),
-        Activation::Relu => quote!(::dsconv::Activation::Relu),
-        Activation::Relu6 => quote!(::dsconv::Activation::Relu6),
-    };
+    let act = activation_path;
     let (dw_act, pw_act) = (
         act(spec.activations.depthwise),
         act(spec.activations.pointwise),
@@ -589,17 +585,26 @@ fn derives(attrs: &[syn::Attribute], trait_name: &str) -> bool {
         })
 }
 
-/// `act(value)` for a scalar `f32` expression, NaN-propagating as the reference.
+/// `act(value)` for a scalar `f32` expression: the runtime's `Activation::apply`, which
+/// folds to the one activation's code (NaN-propagating as the reference).
 pub(crate) fn activate_scalar(activation: Activation, value: TokenStream) -> TokenStream {
     match activation {
         Activation::None => value,
-        Activation::Relu => quote!({
-            let __v: f32 = #value;
-            if __v < 0.0 { 0.0 } else { __v }
-        }),
-        Activation::Relu6 => quote!({
-            let __v: f32 = #value;
-            if __v < 0.0 { 0.0 } else if __v > 6.0 { 6.0 } else { __v }
-        }),
+        other => {
+            let variant = activation_path(other);
+            quote!(#variant.apply(#value))
+        }
     }
+}
+
+/// `::dsconv::Activation::<variant>`.
+pub(crate) fn activation_path(activation: Activation) -> TokenStream {
+    let variant = match activation {
+        Activation::None => quote!(None),
+        Activation::Relu => quote!(Relu),
+        Activation::Relu6 => quote!(Relu6),
+        Activation::HardSwish => quote!(HardSwish),
+        Activation::Silu => quote!(Silu),
+    };
+    quote!(::dsconv::Activation::#variant)
 }
