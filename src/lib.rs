@@ -3,8 +3,8 @@
 
 pub use dsconv_macros::separable_conv;
 pub use dsconv_runtime::{
-    output_extent, pad_before, reference, Activation, Activations, AlignedBuf, Backend,
-    DepthwiseStrategy, Dims, Error, LayerShape, MulCount, Padding, PlanSummary, PointwiseOrder,
+    output_extent, reference, Activation, Activations, AlignedBuf, Backend, DepthwiseStrategy,
+    Dims, Error, LayerShape, MulCount, Padding, Pads, PlanSummary, PointwiseOrder,
     PointwisePrefetch, SeparableConv, Tensor, Weights, BACKEND_ENV,
 };
 

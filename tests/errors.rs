@@ -10,6 +10,9 @@ struct Free;
 #[separable_conv(dk = 5, m = 3, n = 2, padding = "valid")]
 struct Valid;
 
+#[separable_conv(dk = 3, m = 2, n = 2, dilation = 2, padding = [0, 1, 1, 0])]
+struct DilatedPadded;
+
 #[separable_conv(dk = 3, m = 2, n = 3, h = 6, w = 7)]
 struct Fixed;
 
@@ -144,7 +147,7 @@ fn fixed_size_mismatch_is_reported() {
     l.forward(&vec![0.0; 6 * 7 * 2], 6, 7, &mut out).unwrap();
 }
 
-fn valid_padding_rejects_images_smaller_than_the_kernel() {
+fn padded_images_smaller_than_the_kernel_window_are_rejected() {
     let l = Valid::load(&OwnedWeights::for_layer::<Valid>(3).view()).unwrap();
     forward_fails(
         &l,
@@ -156,7 +159,8 @@ fn valid_padding_rejects_images_smaller_than_the_kernel() {
             layer: "Valid",
             h: 4,
             w: 9,
-            dk: 5,
+            min: (5, 5),
+            window: 5,
         },
     );
     forward_fails(
@@ -169,11 +173,30 @@ fn valid_padding_rejects_images_smaller_than_the_kernel() {
             layer: "Valid",
             h: 9,
             w: 4,
-            dk: 5,
+            min: (5, 5),
+            window: 5,
         },
     );
     let mut out = vec![0.0; 2];
     l.forward(&vec![0.0; 5 * 5 * 3], 5, 5, &mut out).unwrap();
+    // Dilation 2 makes a 5x5 window; one zero below and one left leave 4x4 as the smallest
+    // input with an output.
+    let d = DilatedPadded::load(&OwnedWeights::for_layer::<DilatedPadded>(3).view()).unwrap();
+    let expected = Error::ImageSmallerThanKernel {
+        layer: "DilatedPadded",
+        h: 3,
+        w: 9,
+        min: (4, 4),
+        window: 5,
+    };
+    assert_eq!(
+        expected.to_string(),
+        "layer DilatedPadded: the image with its padding is smaller than the 5x5 kernel window: \
+         expected at least 4x4, got 3x9"
+    );
+    forward_fails(&d, 3 * 9 * 2, 3, 9, 0, expected);
+    let mut out = vec![0.0; 2];
+    d.forward(&[0.0; 4 * 4 * 2], 4, 4, &mut out).unwrap();
 }
 
 fn overflowing_sizes_are_reported() {
@@ -450,7 +473,7 @@ fn main() {
             wrong_output_lengths_are_reported,
             zero_sizes_are_reported,
             fixed_size_mismatch_is_reported,
-            valid_padding_rejects_images_smaller_than_the_kernel,
+            padded_images_smaller_than_the_kernel_window_are_rejected,
             overflowing_sizes_are_reported,
             batch_lengths_are_checked_against_the_batch,
             stage_lengths_are_checked,

@@ -20,8 +20,11 @@ pub enum Key {
     N,
     /// `stride`: 1 or 2 (default 1).
     Stride,
-    /// `padding`: "same" or "valid" (default "same").
+    /// `padding`: "same", "valid", "same_upper", "same_lower" or `[top, left, bottom,
+    /// right]` (default "same").
     Padding,
+    /// `dilation`: spacing of the depthwise taps (default 1).
+    Dilation,
     /// `h`: fixed input height (with `w`).
     H,
     /// `w`: fixed input width (with `h`).
@@ -41,12 +44,13 @@ pub enum Key {
 
 impl Key {
     /// Every key, in the order the attribute's documentation lists them.
-    pub const ALL: [Key; 12] = [
+    pub const ALL: [Key; 13] = [
         Key::Dk,
         Key::M,
         Key::N,
         Key::Stride,
         Key::Padding,
+        Key::Dilation,
         Key::H,
         Key::W,
         Key::Bias,
@@ -64,6 +68,7 @@ impl Key {
             Key::N => "n",
             Key::Stride => "stride",
             Key::Padding => "padding",
+            Key::Dilation => "dilation",
             Key::H => "h",
             Key::W => "w",
             Key::Bias => "bias",
@@ -109,6 +114,10 @@ pub struct LayerSpec {
     pub stride: Spanned<usize>,
     /// Border rule.
     pub padding: Padding,
+    /// Where `padding` was written: the value, and each of the four explicit pads.
+    pub padding_spans: (Span, Option<[Span; 4]>),
+    /// Spacing of the depthwise taps.
+    pub dilation: Spanned<usize>,
     /// Fixed input size.
     pub fixed_size: Option<(Spanned<usize>, Spanned<usize>)>,
     /// Whether the layer has biases.
@@ -127,6 +136,7 @@ impl LayerSpec {
             m: self.m.value,
             n: self.n.value,
             stride: self.stride.value,
+            dilation: self.dilation.value,
             padding: self.padding,
             depth_multiplier: self.depth_multiplier.value,
             fixed_size: self.fixed_size.map(|(h, w)| (h.value, w.value)),
@@ -182,7 +192,8 @@ struct Args {
     m: Option<Spanned<usize>>,
     n: Option<Spanned<usize>>,
     stride: Option<Spanned<usize>>,
-    padding: Option<Padding>,
+    padding: Option<(Padding, Span, Option<[Span; 4]>)>,
+    dilation: Option<Spanned<usize>>,
     h: Option<Spanned<usize>>,
     w: Option<Spanned<usize>>,
     bias: Option<bool>,
@@ -235,13 +246,8 @@ impl Args {
                 }
                 self.stride = Some(s);
             }
-            Key::Padding => {
-                self.padding = Some(match string(value).as_deref() {
-                    Some("same") => Padding::Same,
-                    Some("valid") => Padding::Valid,
-                    _ => return Err(spanned(value, "`padding` must be \"same\" or \"valid\"")),
-                })
-            }
+            Key::Padding => self.padding = Some(padding(value)?),
+            Key::Dilation => self.dilation = Some(positive_int(name, value)?),
             Key::H => self.h = Some(positive_int(name, value)?),
             Key::W => self.w = Some(positive_int(name, value)?),
             Key::Bias => match value {
@@ -300,7 +306,11 @@ impl Args {
             m: self.m?,
             n: self.n?,
             stride: self.stride.unwrap_or(default(1)),
-            padding: self.padding.unwrap_or(Padding::Same),
+            padding: self.padding.map_or(Padding::Same, |p| p.0),
+            padding_spans: self
+                .padding
+                .map_or((Span::call_site(), None), |p| (p.1, p.2)),
+            dilation: self.dilation.unwrap_or(default(1)),
             fixed_size: self.h.zip(self.w),
             bias: self.bias.unwrap_or(false),
             activations: match self.activation {
@@ -358,8 +368,9 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<LayerSpec> {
     Ok(spec)
 }
 
-/// Cross-key rules: even `dk` with "same", fixed size smaller than `dk` with "valid", counts
-/// that overflow `usize`.
+/// Cross-key rules: even `dk` with "same", a dilation too large, explicit pads as large as
+/// the kernel window, a fixed size too small for the padded window, counts that overflow
+/// `usize`.
 fn check_shape(spec: &LayerSpec) -> syn::Result<()> {
     let mut errors = Errors::default();
     let shape = spec.shape();
@@ -368,24 +379,58 @@ fn check_shape(spec: &LayerSpec) -> syn::Result<()> {
             spec.dk.span,
             format!(
                 "`dk = {}` is even: padding = \"same\" pads (dk - 1) / 2 on every side and \
-                 needs an odd kernel to keep the size; use an odd `dk` or padding = \"valid\"",
+                 needs an odd kernel to keep the size; use an odd `dk`, padding = \"same_upper\" \
+                 (TensorFlow's \"SAME\"), \"valid\" or explicit pads",
                 spec.dk.value
             ),
         );
     }
+    let window = (spec.dk.value - 1).checked_mul(spec.dilation.value);
+    if window.is_none_or(|w| w > 1 << 16) {
+        return Err(syn::Error::new(
+            spec.dilation.span,
+            format!(
+                "`dilation = {}` makes the kernel window `(dk - 1) * dilation + 1` larger than \
+                 65537",
+                spec.dilation.value
+            ),
+        ));
+    }
+    let window = shape.window();
+    if let (Padding::Explicit(p), (_, Some(spans))) = (spec.padding, spec.padding_spans) {
+        let sides = ["top", "left", "bottom", "right"];
+        for ((pad, span), side) in [p.top, p.left, p.bottom, p.right]
+            .into_iter()
+            .zip(spans)
+            .zip(sides)
+        {
+            if pad >= window {
+                errors.at(
+                    span,
+                    format!(
+                        "the {side} pad {pad} is not smaller than the kernel window ({window}): \
+                         some windows would read only padding; at most {} per side",
+                        window - 1
+                    ),
+                );
+            }
+        }
+    }
     if let Some((h, w)) = spec.fixed_size {
-        if spec.padding == Padding::Valid {
-            for (name, v) in [("h", h), ("w", w)] {
-                if v.value < spec.dk.value {
-                    errors.at(
-                        v.span,
-                        format!(
-                            "`{name} = {}` is smaller than `dk = {}`: padding = \"valid\" needs \
-                             an input at least as large as the kernel",
-                            v.value, spec.dk.value
-                        ),
-                    );
-                }
+        let (min_h, min_w) = shape.min_input();
+        for (name, v, min) in [("h", h, min_h), ("w", w, min_w)] {
+            if v.value < min {
+                errors.at(
+                    v.span,
+                    format!(
+                        "`{name} = {}` is too small: with padding = \"{}\" the {window}x{window} \
+                         kernel window (dk {}, dilation {}) needs an input of at least {min}",
+                        v.value,
+                        spec.padding.name(),
+                        spec.dk.value,
+                        spec.dilation.value
+                    ),
+                );
             }
         }
     }
@@ -521,6 +566,56 @@ fn string(expr: &Expr) -> Option<String> {
         }) => Some(s.value()),
         _ => None,
     }
+}
+
+/// A `padding` value: a rule's name, or `[top, left, bottom, right]` (each pad spanned).
+fn padding(value: &Expr) -> syn::Result<(Padding, Span, Option<[Span; 4]>)> {
+    const EXPECTED: &str = "`padding` must be \"same\", \"valid\", \"same_upper\", \"same_lower\" \
+                            or `[top, left, bottom, right]` (zeros per side)";
+    if let Expr::Array(array) = value {
+        if array.elems.len() != 4 {
+            return Err(spanned(
+                value,
+                &format!(
+                    "`padding = [..]` takes four pads, `[top, left, bottom, right]`; got {}",
+                    array.elems.len()
+                ),
+            ));
+        }
+        let mut pads = [0usize; 4];
+        let mut spans = [Span::call_site(); 4];
+        for (i, e) in array.elems.iter().enumerate() {
+            let Expr::Lit(ExprLit {
+                lit: Lit::Int(lit), ..
+            }) = e
+            else {
+                return Err(spanned(e, "a pad must be a non-negative integer literal"));
+            };
+            pads[i] = lit.base10_parse().map_err(|_| {
+                syn::Error::new(
+                    lit.span(),
+                    "a pad must be a non-negative integer that fits in usize",
+                )
+            })?;
+            spans[i] = lit.span();
+        }
+        let [top, left, bottom, right] = pads;
+        let pads = dsconv_runtime::Pads {
+            top,
+            left,
+            bottom,
+            right,
+        };
+        return Ok((Padding::Explicit(pads), value.span(), Some(spans)));
+    }
+    let rule = match string(value).as_deref() {
+        Some("same") => Padding::Same,
+        Some("valid") => Padding::Valid,
+        Some("same_upper") => Padding::SameUpper,
+        Some("same_lower") => Padding::SameLower,
+        _ => return Err(spanned(value, EXPECTED)),
+    };
+    Ok((rule, value.span(), None))
 }
 
 /// An activation name, for key `key`.
@@ -684,6 +779,59 @@ mod tests {
     }
 
     #[test]
+    fn tensorflow_and_explicit_padding_and_dilation() {
+        let s = parse_ok(quote!(
+            dk = 3,
+            m = 4,
+            n = 8,
+            stride = 2,
+            padding = "same_upper"
+        ));
+        assert_eq!(s.padding, Padding::SameUpper);
+        let s = parse_ok(quote!(dk = 4, m = 4, n = 8, padding = "same_lower"));
+        assert_eq!(s.padding, Padding::SameLower);
+        let s = parse_ok(quote!(
+            dk = 3,
+            m = 4,
+            n = 8,
+            padding = [0, 0, 1, 1],
+            dilation = 2
+        ));
+        assert_eq!(
+            s.padding,
+            Padding::Explicit(dsconv_runtime::Pads {
+                top: 0,
+                left: 0,
+                bottom: 1,
+                right: 1
+            })
+        );
+        assert_eq!(s.shape().window(), 5);
+        assert!(parse_err(quote!(dk = 3, m = 1, n = 1, dilation = 0)).contains("at least 1"));
+        assert!(parse_err(quote!(dk = 3, m = 1, n = 1, padding = [1, 1, 1])).contains("four pads"));
+        assert!(
+            parse_err(quote!(dk = 3, m = 1, n = 1, padding = [1, 1, 3, 1]))
+                .contains("the bottom pad 3 is not smaller than the kernel window (3)")
+        );
+        assert!(
+            parse_err(quote!(dk = 3, m = 1, n = 1, padding = [1, x, 1, 1]))
+                .contains("non-negative integer")
+        );
+        assert!(parse_err(quote!(dk = 3, m = 1, n = 1, padding = "SAME")).contains("same_upper"));
+        assert!(parse_err(quote!(
+            dk = 3,
+            m = 1,
+            n = 1,
+            dilation = 3,
+            padding = "valid",
+            h = 6,
+            w = 9
+        ))
+        .contains("`h = 6` is too small"));
+        assert!(parse_err(quote!(dk = 3, m = 1, n = 1, dilation = 100000)).contains("65537"));
+    }
+
+    #[test]
     fn invalid_values_are_rejected() {
         assert!(parse_err(quote!(dk = 0, m = 1, n = 1)).contains("at least 1"));
         assert!(parse_err(quote!(dk = 3, m = 1, n = 1, stride = 3)).contains("1 or 2"));
@@ -700,7 +848,7 @@ mod tests {
             h = 4,
             w = 9
         ))
-        .contains("smaller than `dk = 5`"));
+        .contains("`h = 4` is too small"));
         assert!(parse_err(quote!(dk = 3, m = 18446744073709551615, n = 2)).contains("overflow"));
     }
 

@@ -33,7 +33,18 @@ pub const MAX_DEPTHWISE_BLOCK: usize = 4;
 
 /// Output width of `shape` for input width `w` (the runtime crate's rule).
 pub fn output_width(shape: &LayerShape, w: usize) -> usize {
-    dsconv_runtime::output_extent(w, shape.dk, shape.stride, shape.padding).unwrap_or(0)
+    let p = shape.pads(w, w);
+    dsconv_runtime::output_extent(w, shape.window(), shape.stride, p.left, p.right).unwrap_or(0)
+}
+
+/// The input widths the planner enumerates to find every edge case a kernel can meet: all
+/// of them up to where the cases repeat (they depend on `w` only through `w mod stride`
+/// once a block fits), or the fixed width alone.
+fn widths(shape: &LayerShape, span: usize) -> Vec<usize> {
+    match shape.fixed_size {
+        Some((_, w)) => vec![w],
+        None => (1..=4 * (span + shape.stride)).collect(),
+    }
 }
 
 /// `x` rounded up to a multiple of `m`.
@@ -47,8 +58,6 @@ pub fn round_up(x: usize, m: usize) -> usize {
 pub struct DepthwisePlan {
     /// `dk * dk`, all unrolled.
     pub taps: usize,
-    /// Zeros padded before the first row and column.
-    pub pad: usize,
     /// The kernel and its decisions.
     pub kernel: DepthwiseKernel,
     /// Loads per multiply-add in the interior inner loop.
@@ -103,12 +112,13 @@ pub struct ChannelVectorPlan {
 pub struct EdgePlan {
     /// Pixels per edge block.
     pub block: usize,
-    /// Input columns a block's window spans, `(block - 1) * stride + dk`.
+    /// Input columns a block's window spans, `(block - 1) * stride + window`.
     pub span: usize,
-    /// Whether there is a left edge block (padding > 0).
-    pub left: bool,
+    /// The left paddings a row can have (over every input width the layer accepts), one
+    /// left edge variant each (empty without left padding).
+    pub left_misses: Vec<usize>,
     /// The counts of columns the last block can find right of the image, one emitted
-    /// variant each (empty without padding).
+    /// variant each (empty without right padding).
     pub right_misses: Vec<usize>,
 }
 
@@ -342,7 +352,6 @@ fn plan_depthwise(shape: &LayerShape, isa: Backend) -> DepthwisePlan {
     let lanes = isa.lanes();
     let channels = shape.m * shape.depth_multiplier;
     let taps = shape.dk * shape.dk;
-    let pad = shape.pad();
     let strategy = match isa {
         Backend::Scalar => DepthwiseStrategy::Scalar,
         _ if shape.depth_multiplier > 1 && !lanes.is_multiple_of(shape.depth_multiplier) => {
@@ -357,7 +366,6 @@ fn plan_depthwise(shape: &LayerShape, isa: Backend) -> DepthwisePlan {
         DepthwiseStrategy::Scalar | DepthwiseStrategy::ScalarForDepthMultiplier => {
             DepthwisePlan {
                 taps,
-                pad,
                 kernel: DepthwiseKernel::Scalar {
                     for_depth_multiplier: strategy == DepthwiseStrategy::ScalarForDepthMultiplier,
                 },
@@ -377,7 +385,7 @@ fn plan_depthwise(shape: &LayerShape, isa: Backend) -> DepthwisePlan {
 fn plan_width_vectors(shape: &LayerShape, isa: Backend) -> DepthwisePlan {
     let (lanes, registers) = (isa.lanes(), isa.vector_registers());
     let channels = shape.m * shape.depth_multiplier;
-    let (taps, pad) = (shape.dk * shape.dk, shape.pad());
+    let taps = shape.dk * shape.dk;
     // Lanes are output columns: all useful but the last vector of each row, whose
     // waste depends on the width (exact when the size is fixed; full rows assumed
     // otherwise). Rows narrow enough for a backend this one implies run that
@@ -396,7 +404,6 @@ fn plan_width_vectors(shape: &LayerShape, isa: Backend) -> DepthwisePlan {
     let weights_in_registers = taps + 3 <= registers;
     DepthwisePlan {
         taps,
-        pad,
         kernel: DepthwiseKernel::WidthVectors(WidthVectorPlan {
             lanes,
             accumulators: 2,
@@ -404,9 +411,8 @@ fn plan_width_vectors(shape: &LayerShape, isa: Backend) -> DepthwisePlan {
             narrow_rows: narrow,
             scratch: PlanarScratch {
                 channels,
-                dk: shape.dk,
+                window: shape.window(),
                 stride: shape.stride,
-                pad,
                 lanes,
             },
         }),
@@ -425,7 +431,7 @@ fn plan_channel_vectors(
 ) -> DepthwisePlan {
     let (lanes, registers) = (isa.lanes(), isa.vector_registers());
     let channels = shape.m * shape.depth_multiplier;
-    let (taps, pad) = (shape.dk * shape.dk, shape.pad());
+    let taps = shape.dk * shape.dk;
     let vectors = channels.div_ceil(lanes);
     let tail = channels % lanes;
     // Registers: accumulators for the block, one input temporary, one spare (mask,
@@ -446,19 +452,18 @@ fn plan_channel_vectors(
         }
         half /= 2;
     }
-    let span = (block - 1) * shape.stride + shape.dk;
+    let span = (block - 1) * shape.stride + shape.window();
     let edges = RowEdges {
         block,
         span,
-        pad,
         stride: shape.stride,
     };
-    let input_loads = shape.dk * span;
+    // With dilation some columns of the window feed no tap: they are not loaded.
+    let input_loads = shape.dk * used_columns(shape, block, 0, 0).len();
     let fmas = block * taps;
     let weight_loads = if weights_in_registers { taps } else { fmas };
     DepthwisePlan {
         taps,
-        pad,
         kernel: DepthwiseKernel::ChannelVectors(ChannelVectorPlan {
             lanes,
             full_vectors: channels / lanes,
@@ -470,7 +475,7 @@ fn plan_channel_vectors(
             edges: EdgePlan {
                 block,
                 span,
-                left: pad > 0,
+                left_misses: left_edge_misses(shape, span),
                 right_misses: right_edge_misses(shape, &edges),
             },
             weights_in_registers,
@@ -480,16 +485,54 @@ fn plan_channel_vectors(
     }
 }
 
+/// The columns `j` of a block of `n` pixels' window (`0..span`, skipping `skip_lo` on the
+/// left and `skip_hi` on the right) that feed a tap, with the `(pixel, kx)` taps each feeds:
+/// pixel `i`'s tap `kx` reads column `i * stride + kx * dilation`.
+pub fn used_columns(
+    shape: &LayerShape,
+    n: usize,
+    skip_lo: usize,
+    skip_hi: usize,
+) -> Vec<(usize, Vec<(usize, usize)>)> {
+    let span = (n - 1) * shape.stride + shape.window();
+    (skip_lo..span - skip_hi)
+        .map(|j| {
+            let taps: Vec<(usize, usize)> = (0..n)
+                .filter_map(|i| {
+                    let off = j.checked_sub(i * shape.stride)?;
+                    (off.is_multiple_of(shape.dilation) && off / shape.dilation < shape.dk)
+                        .then_some((i, off / shape.dilation))
+                })
+                .collect();
+            (j, taps)
+        })
+        .filter(|(_, taps)| !taps.is_empty())
+        .collect()
+}
+
+/// The left paddings a row can start with, over every input width (the runtime's
+/// `LayerShape::pads`): one left edge variant each. Empty without left padding.
+fn left_edge_misses(shape: &LayerShape, span: usize) -> Vec<usize> {
+    let mut misses: Vec<usize> = widths(shape, span)
+        .into_iter()
+        .map(|w| shape.pads(w, w).left)
+        .filter(|&l| l > 0)
+        .collect();
+    misses.sort_unstable();
+    misses.dedup();
+    misses
+}
+
 /// How many columns the last block of a row can find past the right edge of the image, over
 /// every input width (the runtime's own check, [`RowEdges::right_missing`], enumerated): the
-/// counts that need an edge variant. Same padding, stride 1 and odd `dk`: exactly `pad`;
-/// stride 2: `pad` or `pad - 1`, by the parity of the width. Empty without padding.
+/// counts that need an edge variant. Symmetric padding, stride 1 and odd `dk`: exactly the
+/// pad; stride 2: the pad or one less, by the parity of the width. Empty without padding.
 fn right_edge_misses(shape: &LayerShape, edges: &RowEdges) -> Vec<usize> {
     let mut misses = Vec::new();
-    // The count depends on w only through w mod stride once the block fits.
-    for w in 1..=4 * (edges.span + shape.stride) {
+    for w in widths(shape, edges.span) {
         let wo = output_width(shape, w);
-        let missing = edges.right_missing(w, wo, 0, wo);
+        let left = shape.pads(w, w).left;
+        let missing = edges.right_missing(w, wo, 0, wo, left);
         if missing > 0 && !misses.contains(&missing) {
             misses.push(missing);
         }
@@ -623,6 +666,9 @@ impl Plan {
         let p = &self.pointwise;
         PlanSummary {
             backend: self.isa,
+            // Leaked once per plan, at compile time (the macro embeds it as a literal).
+            geometry: Box::leak(self.shape.describe_geometry().into_boxed_str()),
+            activations: self.epilogue.activations,
             lanes: self.isa.lanes(),
             depthwise_strategy: d.strategy(),
             depthwise_pixels_per_block: d.pixels_per_block(),
@@ -647,10 +693,7 @@ impl std::fmt::Display for Plan {
         let s = &self.shape;
         write!(
             f,
-            "depthwise {dk}x{dk} s{st} {pad} over {c} channels, pointwise {c}->{n}; {summary}",
-            dk = s.dk,
-            st = s.stride,
-            pad = s.padding.name(),
+            "depthwise over {c} channels, pointwise {c}->{n}; {summary}",
             c = self.channels,
             n = s.n,
             summary = self.summary(),
@@ -669,6 +712,7 @@ mod tests {
             m,
             n,
             stride,
+            dilation: 1,
             padding: Padding::Same,
             depth_multiplier: dm,
             fixed_size: None,
@@ -937,7 +981,7 @@ mod tests {
         assert_eq!(p.prefetch, PointwisePrefetch::Nothing);
         let text = Plan::for_spec(&shape(3, 128, 128, 1, 1), Backend::Avx512).to_string();
         assert!(
-            text.contains("pointwise 14x32 register tile, pixel rows outer"),
+            text.contains("14x32 register tile, pixel rows outer"),
             "{text}"
         );
     }
@@ -956,12 +1000,43 @@ mod tests {
         let text = Plan::for_spec(&shape(5, 5, 256, 1, 1), Backend::Avx2).to_string();
         assert!(
             text.starts_with(
-                "depthwise 5x5 s1 same over 5 channels, pointwise 5->256; avx2 (8 lanes)"
+                "depthwise over 5 channels, pointwise 5->256; avx2 (8 lanes): depthwise 5x5, \
+                 stride 1, padding \"same\": (top, left, bottom, right) = (2, 2, 2, 2), \
+                 activation none: channel vectors"
             ),
             "{text}"
         );
         assert!(text.contains("lane utilisation 62.5%"), "{text}");
         let seed = Plan::for_spec(&shape(5, 3, 256, 1, 1), Backend::Avx2).to_string();
         assert!(seed.contains("width vectors"), "{seed}");
+        // Pads per side, by size when the rule depends on it, and each stage's activation.
+        let mut tf = shape(3, 8, 16, 2, 1);
+        tf.padding = Padding::SameUpper;
+        let epilogue = Epilogue {
+            bias: false,
+            activations: dsconv_runtime::Activations {
+                depthwise: dsconv_runtime::Activation::Relu6,
+                pointwise: dsconv_runtime::Activation::None,
+            },
+        };
+        let text = Plan::for_layer(&tf, epilogue, Backend::Avx2).to_string();
+        assert!(
+            text.contains(
+                "padding \"same_upper\": by the input size, along each axis 1 before and 1 \
+                 after, or 0 before and 1 after (computed per call), activation relu6"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("pointwise activation none: 6x16"), "{text}");
+        tf.fixed_size = Some((8, 9));
+        tf.dilation = 2;
+        let text = Plan::for_spec(&tf, Backend::Avx2).to_string();
+        assert!(
+            text.contains(
+                "3x3, stride 2, dilation 2 (window 5x5), padding \"same_upper\": (top, left, \
+                 bottom, right) = (1, 2, 2, 2)"
+            ),
+            "{text}"
+        );
     }
 }

@@ -33,7 +33,13 @@ fn choices(plan: &Plan) -> Vec<String> {
                 "{b}: channel vectors weights in registers {}",
                 cv.weights_in_registers
             ));
-            out.push(format!("{b}: left edge block {}", cv.edges.left));
+            out.push(format!(
+                "{b}: left edge blocks {}",
+                !cv.edges.left_misses.is_empty()
+            ));
+            for m in &cv.edges.left_misses {
+                out.push(format!("{b}: left edge block missing {m}"));
+            }
             for m in &cv.edges.right_misses {
                 out.push(format!("{b}: right edge block missing {m}"));
             }
@@ -110,6 +116,36 @@ fn every_choice_the_planner_makes_is_reached_by_the_matrix() {
                                 let args = format!(
                                     "dk = {dk}, m = {m}, n = {n}, stride = {stride}, \
                                      depth_multiplier = {dm}, padding = \"{padding}\"{fixed}"
+                                );
+                                for backend in Backend::ALL {
+                                    if let Some(plan) = plan_of(&args, backend) {
+                                        possible.extend(choices(&plan));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // The TensorFlow / ONNX / explicit paddings and dilation, on a narrower grid.
+    for dk in 2..=5 {
+        for &m in &[3, 16, 33] {
+            for stride in [1, 2] {
+                for dm in [1, 2] {
+                    for padding in [
+                        "\"same_upper\"",
+                        "\"same_lower\"",
+                        "[0, 0, 1, 1]",
+                        "[1, 2, 1, 0]",
+                    ] {
+                        for dilation in [1, 2] {
+                            for fixed in ["", ", h = 8, w = 8"] {
+                                let args = format!(
+                                    "dk = {dk}, m = {m}, n = 8, stride = {stride}, \
+                                     depth_multiplier = {dm}, padding = {padding}, \
+                                     dilation = {dilation}{fixed}"
                                 );
                                 for backend in Backend::ALL {
                                     if let Some(plan) = plan_of(&args, backend) {

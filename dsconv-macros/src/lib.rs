@@ -18,7 +18,8 @@ use proc_macro::TokenStream;
 /// | `m` | integer >= 1 | required | input channels |
 /// | `n` | integer >= 1 | required | output channels of the 1x1 stage |
 /// | `stride` | `1` or `2` | `1` | depthwise stride |
-/// | `padding` | `"same"` or `"valid"` | `"same"` | `"same"` pads `(dk - 1) / 2` zeros on every side (odd `dk` only); `"valid"` pads none |
+/// | `padding` | `"same"`, `"valid"`, `"same_upper"`, `"same_lower"` or `[top, left, bottom, right]` | `"same"` | `"same"`: `(dk_eff - 1) / 2` zeros on every side (odd `dk` only); `"valid"`: none; `"same_upper"`: TensorFlow/Keras/TFLite "SAME" (ONNX `SAME_UPPER`): output `ceil(H / stride)`, the odd zero after; `"same_lower"`: ONNX `SAME_LOWER`, the odd zero before; `[t, l, b, r]`: explicit zeros per side, each below `dk_eff` |
+/// | `dilation` | integer >= 1 | `1` | spacing of the depthwise taps: the window is `dk_eff = (dk - 1) * dilation + 1`; the multiplication counts do not change |
 /// | `depth_multiplier` | integer >= 1 | `1` | depthwise output channels per input channel (`M * DM` channels reach the 1x1 stage) |
 /// | `bias` | `true` or `false` | `false` | whether both stages add a bias (`from_weights_with_bias`) |
 /// | `activation` | `"none"`, `"relu"`, `"relu6"`, `"hardswish"`, `"silu"` | `"none"` | applied after both stages: `max(x, 0)`, `min(max(x, 0), 6)`, `x * relu6(x + 3) / 6`, `x / (1 + e^-x)` |

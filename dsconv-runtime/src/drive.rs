@@ -8,10 +8,13 @@
 //!   then the pointwise stage while it is in cache).
 //! - [`PixelChunks`]: the pointwise stage's chunks of pixels.
 //! - [`RowRuns`]: a run of output pixels split at row ends (the depthwise row segmentation).
+//! - [`tap_range`]: the taps of a window that read the image, not padding.
 //! - [`RowEdges`]: which blocks at the ends of a row run the edge code (the run-time edge
 //!   check; the planner enumerates the same function to decide which variants to emit).
 //! - [`PlanarScratch`]: the width-vector depthwise's scratch layout (its size and offsets)
 //!   and the planar copy into it.
+
+use crate::Pads;
 
 /// `forward`'s tile walk: the output in tiles of `tile_pixels` pixels of `n` channels; for
 /// each, `depthwise(first_pixel, tile, scratch)` fills `tile` (`pixels * c` floats) and
@@ -134,81 +137,102 @@ impl Iterator for RowRuns {
     }
 }
 
+/// The kernel taps `lo..hi` (of `dk`, `dilation` apart) whose input position
+/// `origin + k * dilation - pad` lies in `0..extent`: the taps of an output row (or column)
+/// whose window starts at padded position `origin` that read the image, not padding. An
+/// empty range is `(hi, hi)`.
+#[inline(always)]
+pub fn tap_range(
+    origin: usize,
+    pad: usize,
+    extent: usize,
+    dk: usize,
+    dilation: usize,
+) -> (usize, usize) {
+    let lo = if pad > origin {
+        (pad - origin).div_ceil(dilation)
+    } else {
+        0
+    };
+    let hi = if extent + pad > origin {
+        (extent + pad - origin).div_ceil(dilation).min(dk)
+    } else {
+        0
+    };
+    (lo.min(hi), hi)
+}
+
 /// The edge blocks of a row of sliding-window depthwise output: `block` pixels whose window
-/// spans `span = (block - 1) * stride + dk` input columns starting `pad` left of the image.
+/// spans `span = (block - 1) * stride + window` input columns, the first starting `left`
+/// (the row's left padding, given per call: it can depend on the width) left of the image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RowEdges {
     /// Pixels per edge block.
     pub block: usize,
     /// Input columns a block's window spans.
     pub span: usize,
-    /// Zero columns padded left of the image.
-    pub pad: usize,
     /// Depthwise stride.
     pub stride: usize,
 }
 
 impl RowEdges {
     /// Whether the first block of a row (columns `0..block`, before `stop`) runs as a left
-    /// edge block: its window's in-image columns `0..span - pad` lie in the row.
+    /// edge block: its window's in-image columns `0..span - left` lie in the row.
     #[inline(always)]
-    pub fn left_fits(&self, w: usize, stop: usize) -> bool {
-        self.block <= stop && self.span - self.pad <= w
+    pub fn left_fits(&self, w: usize, stop: usize, left: usize) -> bool {
+        self.block <= stop && self.span.saturating_sub(left) <= w
     }
 
-    /// For a run `ox0..ox1` of a row `wo` wide over an input row `w` wide: how many columns
-    /// the last block (`wo - block..wo`) finds right of the image when it runs as a right
-    /// edge block — the run reaches the row's end, the block starts inside the image and
-    /// 1..=pad of its columns do not — else 0.
+    /// For a run `ox0..ox1` of a row `wo` wide over an input row `w` wide with `left` zero
+    /// columns before it: how many columns the last block (`wo - block..wo`) finds right of
+    /// the image when it runs as a right edge block — the run reaches the row's end and the
+    /// block starts inside the image — else 0. (At most the right padding: the last window
+    /// ends inside it.)
     #[inline(always)]
-    pub fn right_missing(&self, w: usize, wo: usize, ox0: usize, ox1: usize) -> usize {
-        if self.pad == 0 || ox1 != wo || ox1 < ox0 + self.block {
+    pub fn right_missing(&self, w: usize, wo: usize, ox0: usize, ox1: usize, left: usize) -> usize {
+        if ox1 != wo || ox1 < ox0 + self.block {
             return 0;
         }
         let first_col = (wo - self.block) * self.stride;
-        if first_col < self.pad {
+        if first_col < left {
             return 0;
         }
-        let end_col = first_col - self.pad + self.span;
-        if end_col > w && end_col - w <= self.pad {
-            end_col - w
-        } else {
-            0
-        }
+        (first_col - left + self.span).saturating_sub(w)
     }
 }
 
 /// The scratch of the width-vector depthwise: for a run of output pixels, the input rows it
 /// reads copied into zero-padded planes (`[channel][row][column phase][column / stride]`,
 /// each phase row `span` floats), then one planar output row (`[channel][column]`,
-/// `wo + lanes` floats per channel).
+/// `wo + lanes` floats per channel). The pads are given per call (they can depend on the
+/// input size).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PlanarScratch {
     /// Channels (one plane each).
     pub channels: usize,
-    /// Kernel size.
-    pub dk: usize,
+    /// The dilated kernel's extent, `(dk - 1) * dilation + 1`.
+    pub window: usize,
     /// Stride (phases per row).
     pub stride: usize,
-    /// Zeros padded before the first row and column.
-    pub pad: usize,
     /// Output columns per vector.
     pub lanes: usize,
 }
 
 impl PlanarScratch {
-    /// Floats per phase row: every padded input column, `(w + 2 pad) / stride`, and every
-    /// vector load of the last output column's taps, `wo + (dk - 1) / stride + lanes`.
+    /// Floats per phase row: every padded input column, `(left + w + right) / stride`, and
+    /// every vector load of the last output column's taps, `wo + (window - 1) / stride +
+    /// lanes`.
     #[inline(always)]
-    pub fn span(&self, w: usize, wo: usize) -> usize {
-        ((w + 2 * self.pad).div_ceil(self.stride)).max(wo + (self.dk - 1) / self.stride)
+    pub fn span(&self, w: usize, wo: usize, pads: Pads) -> usize {
+        ((w + pads.left + pads.right).div_ceil(self.stride))
+            .max(wo + (self.window - 1) / self.stride)
             + self.lanes
     }
 
     /// Padded input rows read by output rows `oy_first..=oy_last`.
     #[inline(always)]
     pub fn rows(&self, oy_first: usize, oy_last: usize) -> usize {
-        (oy_last - oy_first) * self.stride + self.dk
+        (oy_last - oy_first) * self.stride + self.window
     }
 
     /// Floats of one channel's plane.
@@ -225,40 +249,40 @@ impl PlanarScratch {
 
     /// Floats of scratch a run of `pixels` output pixels needs, over any placement of the
     /// run (it spans at most `ceil(pixels / wo) + 1` output rows); saturating.
-    pub fn floats(&self, pixels: usize, w: usize, wo: usize) -> usize {
-        let rows = (pixels.div_ceil(wo) * self.stride).saturating_add(self.dk);
+    pub fn floats(&self, pixels: usize, w: usize, wo: usize, pads: Pads) -> usize {
+        let rows = (pixels.div_ceil(wo) * self.stride).saturating_add(self.window);
         let planes = rows
             .saturating_mul(self.stride)
-            .saturating_mul(self.span(w, wo));
+            .saturating_mul(self.span(w, wo, pads));
         self.channels
             .saturating_mul(planes.saturating_add(self.row_len(wo)))
     }
 
     /// Copies input rows `row_lo..row_lo + rows` of the padded image (`h x w`, `channels`
-    /// per pixel, HWC) into `planar` (zeroed first; `channels` planes of
-    /// [`plane_len`](Self::plane_len) floats).
+    /// per pixel, HWC, with `pads.top` rows and `pads.left` columns of zeros before it) into
+    /// `planar` (zeroed first; `channels` planes of [`plane_len`](Self::plane_len) floats).
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub fn copy_rows(
         &self,
         input: &[f32],
-        h: usize,
-        w: usize,
+        (h, w): (usize, usize),
+        pads: Pads,
         row_lo: usize,
         rows: usize,
         span: usize,
         planar: &mut [f32],
     ) {
-        let (c, stride, pad) = (self.channels, self.stride, self.pad);
+        let (c, stride) = (self.channels, self.stride);
         let plane_len = self.plane_len(rows, span);
         planar.fill(0.0);
         for r in 0..rows {
-            let Some(iy) = (row_lo + r).checked_sub(pad).filter(|&iy| iy < h) else {
+            let Some(iy) = (row_lo + r).checked_sub(pads.top).filter(|&iy| iy < h) else {
                 continue;
             };
             let src = &input[iy * w * c..(iy + 1) * w * c];
             for (x, px) in src.chunks_exact(c).enumerate() {
-                let xp = x + pad;
+                let xp = x + pads.left;
                 let at = (r * stride + xp % stride) * span + xp / stride;
                 for (ch, &v) in px.iter().enumerate() {
                     planar[ch * plane_len + at] = v;
@@ -344,18 +368,59 @@ mod tests {
         let e = RowEdges {
             block: 4,
             span: 6,
-            pad: 1,
             stride: 1,
         };
         // w = wo = 10: the last block starts at column 6 - 1 = 5 and ends at 11: misses 1.
-        assert_eq!(e.right_missing(10, 10, 0, 10), 1);
+        assert_eq!(e.right_missing(10, 10, 0, 10, 1), 1);
         // A run not reaching the row's end, or too short for a block: no edge block.
-        assert_eq!(e.right_missing(10, 10, 0, 9), 0);
-        assert_eq!(e.right_missing(10, 10, 8, 10), 0);
-        assert!(e.left_fits(10, 10));
-        assert!(!e.left_fits(4, 10));
-        let valid = RowEdges { pad: 0, ..e };
-        assert_eq!(valid.right_missing(10, 8, 0, 8), 0);
+        assert_eq!(e.right_missing(10, 10, 0, 9, 1), 0);
+        assert_eq!(e.right_missing(10, 10, 8, 10, 1), 0);
+        assert!(e.left_fits(10, 10, 1));
+        assert!(!e.left_fits(4, 10, 1));
+        // Valid: the last window ends at the image's edge.
+        assert_eq!(e.right_missing(10, 8, 0, 8, 0), 0);
+        // TensorFlow SAME at stride 2 on an even width: no zero left, one right.
+        let s2 = RowEdges {
+            block: 4,
+            span: 9,
+            stride: 2,
+        };
+        assert_eq!(s2.right_missing(16, 8, 0, 8, 0), 1);
+    }
+
+    #[test]
+    fn tap_ranges_skip_the_padding() {
+        // 3 taps, pad 1: the first row's window loses its first tap.
+        assert_eq!(tap_range(0, 1, 10, 3, 1), (1, 3));
+        assert_eq!(tap_range(5, 1, 10, 3, 1), (0, 3));
+        // The last row (origin 9 in padded coordinates) loses its last tap.
+        assert_eq!(tap_range(9, 1, 10, 3, 1), (0, 2));
+        // Dilation 2, pad 2: taps at -2, 0, 2 from origin 0; the first is padding.
+        assert_eq!(tap_range(0, 2, 10, 3, 2), (1, 3));
+        assert_eq!(tap_range(1, 2, 10, 3, 2), (1, 3));
+        assert_eq!(tap_range(8, 2, 10, 3, 2), (0, 2));
+        // A window wholly in the padding.
+        assert_eq!(tap_range(0, 5, 1, 3, 1), (3, 3));
+        // Brute force against the definition.
+        for dk in 1..5 {
+            for d in 1..4 {
+                for pad in 0..6 {
+                    for extent in 1..8 {
+                        for origin in 0..12 {
+                            let (lo, hi) = tap_range(origin, pad, extent, dk, d);
+                            let inside: Vec<usize> = (0..dk)
+                                .filter(|k| {
+                                    let p = origin + k * d;
+                                    p >= pad && p - pad < extent
+                                })
+                                .collect();
+                            let got: Vec<usize> = (lo..hi).collect();
+                            assert_eq!(got, inside, "{origin} {pad} {extent} {dk} {d}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
@@ -363,17 +428,22 @@ mod tests {
         // 2x3 image, 2 channels, 3x3 kernel, pad 1, stride 2, 4 lanes.
         let s = PlanarScratch {
             channels: 2,
-            dk: 3,
+            window: 3,
             stride: 2,
-            pad: 1,
             lanes: 4,
+        };
+        let pads = Pads {
+            top: 1,
+            left: 1,
+            bottom: 1,
+            right: 1,
         };
         let (h, w, wo) = (2, 3, 2);
         let input: Vec<f32> = (1..=12).map(|v| v as f32).collect();
-        let span = s.span(w, wo);
+        let span = s.span(w, wo, pads);
         let rows = s.rows(0, 0);
         let mut planar = vec![f32::NAN; 2 * s.plane_len(rows, span)];
-        s.copy_rows(&input, h, w, 0, rows, span, &mut planar);
+        s.copy_rows(&input, (h, w), pads, 0, rows, span, &mut planar);
         let plane = s.plane_len(rows, span);
         // Padded row 1 = image row 0; padded column x + 1 at phase (x + 1) % 2.
         let at = |r: usize, xp: usize| (r * 2 + xp % 2) * span + xp / 2;
@@ -383,6 +453,6 @@ mod tests {
         assert_eq!(planar[at(2, 2)], 9.0); // (1, 1) channel 0
         assert_eq!(planar[at(0, 1)], 0.0); // padding row
         assert!(planar.iter().all(|v| !v.is_nan()));
-        assert!(s.floats(wo, w, wo) >= 2 * plane + 2 * s.row_len(wo));
+        assert!(s.floats(wo, w, wo, pads) >= 2 * plane + 2 * s.row_len(wo));
     }
 }

@@ -122,7 +122,8 @@ pub enum Error {
         /// The given `(h, w)`.
         actual: (usize, usize),
     },
-    /// `padding = "valid"` and the image is smaller than the kernel.
+    /// The image with its padding is smaller than the (dilated) kernel window, so there is
+    /// no output pixel.
     ImageSmallerThanKernel {
         /// The layer's name (its struct's identifier).
         layer: &'static str,
@@ -130,8 +131,10 @@ pub enum Error {
         h: usize,
         /// Given width.
         w: usize,
-        /// The kernel size.
-        dk: usize,
+        /// The smallest height and width with an output ([`LayerShape::min_input`](crate::LayerShape::min_input)).
+        min: (usize, usize),
+        /// The kernel window, `(dk - 1) * dilation + 1`.
+        window: usize,
     },
     /// The sizes given make a buffer length that does not fit in `usize`.
     SizeOverflow {
@@ -200,9 +203,16 @@ impl fmt::Display for Error {
                 "layer {layer}: input size differs from the layer's declared size: expected {}x{}, got {}x{}",
                 expected.0, expected.1, actual.0, actual.1
             ),
-            Error::ImageSmallerThanKernel { layer, h, w, dk } => write!(
+            Error::ImageSmallerThanKernel {
+                layer,
+                h,
+                w,
+                min,
+                window,
+            } => write!(
                 f,
-                "layer {layer}: padding \"valid\" needs an image at least as large as the kernel: expected at least {dk}x{dk}, got {h}x{w}"
+                "layer {layer}: the image with its padding is smaller than the {window}x{window} kernel window: expected at least {}x{}, got {h}x{w}",
+                min.0, min.1
             ),
             Error::SizeOverflow { layer, h, w, batch } => write!(
                 f,

@@ -4,11 +4,13 @@
 //! implementation detail of `#[separable_conv]` (re-exported as `dsconv::__private`).
 
 pub use crate::aligned::AlignedArray;
-pub use crate::drive::{fused_tiles, PixelChunks, PlanarScratch, RowEdges, RowRun, RowRuns};
+pub use crate::drive::{
+    fused_tiles, tap_range, PixelChunks, PlanarScratch, RowEdges, RowRun, RowRuns,
+};
 pub use crate::packing::{
     pack_depthwise, pack_pointwise_panels, pad_columns, transpose, CHANNEL_PAD, PANEL_WIDTH,
 };
-use crate::{AlignedBuf, Dims, Error, LayerShape, Padding, Tensor};
+use crate::{AlignedBuf, Dims, Error, LayerShape, Tensor};
 
 /// Validated sizes of one `forward`-like call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,12 +52,14 @@ impl Geometry {
                 });
             }
         }
-        if shape.padding == Padding::Valid && (h < shape.dk || w < shape.dk) {
+        let min = shape.min_input();
+        if h < min.0 || w < min.1 {
             return Err(Error::ImageSmallerThanKernel {
                 layer,
                 h,
                 w,
-                dk: shape.dk,
+                min,
+                window: shape.window(),
             });
         }
         let overflow = Error::SizeOverflow { layer, h, w, batch };

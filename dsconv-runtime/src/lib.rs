@@ -22,7 +22,7 @@ pub use aligned::AlignedBuf;
 pub use backend::{Backend, BACKEND_ENV};
 pub use error::{Dims, Error, Tensor};
 pub use report::{DepthwiseStrategy, PlanSummary, PointwiseOrder, PointwisePrefetch};
-pub use shape::{output_extent, pad_before, LayerShape, MulCount, Padding};
+pub use shape::{output_extent, LayerShape, MulCount, Padding, Pads};
 
 /// Weights and biases of a separable layer in PyTorch layouts, row-major.
 #[derive(Clone, Copy, Debug)]

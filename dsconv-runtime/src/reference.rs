@@ -9,7 +9,7 @@
 //!
 //! They panic on inconsistent lengths: they are test oracles, not an API for untrusted input.
 
-use crate::{Activation, Activations, LayerShape, Weights};
+use crate::{Activation, Activations, LayerShape, Padding, Weights};
 use std::ops::{Add, Mul};
 
 /// A number the reference kernels can compute with.
@@ -82,36 +82,71 @@ pub fn activate<T: Element>(x: T, activation: Activation) -> T {
 }
 
 /// Output extent along one axis, computed the long way (independent of `shape.rs`):
-/// the number of window positions `start = o * stride` with `start + dk <= padded`.
-fn extent(input: usize, pad: usize, dk: usize, stride: usize) -> usize {
-    let padded = input + 2 * pad;
+/// the number of window positions `start = o * stride` with `start + window <= padded`.
+fn extent(padded: usize, window: usize, stride: usize) -> usize {
     let mut count = 0;
-    while count * stride + dk <= padded {
+    while count * stride + window <= padded {
         count += 1;
     }
     count
 }
 
-fn pad_of(shape: &LayerShape) -> usize {
-    match shape.padding {
-        crate::Padding::Same => (shape.dk - 1) / 2,
-        crate::Padding::Valid => 0,
+/// Zeros `(before, after)` along an axis, written out from each framework's definition
+/// (independent of `shape.rs`): PyTorch's symmetric `(window - 1) / 2`; TensorFlow's SAME
+/// (ONNX `SAME_UPPER`), which pads whatever makes `ceil(input / stride)` windows fit, the
+/// odd zero after; ONNX `SAME_LOWER`, the odd zero before.
+fn axis_pads(padding: Padding, input: usize, window: usize, stride: usize) -> (usize, usize) {
+    match padding {
+        Padding::Same => ((window - 1) / 2, (window - 1) / 2),
+        Padding::Valid | Padding::Explicit(_) => (0, 0),
+        Padding::SameUpper | Padding::SameLower => {
+            let mut out = 0;
+            while out * stride < input {
+                out += 1;
+            }
+            let needed = (out - 1) * stride + window;
+            let total = needed.saturating_sub(input);
+            let (small, large) = (total / 2, total - total / 2);
+            if padding == Padding::SameUpper {
+                (small, large)
+            } else {
+                (large, small)
+            }
+        }
     }
 }
 
-/// A zero-padded copy of an HWC image: `(h + 2p) x (w + 2p) x c`.
-fn padded_image<T: Element>(input: &[T], h: usize, w: usize, c: usize, p: usize) -> Vec<T> {
+/// `(top, left, bottom, right)` zeros for an `h x w` input.
+fn pads_of(shape: &LayerShape, h: usize, w: usize) -> (usize, usize, usize, usize) {
+    let window = (shape.dk - 1) * shape.dilation + 1;
+    if let Padding::Explicit(p) = shape.padding {
+        return (p.top, p.left, p.bottom, p.right);
+    }
+    let (top, bottom) = axis_pads(shape.padding, h, window, shape.stride);
+    let (left, right) = axis_pads(shape.padding, w, window, shape.stride);
+    (top, left, bottom, right)
+}
+
+/// A zero-padded copy of an HWC image and its padded size: `(h + top + bottom) x (w + left +
+/// right) x c`.
+fn padded_image<T: Element>(
+    input: &[T],
+    h: usize,
+    w: usize,
+    c: usize,
+    (top, left, bottom, right): (usize, usize, usize, usize),
+) -> (Vec<T>, usize, usize) {
     assert_eq!(input.len(), h * w * c, "reference: input length");
-    let (hp, wp) = (h + 2 * p, w + 2 * p);
+    let (hp, wp) = (h + top + bottom, w + left + right);
     let mut out = vec![T::zero(); hp * wp * c];
     for y in 0..h {
         for x in 0..w {
             for ch in 0..c {
-                out[((y + p) * wp + (x + p)) * c + ch] = input[(y * w + x) * c + ch];
+                out[((y + top) * wp + (x + left)) * c + ch] = input[(y * w + x) * c + ch];
             }
         }
     }
-    out
+    (out, hp, wp)
 }
 
 /// Depthwise stage: returns `(output HWC of ho x wo x m*dm, ho, wo)`.
@@ -134,10 +169,10 @@ pub fn depthwise<T: Element>(
         c * dk * dk,
         "reference: depthwise weights length"
     );
-    let p = pad_of(shape);
-    let padded = padded_image(input, h, w, m, p);
-    let wp = w + 2 * p;
-    let (ho, wo) = (extent(h, p, dk, s), extent(w, p, dk, s));
+    let d = shape.dilation;
+    let window = (dk - 1) * d + 1;
+    let (padded, hp, wp) = padded_image(input, h, w, m, pads_of(shape, h, w));
+    let (ho, wo) = (extent(hp, window, s), extent(wp, window, s));
     let mut out = vec![T::zero(); ho * wo * c];
     for oy in 0..ho {
         for ox in 0..wo {
@@ -149,8 +184,9 @@ pub fn depthwise<T: Element>(
                 };
                 for ky in 0..dk {
                     for kx in 0..dk {
-                        let x = padded[((oy * s + ky) * wp + (ox * s + kx)) * m + ci];
-                        acc = acc + x * weights[(o * dk + ky) * dk + kx];
+                        let (y, x) = (oy * s + ky * d, ox * s + kx * d);
+                        acc =
+                            acc + padded[(y * wp + x) * m + ci] * weights[(o * dk + ky) * dk + kx];
                     }
                 }
                 out[(oy * wo + ox) * c + o] = activate(acc, activation);
@@ -240,10 +276,10 @@ pub fn standard<T: Element>(
         n * m * dk * dk,
         "reference: standard weights length"
     );
-    let p = pad_of(shape);
-    let padded = padded_image(input, h, w, m, p);
-    let wp = w + 2 * p;
-    let (ho, wo) = (extent(h, p, dk, s), extent(w, p, dk, s));
+    let d = shape.dilation;
+    let window = (dk - 1) * d + 1;
+    let (padded, hp, wp) = padded_image(input, h, w, m, pads_of(shape, h, w));
+    let (ho, wo) = (extent(hp, window, s), extent(wp, window, s));
     let mut out = vec![T::zero(); ho * wo * n];
     for oy in 0..ho {
         for ox in 0..wo {
@@ -252,7 +288,8 @@ pub fn standard<T: Element>(
                 for ci in 0..m {
                     for ky in 0..dk {
                         for kx in 0..dk {
-                            let x = padded[((oy * s + ky) * wp + (ox * s + kx)) * m + ci];
+                            let (y, x) = (oy * s + ky * d, ox * s + kx * d);
+                            let x = padded[(y * wp + x) * m + ci];
                             acc = acc + x * weights[((on * m + ci) * dk + ky) * dk + kx];
                         }
                     }

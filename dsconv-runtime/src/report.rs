@@ -109,6 +109,11 @@ impl PointwisePrefetch {
 pub struct PlanSummary {
     /// The backend.
     pub backend: Backend,
+    /// The depthwise geometry with its pads per side
+    /// ([`LayerShape::describe_geometry`](crate::LayerShape::describe_geometry)).
+    pub geometry: &'static str,
+    /// The activation after each stage.
+    pub activations: crate::Activations,
     /// f32 lanes per vector.
     pub lanes: usize,
     /// Depthwise strategy.
@@ -161,15 +166,18 @@ impl fmt::Display for PlanSummary {
         };
         write!(
             f,
-            "{} ({} lanes): depthwise {}, {}, {:.2} loads/FMA, lane utilisation {:.1}%; \
-             pointwise {}x{} register tile{}, {}, {}, {:.2} loads/FMA, lane utilisation {:.1}%; fused \
+            "{} ({} lanes): depthwise {}, activation {}: {}, {}, {:.2} loads/FMA, lane utilisation {:.1}%; \
+             pointwise activation {}: {}x{} register tile{}, {}, {}, {:.2} loads/FMA, lane utilisation {:.1}%; fused \
              tiles of {} px",
             self.backend,
             self.lanes,
+            self.geometry,
+            self.activations.depthwise.name(),
             self.depthwise_strategy.describe(),
             blocking,
             self.depthwise_loads_per_fma,
             self.depthwise_lane_utilisation * 100.0,
+            self.activations.pointwise.name(),
             self.pointwise_rows,
             self.pointwise_cols,
             if self.pointwise_weights_in_registers {

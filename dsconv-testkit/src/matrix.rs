@@ -12,7 +12,7 @@ use crate::guard::{guarded_input, guarded_output, unguard, GUARD};
 use crate::{
     activation_terms, assert_close, depthwise_oracle, oracle, pointwise_oracle, OwnedWeights,
 };
-use dsconv_runtime::{Backend, Padding, SeparableConv};
+use dsconv_runtime::{Backend, SeparableConv};
 use libtest_mimic::{Arguments, Failed, Trial};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
@@ -89,13 +89,11 @@ fn values(len: usize) -> impl Strategy<Value = Vec<f32>> {
 
 /// Cases for `L`: its fixed size, or random sizes from the smallest it accepts to 40.
 pub fn case_strategy<L: SeparableConv>() -> impl Strategy<Value = Case> {
-    let lo = match L::PADDING {
-        Padding::Valid => L::DK,
-        Padding::Same => 1,
-    };
+    // The smallest size with an output (the padded kernel window fits).
+    let (lo_h, lo_w) = L::SHAPE.min_input();
     let sizes = match L::SHAPE.fixed_size {
         Some((h, w)) => (Just(h), Just(w)).boxed(),
-        None => (lo..=MAX_SIDE.max(lo), lo..=MAX_SIDE.max(lo)).boxed(),
+        None => (lo_h..=MAX_SIDE.max(lo_h), lo_w..=MAX_SIDE.max(lo_w)).boxed(),
     };
     let c = L::M * L::DEPTH_MULTIPLIER;
     sizes.prop_flat_map(move |(h, w)| {

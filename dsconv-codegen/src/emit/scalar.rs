@@ -12,24 +12,26 @@ use quote::{format_ident, quote};
 /// `first_pixel .. first_pixel + out.len() / C` (row-major over the `ho x wo` output grid).
 pub fn depthwise(plan: &Plan, name: &Ident) -> TokenStream {
     let s = &plan.shape;
-    let (dk, m, dm, stride, pad, c, cp) = (
+    let (dk, m, dm, stride, d, window, c, cp) = (
         s.dk,
         s.m,
         s.depth_multiplier,
         s.stride,
-        plan.depthwise.pad,
+        s.dilation,
+        s.window(),
         plan.channels,
         plan.padded_channels,
     );
 
     // Interior: one slice per kernel row, then every tap unrolled in (ky, kx) order.
     let rows: Vec<Ident> = (0..dk).map(|ky| format_ident!("row_{}", ky)).collect();
-    let row_len = dk * m;
+    let row_len = window * m;
     let row_slices = rows.iter().enumerate().map(|(ky, row)| {
         let start = if ky == 0 {
             quote!(base)
         } else {
-            quote!(base + #ky * w * #m)
+            let dy = ky * d;
+            quote!(base + #dy * w * #m)
         };
         quote!(let #row = &input[#start..#start + #row_len];)
     });
@@ -37,7 +39,7 @@ pub fn depthwise(plan: &Plan, name: &Ident) -> TokenStream {
         .flat_map(|ky| (0..dk).map(move |kx| (ky, kx)))
         .map(|(ky, kx)| {
             let row = &rows[ky];
-            let (column, weight) = (kx * m, (ky * dk + kx) * cp);
+            let (column, weight) = (kx * d * m, (ky * dk + kx) * cp);
             quote!(acc += #row[#column + ci] * self.dw[#weight + o];)
         });
     let store = activate_scalar(plan.epilogue.activations.depthwise, quote!(acc));
@@ -48,12 +50,15 @@ pub fn depthwise(plan: &Plan, name: &Ident) -> TokenStream {
         #[inline]
         #signature {
             let (pixels, _) = out.as_chunks_mut::<#c>();
+            // Zeros above and left of the image (the rule's, for this size).
+            let ::dsconv::Pads { top: pt, left: pl, .. } =
+                <Self as ::dsconv::SeparableConv>::SHAPE.pads(h, w);
             for (i, px) in pixels.iter_mut().enumerate() {
                 let p = first_pixel + i;
-                // Window origin in padded coordinates; input row = y0 + ky - PAD.
+                // Window origin in padded coordinates; input row = y0 + ky * D - PT.
                 let (y0, x0) = ((p / wo) * #stride, (p % wo) * #stride);
-                if y0 >= #pad && x0 >= #pad && y0 - #pad + #dk <= h && x0 - #pad + #dk <= w {
-                    let base = ((y0 - #pad) * w + (x0 - #pad)) * #m;
+                if y0 >= pt && x0 >= pl && y0 - pt + #window <= h && x0 - pl + #window <= w {
+                    let base = ((y0 - pt) * w + (x0 - pl)) * #m;
                     #(#row_slices)*
                     for ci in 0..#m {
                         for j in 0..#dm {
@@ -65,17 +70,16 @@ pub fn depthwise(plan: &Plan, name: &Ident) -> TokenStream {
                     }
                 } else {
                     // Border: clip the tap range to the image (the skipped taps read padding).
-                    // y0 < h + PAD holds for every output row, so these do not underflow.
-                    let (ky_lo, ky_hi) = ((#pad).saturating_sub(y0), (h + #pad - y0).min(#dk));
-                    let (kx_lo, kx_hi) = ((#pad).saturating_sub(x0), (w + #pad - x0).min(#dk));
+                    let (ky_lo, ky_hi) = ::dsconv::__private::tap_range(y0, pt, h, #dk, #d);
+                    let (kx_lo, kx_hi) = ::dsconv::__private::tap_range(x0, pl, w, #dk, #d);
                     for ci in 0..#m {
                         for j in 0..#dm {
                             let o = ci * #dm + j;
                             let mut acc: f32 = self.dw_bias[o];
                             for ky in ky_lo..ky_hi {
-                                let row = (y0 + ky - #pad) * w;
+                                let row = (y0 + ky * #d - pt) * w;
                                 for kx in kx_lo..kx_hi {
-                                    acc += input[(row + x0 + kx - #pad) * #m + ci]
+                                    acc += input[(row + x0 + kx * #d - pl) * #m + ci]
                                         * self.dw[(ky * #dk + kx) * #cp + o];
                                 }
                             }

@@ -69,7 +69,7 @@ pub fn depthwise(plan: &Plan, names: &KernelNames, scalar: &Ident) -> TokenStrea
         }
     };
     let s = &plan.shape;
-    let (dk, stride, pad, c) = (s.dk, s.stride, plan.depthwise.pad, plan.channels);
+    let (dk, stride, d, window, c) = (s.dk, s.stride, s.dilation, s.window(), plan.channels);
     let kernels = PixelKernels::new(plan, cv, &ops);
     let border = {
         let pointers = kernels.border_pointers();
@@ -116,19 +116,20 @@ pub fn depthwise(plan: &Plan, names: &KernelNames, scalar: &Ident) -> TokenStrea
             const EDGES: ::dsconv::__private::RowEdges = ::dsconv::__private::RowEdges {
                 block: #n_edge,
                 span: #span_edge,
-                pad: #pad,
                 stride: #stride,
             };
+            // Zeros above and left of the image (the rule's, for this size).
+            let ::dsconv::Pads { top: pt, left: pl, .. } =
+                <Self as ::dsconv::SeparableConv>::SHAPE.pads(h, w);
             // Interior columns: the whole window lies inside the row.
-            let interior_lo = (#pad + #stride - 1) / #stride;
-            let interior_hi = if w + #pad >= #dk { (w + #pad - #dk) / #stride + 1 } else { 0 };
+            let interior_lo = (pl + #stride - 1) / #stride;
+            let interior_hi = if w + pl >= #window { (w + pl - #window) / #stride + 1 } else { 0 };
             for run in ::dsconv::__private::RowRuns::new(first_pixel, end, wo) {
                 let ::dsconv::__private::RowRun { oy, ox0, ox1, offset } = run;
-                // Window rows in padded coordinates; input row = y0 + ky - PAD. For every
-                // output row y0 < h + PAD, so ky_hi does not underflow.
+                // Window rows in padded coordinates; input row = y0 + ky * D - PT, for the
+                // taps ky_lo..ky_hi that read the image.
                 let y0 = oy * #stride;
-                let ky_lo = (#pad).saturating_sub(y0);
-                let ky_hi = (h + #pad - y0).min(#dk);
+                let (ky_lo, ky_hi) = ::dsconv::__private::tap_range(y0, pt, h, #dk, #d);
                 let a = interior_lo.clamp(ox0, ox1);
                 let b = interior_hi.clamp(a, ox1);
                 // SAFETY: pixel `offset` of the run < out.len() / C.
@@ -170,13 +171,23 @@ struct EdgeCode {
 fn edge_code(kernels: &PixelKernels<'_>, border: &TokenStream) -> EdgeCode {
     let edges = &kernels.cv.edges;
     let n_edge = edges.block;
-    let pad = kernels.plan.depthwise.pad;
-    let left_edge = edges.left.then(|| {
-        let body = kernels.over_channels(&|partial| kernels.edge_block(n_edge, partial, pad, 0));
+    // The first block of a row misses the row's left padding: one variant per left padding
+    // the plan found reachable (one, unless the rule's pads depend on the width).
+    let left_arms = edges.left_misses.iter().map(|&m| {
+        let body = kernels.over_channels(&|partial| kernels.edge_block(n_edge, partial, m, 0));
+        quote!(#m => {
+            #body
+            ox = #n_edge;
+        })
+    });
+    let left_edge = (!edges.left_misses.is_empty()).then(|| {
         quote! {
-            if ox == 0 && EDGES.left_fits(w, stop) {
-                #body
-                ox = #n_edge;
+            if ox == 0 && pl > 0 && EDGES.left_fits(w, stop, pl) {
+                match pl {
+                    #(#left_arms)*
+                    // Not reachable (the plan enumerated the pads); pixel by pixel if it were.
+                    _ => {}
+                }
             }
         }
     });
@@ -186,15 +197,16 @@ fn edge_code(kernels: &PixelKernels<'_>, border: &TokenStream) -> EdgeCode {
         let body = kernels.over_channels(&|partial| kernels.edge_block(n_edge, partial, 0, m));
         quote!(#m => { #body })
     });
-    let find_right_edge = edges.left.then(|| {
+    let has_right = !edges.right_misses.is_empty();
+    let find_right_edge = has_right.then(|| {
         quote! {
-            right_missing = EDGES.right_missing(w, wo, ox0, ox1);
+            right_missing = EDGES.right_missing(w, wo, ox0, ox1, pl);
             if right_missing > 0 {
                 stop = ox1 - #n_edge;
             }
         }
     });
-    let right_edge = edges.left.then(|| {
+    let right_edge = has_right.then(|| {
         quote! {
             if right_missing > 0 {
                 match right_missing {
@@ -222,29 +234,27 @@ fn edge_code(kernels: &PixelKernels<'_>, border: &TokenStream) -> EdgeCode {
 fn scratch_layout(scratch: &PlanarScratch) -> TokenStream {
     let PlanarScratch {
         channels,
-        dk,
+        window,
         stride,
-        pad,
         lanes,
     } = *scratch;
     quote! {
         ::dsconv::__private::PlanarScratch {
             channels: #channels,
-            dk: #dk,
+            window: #window,
             stride: #stride,
-            pad: #pad,
             lanes: #lanes,
         }
     }
 }
 
 /// Floats of depthwise scratch for a run of `pixels` output pixels, as an expression in
-/// `w`, `wo` and `pixels`: the plan's scratch layout's size, or 0 when the kernel needs none.
+/// `h`, `w`, `wo` and `pixels`: the plan's scratch layout's size, or 0 when the kernel needs none.
 pub fn depthwise_scratch(plan: &Plan) -> TokenStream {
     match plan.depthwise.scratch() {
         Some(scratch) => {
             let layout = scratch_layout(&scratch);
-            quote!(#layout.floats(pixels, w, wo))
+            quote!(#layout.floats(pixels, w, wo, <Self as ::dsconv::SeparableConv>::SHAPE.pads(h, w)))
         }
         None => quote!(0usize),
     }
@@ -311,8 +321,9 @@ fn width_depthwise(plan: &Plan, wv: &WidthVectorPlan, name: &Ident) -> TokenStre
             // rows (padded column x at phase x % STRIDE, index x / STRIDE), zero outside the
             // image.
             const SCRATCH: ::dsconv::__private::PlanarScratch = #layout;
+            let pads = <Self as ::dsconv::SeparableConv>::SHAPE.pads(h, w);
             let rows = SCRATCH.rows(oy_first, oy_last);
-            let span = SCRATCH.span(w, wo);
+            let span = SCRATCH.span(w, wo, pads);
             let plane_len = SCRATCH.plane_len(rows, span);
             let (planar, row_out) = scratch.split_at_mut(#c * plane_len);
             // One output row, planar (`[channel][column]`, whole vectors), interleaved into
@@ -321,7 +332,7 @@ fn width_depthwise(plan: &Plan, wv: &WidthVectorPlan, name: &Ident) -> TokenStre
             let row_len = SCRATCH.row_len(wo);
             let row_out = &mut row_out[..#c * row_len];
             let row_lo = oy_first * #stride;
-            SCRATCH.copy_rows(input, h, w, row_lo, rows, span, planar);
+            SCRATCH.copy_rows(input, (h, w), pads, row_lo, rows, span, planar);
             let planar = planar.as_ptr();
             let row_out = row_out.as_mut_ptr();
             let wts = self.dw.as_ptr();
@@ -376,7 +387,8 @@ struct WidthTaps {
 }
 
 fn width_taps(plan: &Plan, wv: &WidthVectorPlan, ops: &VectorOps) -> WidthTaps {
-    let (dk, stride, cp) = (plan.shape.dk, plan.shape.stride, plan.padded_channels);
+    let s = &plan.shape;
+    let (dk, stride, d, cp) = (s.dk, s.stride, s.dilation, plan.padded_channels);
     let ty = ops.ty();
     // A channel's weights splatted into registers once, when the plan has room for them;
     // else each FMA broadcasts its weight from memory.
@@ -398,9 +410,12 @@ fn width_taps(plan: &Plan, wv: &WidthVectorPlan, ops: &VectorOps) -> WidthTaps {
             } else {
                 ops.broadcast(quote!(wts.add(#t * #cp + ch)))
             };
-            let (phase, shift) = (kx % stride, kx / stride);
+            // Tap (ky, kx) reads padded row r0 + ky * D and column ox * STRIDE + kx * D,
+            // which is at phase (kx * D) % STRIDE, index ox + (kx * D) / STRIDE.
+            let (dy, dx) = (ky * d, kx * d);
+            let (phase, shift) = (dx % stride, dx / stride);
             let load =
-                ops.load(quote!(plane.add(((r0 + #ky) * #stride + #phase) * span + ox + #shift)));
+                ops.load(quote!(plane.add(((r0 + #dy) * #stride + #phase) * span + ox + #shift)));
             // Taps alternate between the accumulators, shortening the dependent FMA chain.
             let acc = &accumulators[t % accumulators.len()];
             let f = ops.fma(quote!(#acc), quote!(x), wn);
@@ -547,10 +562,10 @@ impl<'a> PixelKernels<'a> {
     }
 
     /// A block of `n` pixels starting at column `ox`, whose window columns `j` in
-    /// `0..span` are input columns `ox * STRIDE - PAD + j`: the first `skip_lo` lie left of
+    /// `0..span` are input columns `ox * STRIDE - PL + j`: the first `skip_lo` lie left of
     /// the image and the last `skip_hi` right of it. Those are neither loaded nor multiplied
     /// (padding is zero and weights are finite, checked at load), so the block needs no
-    /// per-pixel border code.
+    /// per-pixel border code. Columns no tap reads (with dilation) are not loaded either.
     fn edge_block(
         &self,
         n: usize,
@@ -559,35 +574,35 @@ impl<'a> PixelKernels<'a> {
         skip_hi: usize,
     ) -> TokenStream {
         let s = &self.plan.shape;
-        let (dk, stride, pad, c) = (s.dk, s.stride, self.plan.depthwise.pad, self.plan.channels);
+        let (dk, stride, d, c) = (s.dk, s.stride, s.dilation, self.plan.channels);
         let (cin, dm) = (self.cin, self.dm);
         let ty = self.ops.ty();
         let accs: Vec<Ident> = (0..n).map(|i| format_ident!("acc{}", i)).collect();
-        let span = (n - 1) * stride + dk;
+        let columns = crate::plan::used_columns(s, n, skip_lo, skip_hi);
         let rows = (0..dk).map(|ky| {
-            let loads = (skip_lo..span - skip_hi).map(|j| {
+            let loads = columns.iter().map(|(j, taps)| {
                 let x = format_ident!("x{}", j);
                 let col = j - skip_lo;
                 let load = self.load_input(quote!(row.add(#col * #cin)), partial);
-                let fmas = (0..n).filter_map(|i| {
-                    let kx = j.checked_sub(i * stride).filter(|&kx| kx < dk)?;
+                let fmas = taps.iter().map(|&(i, kx)| {
                     let acc = &accs[i];
                     let wn = self.weight(ky * dk + kx);
                     let f = self.ops.fma(quote!(#acc), quote!(#x), wn);
-                    Some(quote!(#acc = #f;))
+                    quote!(#acc = #f;)
                 });
                 quote! {
                     let #x: #ty = #load;
                     #(#fmas)*
                 }
             });
+            let dy = ky * d;
             quote! {
                 if ky_lo <= #ky && #ky < ky_hi {
-                    // SAFETY: row y0 + ky - PAD is inside the image (ky_lo..ky_hi), and the
-                    // columns loaded, x_first..x_first + span - skip_lo - skip_hi, are inside
-                    // the row (the caller checked it for this block); a load reads input
-                    // channels c0 / DM.. of a pixel, at most M - c0 / DM of them.
-                    let row = inp.add(((y0 + #ky - #pad) * w + x_first) * #cin + c0 / #dm);
+                    // SAFETY: row y0 + ky * D - PT is inside the image (ky_lo..ky_hi), and
+                    // the columns loaded, x_first..x_first + span - skip_lo - skip_hi, are
+                    // inside the row (the caller checked it for this block); a load reads
+                    // input channels c0 / DM.. of a pixel, at most M - c0 / DM of them.
+                    let row = inp.add(((y0 + #dy - pt) * w + x_first) * #cin + c0 / #dm);
                     #(#loads)*
                 }
             }
@@ -601,7 +616,7 @@ impl<'a> PixelKernels<'a> {
         });
         quote! {
             // First column loaded (the block's window starts skip_lo columns left of it).
-            let x_first = ox * #stride + #skip_lo - #pad;
+            let x_first = ox * #stride + #skip_lo - pl;
             #(let mut #accs: #ty = bv;)*
             #(#rows)*
             // SAFETY: pixels ox..ox + n lie in the segment, which lies in `out`.
@@ -614,13 +629,14 @@ impl<'a> PixelKernels<'a> {
     /// (and a padding tap multiplies zeros, exactly as the reference does).
     fn border_pointers(&self) -> TokenStream {
         let s = &self.plan.shape;
-        let (dk, stride, pad, cin) = (s.dk, s.stride, self.plan.depthwise.pad, self.cin);
+        let (dk, stride, d, cin) = (s.dk, s.stride, s.dilation, self.cin);
         let taps = (0..dk).flat_map(|ky| (0..dk).map(move |kx| (ky, kx))).map(|(ky, kx)| {
             let name = format_ident!("tap{}", ky * dk + kx);
+            let (dy, dx) = (ky * d, kx * d);
             quote! {
                 let #name: *const f32 = if ky_lo <= #ky && #ky < ky_hi && kx_lo <= #kx && #kx < kx_hi {
                     // SAFETY: the predicates keep row and column inside the image.
-                    inp.add(((y0 + #ky - #pad) * w + (x0 + #kx - #pad)) * #cin)
+                    inp.add(((y0 + #dy - pt) * w + (x0 + #dx - pl)) * #cin)
                 } else {
                     zeros
                 };
@@ -628,9 +644,7 @@ impl<'a> PixelKernels<'a> {
         });
         quote! {
             let x0 = ox * #stride;
-            // x0 < w + PAD for every output column, so kx_hi does not underflow.
-            let kx_lo = (#pad).saturating_sub(x0);
-            let kx_hi = (w + #pad - x0).min(#dk);
+            let (kx_lo, kx_hi) = ::dsconv::__private::tap_range(x0, pl, w, #dk, #d);
             #(#taps)*
         }
     }
