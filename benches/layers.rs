@@ -1,7 +1,8 @@
 //! Criterion benchmarks of the layers the peers (XNNPACK, ONNX Runtime, tract) are measured
 //! on in `../shared/bench/peers`: the seed's layer, the MobileNetV1-224 blocks L1..L9, a 5x5
-//! layer E5, and the 13-block body; also DM2 (depth multiplier 2) and CEIL (a pointwise stage
-//! held in L1, the attainable ceiling). Single thread, batch 1, f32. For each layer: `forward`,
+//! layer E5, and the 13-block body; also DM2 (depth multiplier 2), CEIL (a pointwise stage
+//! held in L1, the attainable ceiling), and issue 12's features (per-stage activations,
+//! TensorFlow padding, dilation, hard-swish, SiLU) beside their base layers. Single thread, batch 1, f32. For each layer: `forward`,
 //! the depthwise stage and the pointwise stage, on every backend this CPU has, and the naive
 //! reference. Throughput is declared in floating-point operations (2 per multiply-add), so
 //! criterion's "Gelem/s" reads as GFLOP/s. Inputs and outputs live in 64-byte aligned
@@ -42,6 +43,27 @@ struct E5;
 /// depthwise against the scalar one it replaced.
 #[separable_conv(dk = 3, m = 64, n = 128, depth_multiplier = 2)]
 struct Dm2;
+/// Issue 12's layers, each beside the same layer without its feature (`benches/features.rs`
+/// times the pairs interleaved, for same-run ratios): MobileNetV2's tail (ReLU6 after the
+/// depthwise stage, a linear 1x1) against V2BASE, TensorFlow "SAME" at stride 2 on an even
+/// size against L2, dilation 2 against L3, hard-swish and SiLU against L3, and
+/// EfficientNet-B0's stride-2 depthwise with SiLU against EFFBASE.
+#[separable_conv(dk = 3, m = 144, n = 24)]
+struct V2Base;
+#[separable_conv(dk = 3, m = 144, n = 24, dw_activation = "relu6")]
+struct V2;
+#[separable_conv(dk = 3, m = 64, n = 128, stride = 2, padding = "same_upper")]
+struct L2Tf;
+#[separable_conv(dk = 3, m = 128, n = 128, dilation = 2)]
+struct L3Dilated;
+#[separable_conv(dk = 3, m = 128, n = 128, activation = "hardswish")]
+struct L3HardSwish;
+#[separable_conv(dk = 3, m = 128, n = 128, activation = "silu")]
+struct L3Silu;
+#[separable_conv(dk = 3, m = 96, n = 24, stride = 2)]
+struct EffBase;
+#[separable_conv(dk = 3, m = 96, n = 24, stride = 2, dw_activation = "silu")]
+struct EffSilu;
 /// The ceiling: a pointwise stage whose input (21 KiB), weights (16 KiB) and output (5 KiB)
 /// fit in L1 together, so its GFLOP/s is what the register tile reaches with no cache misses:
 /// the attainable fraction of the FMA peak on this machine at that moment.
@@ -183,6 +205,14 @@ fn layers(c: &mut Criterion) {
     bench_layer::<L9>(c, "L9", 7, 7);
     bench_layer::<E5>(c, "E5", 56, 56);
     bench_layer::<Dm2>(c, "DM2", 56, 56);
+    bench_layer::<V2Base>(c, "V2BASE", 56, 56);
+    bench_layer::<V2>(c, "V2", 56, 56);
+    bench_layer::<L2Tf>(c, "L2TF", 112, 112);
+    bench_layer::<L3Dilated>(c, "L3D2", 56, 56);
+    bench_layer::<L3HardSwish>(c, "L3HSWISH", 56, 56);
+    bench_layer::<L3Silu>(c, "L3SILU", 56, 56);
+    bench_layer::<EffBase>(c, "EFFBASE", 112, 112);
+    bench_layer::<EffSilu>(c, "EFFSILU", 112, 112);
 }
 
 /// The 13 MobileNetV1 blocks chained: L1..L6, L7 five times, L8, L9.

@@ -195,6 +195,17 @@ struct ValidBias;
 struct Multiplier;
 #[separable_conv(dk = 1, m = 16, n = 1)]
 struct OneByOne;
+// TensorFlow padding, explicit pads, dilation (which changes the window, not the counts).
+#[separable_conv(dk = 3, m = 4, n = 8, stride = 2, padding = "same_upper")]
+struct Tf;
+#[separable_conv(dk = 4, m = 3, n = 5, padding = [2, 0, 1, 1])]
+struct Explicit;
+#[separable_conv(dk = 3, m = 5, n = 6, dilation = 2, padding = "valid")]
+struct Dilated;
+#[separable_conv(dk = 3, m = 4, n = 8, stride = 2, padding = "same_upper", h = 8, w = 9)]
+struct TfFixed;
+const _: () = assert!(TfFixed::HO == 4 && TfFixed::WO == 5);
+const _: () = assert!(TfFixed::DEPTHWISE_MULS == 4 * 5 * 4 * 9);
 
 fn constants_equal_the_multiplications_the_reference_performs() {
     assert_eq!(measured_counts::<Seed>(8, 8), Seed::multiplications(8, 8));
@@ -218,6 +229,33 @@ fn constants_equal_the_multiplications_the_reference_performs() {
             OneByOne::multiplications(h, w)
         );
     }
+    for (h, w) in [(1, 1), (2, 3), (8, 8), (9, 7), (16, 15)] {
+        assert_eq!(
+            measured_counts::<Tf>(h, w),
+            Tf::multiplications(h, w),
+            "{h}x{w}"
+        );
+        assert_eq!(Tf::output_size(h, w), (h.div_ceil(2), w.div_ceil(2)));
+        assert_eq!(
+            measured_counts::<Explicit>(h, w),
+            Explicit::multiplications(h, w),
+            "{h}x{w}"
+        );
+        // floor((H + 2 + 1 - 4) / 1) + 1 = H rows; floor((W + 0 + 1 - 4) / 1) + 1 = W - 2.
+        if w >= 3 {
+            assert_eq!(Explicit::output_size(h, w), (h, w - 2));
+        }
+    }
+    for (h, w) in [(5, 5), (9, 7), (12, 9)] {
+        let counts = Dilated::multiplications(h, w);
+        assert_eq!(measured_counts::<Dilated>(h, w), counts, "{h}x{w}");
+        assert_eq!(Dilated::output_size(h, w), (h - 4, w - 4));
+        assert_eq!(counts.depthwise, (h - 4) * (w - 4) * 5 * 9);
+    }
+    assert_eq!(
+        measured_counts::<TfFixed>(8, 9),
+        TfFixed::multiplications(8, 9)
+    );
     for (h, w) in [(7, 7), (8, 11), (12, 9)] {
         assert_eq!(
             measured_counts::<ValidBias>(h, w),

@@ -1,0 +1,175 @@
+//! What each of issue 12's features costs: a layer with the feature against the same layer
+//! without it, timed in the same run, interleaved (A B, then B A, ... for `ROUNDS` rounds;
+//! each side the median of `CALLS` `forward` calls), with the median ratio B / A and its
+//! spread. Single thread, batch 1, aligned buffers, the best backend this CPU has
+//! (`B=<backend>` picks another).
+//!
+//! Run: `cargo bench --bench features` (`ROUNDS`, `CALLS` in the environment; defaults 15
+//! and 21). `cargo bench --bench features -- count PAIR a|b REPS` runs one side `REPS` times
+//! for instruction counts under `valgrind --tool=callgrind` (not AVX-512).
+use dsconv::{separable_conv, AlignedBuf, Backend, SeparableConv, Weights};
+use std::time::Instant;
+
+// MobileNetV2's inverted-residual tail (ReLU6 after the depthwise stage, a linear 1x1).
+#[separable_conv(dk = 3, m = 144, n = 24)]
+struct V2Base;
+#[separable_conv(dk = 3, m = 144, n = 24, dw_activation = "relu6")]
+struct V2;
+// TensorFlow "SAME" at stride 2 on an even size (0 zeros before, 1 after) against the
+// symmetric padding of L2.
+#[separable_conv(dk = 3, m = 64, n = 128, stride = 2)]
+struct L2;
+#[separable_conv(dk = 3, m = 64, n = 128, stride = 2, padding = "same_upper")]
+struct L2Tf;
+// Dilation 2 and the two activations, on L3.
+#[separable_conv(dk = 3, m = 128, n = 128)]
+struct L3;
+#[separable_conv(dk = 3, m = 128, n = 128, dilation = 2)]
+struct L3Dilated;
+#[separable_conv(dk = 3, m = 128, n = 128, activation = "hardswish")]
+struct L3HardSwish;
+#[separable_conv(dk = 3, m = 128, n = 128, activation = "silu")]
+struct L3Silu;
+// EfficientNet-B0's stride-2 MBConv depthwise (SiLU) and its linear projection.
+#[separable_conv(dk = 3, m = 96, n = 24, stride = 2)]
+struct EffBase;
+#[separable_conv(dk = 3, m = 96, n = 24, stride = 2, dw_activation = "silu")]
+struct EffSilu;
+
+fn vals(n: usize, seed: u32) -> Vec<f32> {
+    dsconv_testkit::lcg_values(n, seed, 0.5)
+}
+
+/// A loaded layer with its buffers, behind a closure that runs `forward` once.
+fn runner<L: SeparableConv + 'static>(h: usize, w: usize, backend: Backend) -> Box<dyn FnMut()> {
+    let c = L::M * L::DEPTH_MULTIPLIER;
+    let l = L::load(&Weights {
+        depthwise: &vals(c * L::DK * L::DK, 1),
+        depthwise_bias: None,
+        pointwise: &vals(L::N * c, 2),
+        pointwise_bias: None,
+    })
+    .unwrap();
+    let input = AlignedBuf::from_slice(&vals(h * w * L::M, 3));
+    let (ho, wo) = L::output_size(h, w);
+    let mut out = AlignedBuf::zeroed(ho * wo * L::N);
+    Box::new(move || {
+        l.forward_on(backend, &input, h, w, &mut out).unwrap();
+        std::hint::black_box(&out);
+    })
+}
+
+type Pair = (&'static str, Box<dyn FnMut()>, Box<dyn FnMut()>);
+
+fn pairs(backend: Backend) -> Vec<Pair> {
+    vec![
+        (
+            "V2 dw relu6 / none, 56x56x144 -> 24",
+            runner::<V2Base>(56, 56, backend),
+            runner::<V2>(56, 56, backend),
+        ),
+        (
+            "same_upper / same, L2 112x112 s2",
+            runner::<L2>(112, 112, backend),
+            runner::<L2Tf>(112, 112, backend),
+        ),
+        (
+            "dilation 2 / 1, L3 56x56",
+            runner::<L3>(56, 56, backend),
+            runner::<L3Dilated>(56, 56, backend),
+        ),
+        (
+            "hardswish / none, L3 56x56",
+            runner::<L3>(56, 56, backend),
+            runner::<L3HardSwish>(56, 56, backend),
+        ),
+        (
+            "silu / none, L3 56x56",
+            runner::<L3>(56, 56, backend),
+            runner::<L3Silu>(56, 56, backend),
+        ),
+        (
+            "EfficientNet dw silu / none, 112x112x96 s2 -> 24",
+            runner::<EffBase>(112, 112, backend),
+            runner::<EffSilu>(112, 112, backend),
+        ),
+    ]
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn time(f: &mut dyn FnMut(), calls: usize) -> f64 {
+    median(
+        (0..calls)
+            .map(|_| {
+                let s = Instant::now();
+                f();
+                s.elapsed().as_secs_f64() * 1e6
+            })
+            .collect(),
+    )
+}
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let backend = std::env::var("B").ok().map_or_else(Backend::detect, |v| {
+        Backend::ALL.into_iter().find(|b| b.name() == v).unwrap()
+    });
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let mut pairs = pairs(backend);
+    if args.first().map(String::as_str) == Some("count") {
+        let (i, side, reps): (usize, &str, usize) =
+            (args[1].parse().unwrap(), &args[2], args[3].parse().unwrap());
+        let (_, a, b) = &mut pairs[i];
+        let f = if side == "a" { a } else { b };
+        for _ in 0..reps {
+            f();
+        }
+        return;
+    }
+    let (rounds, calls) = (env("ROUNDS", 15), env("CALLS", 21));
+    println!(
+        "backend {backend}, {rounds} rounds of {calls} calls a side (median ratio [min, max])"
+    );
+    for (name, a, b) in &mut pairs {
+        for _ in 0..3 {
+            a();
+            b();
+        }
+        let mut ratios = Vec::new();
+        let (mut ta, mut tb) = (Vec::new(), Vec::new());
+        for r in 0..rounds {
+            let (x, y) = if r % 2 == 0 {
+                let x = time(a.as_mut(), calls);
+                (x, time(b.as_mut(), calls))
+            } else {
+                let y = time(b.as_mut(), calls);
+                (time(a.as_mut(), calls), y)
+            };
+            ratios.push(y / x);
+            ta.push(x);
+            tb.push(y);
+        }
+        let (lo, hi) = ratios
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(l, h), &r| (l.min(r), h.max(r)));
+        println!(
+            "{name}: {:.3}x [{lo:.3}, {hi:.3}] ({:.1} us against {:.1} us)",
+            median(ratios),
+            median(tb),
+            median(ta)
+        );
+    }
+}
