@@ -115,11 +115,16 @@ pub mod silu_consts {
     /// Inputs are clamped to at least this: below it `silu` rounds to zero in `f32`
     /// (`|x| e^x < 2^-150` for `x < -108.5`), and `silu(-inf)` becomes `-110 * 0 = -0`.
     pub const LOWER: f32 = -110.0;
-    /// `1.5 * 2^23`: `y * log2(e) + MAGIC` rounds to an integer `k`, held in the low
-    /// mantissa bits (`MAGIC`'s bits subtracted from the sum's bits give `k` as an `i32`).
-    pub const MAGIC: f32 = 12_582_912.0;
-    /// The bit pattern of [`MAGIC`].
-    pub const MAGIC_BITS: i32 = 0x4B40_0000;
+    /// How far `e^y` is scaled up so that it stays a normal `f32` down to `y = -110`
+    /// (`2^-159`): the kernels compute `q = e^y * 2^SCALE` and multiply by `2^-SCALE` last.
+    pub const SCALE: i32 = 64;
+    /// `1.5 * 2^23 + 127 + SCALE`: `y * log2(e) + MAGIC` rounds `y * log2(e)` to an integer
+    /// `k` and holds `k + 127 + SCALE` in the low mantissa bits, so the sum's bits shifted
+    /// left by 23 are `2^(k + SCALE)` (`MAGIC`'s own bits fall off the top); `sum - MAGIC`
+    /// is `k`.
+    pub const MAGIC: f32 = 12_582_912.0 + 127.0 + SCALE as f32;
+    /// `2^-SCALE`.
+    pub const UNSCALE: f32 = 1.0 / 18_446_744_073_709_551_616.0;
     /// `log2(e)`.
     pub const LOG2E: f32 = std::f32::consts::LOG2_E;
     /// `ln 2` in two parts: the high part has 9 significant bits, so `k * LN2_HI` is exact
@@ -140,27 +145,24 @@ pub mod silu_consts {
         1.0,
         1.0,
     ];
-    /// The exponent bias of `f32`.
-    pub const EXPONENT_BIAS: i32 = 127;
     /// Mantissa bits of `f32`.
-    pub const MANTISSA_BITS: i32 = 23;
+    pub const MANTISSA_BITS: u32 = 23;
 }
 
 /// SiLU in `f32`, the algorithm every backend runs:
 ///
 /// 1. `xc = max(x, -110)`; `y = max(-|xc|, -110)` (so `y` is in `[-110, 0]`).
-/// 2. `e = e^y`: `y = k ln2 + r` with `k = round(y log2 e)`, `|r| <= ln2 / 2`; `e^r` by a
-///    degree-7 polynomial; `2^k` as two powers of two (`k` reaches -159, below the smallest
-///    normal exponent), so results in the subnormal range round once, correctly.
-/// 3. `silu = xc / (1 + e)` for `xc >= 0`; below zero `xc * e / (1 + e)`, as
-///    `(xc * q / (1 + e)) * 2^k2` where `e = q * 2^k2`, so a subnormal result is rounded
-///    once (no overflow either way).
+/// 2. `q = e^y * 2^64`: `y = k ln2 + r` with `k = round(y log2 e)`, `|r| <= ln2 / 2`; `e^r`
+///    by a degree-7 polynomial times `2^(k + 64)`, built from `k`'s bits (a normal `f32`:
+///    `k >= -159`). `e = q * 2^-64`.
+/// 3. `silu = xc / (1 + e)` for `xc >= 0`; below zero `xc * e / (1 + e)`, computed as
+///    `(xc * q / (1 + e)) * 2^-64` so that a result in the subnormal range is rounded once,
+///    at the last step (no overflow either way).
 ///
 /// Accuracy, measured by `examples/activation_accuracy.rs` over every finite `f32` against
-/// `f64`: at most 2.04 ulps (relative error in units of `f32::EPSILON`; 1.91 in the AVX2
-/// kernels, whose polynomial steps are fused multiply-adds), also where the result is
-/// subnormal (in units of the smallest subnormal there). NaN in, NaN out (the final product has `xc =
-/// NaN`); `silu(+inf) = +inf`; `silu(-inf) = -0`.
+/// `f64`: see the README (about 2 ulps: relative error in units of `f32::EPSILON`; where the
+/// result is subnormal, in units of the smallest subnormal). NaN in, NaN out (the final
+/// product has `xc = NaN`); `silu(+inf) = +inf`; `silu(-inf) = -0`.
 #[inline(always)]
 pub fn silu(x: f32) -> f32 {
     use silu_consts::*;
@@ -175,16 +177,9 @@ pub fn silu(x: f32) -> f32 {
     for c in &EXP_POLY[1..] {
         p = p * r + c;
     }
-    let k = (t.to_bits() as i32).wrapping_sub(MAGIC_BITS);
-    let k1 = k >> 1;
-    let k2 = k - k1;
-    let pow2 = |k: i32| f32::from_bits(((k + EXPONENT_BIAS) << MANTISSA_BITS) as u32);
-    let q = p * pow2(k1);
-    let scale = pow2(k2);
-    let e = q * scale;
-    // Below zero `silu = xc * e / (1 + e)`, computed as `(xc * q / (1 + e)) * 2^k2` so that
-    // a result in the subnormal range is rounded once, at the last step.
-    let (a, b) = if xc < 0.0 { (q, scale) } else { (1.0, 1.0) };
+    let q = p * f32::from_bits(t.to_bits() << MANTISSA_BITS);
+    let e = q * UNSCALE;
+    let (a, b) = if xc < 0.0 { (q, UNSCALE) } else { (1.0, 1.0) };
     xc * a / (1.0 + e) * b
 }
 

@@ -317,46 +317,22 @@ impl VectorOps {
         }
     }
 
-    /// `(2^k1, 2^k2)` with `k = k1 + k2`, `k1 = k >> 1`, for `t` holding `k` in its low
-    /// mantissa bits (`t = y * log2(e) + MAGIC`, see `dsconv_runtime::activation::silu`).
-    fn exp_scales(&self, t: TokenStream) -> TokenStream {
-        use dsconv_runtime::activation::silu_consts::{EXPONENT_BIAS, MAGIC_BITS, MANTISSA_BITS};
+    /// The float whose bits are `t`'s shifted left by 23 (`2^(k + SCALE)` for `t = y *
+    /// log2(e) + MAGIC`, see `dsconv_runtime::activation::silu`).
+    fn exp_scale(&self, t: TokenStream) -> TokenStream {
+        use dsconv_runtime::activation::silu_consts::MANTISSA_BITS;
         // Unsuffixed: the shift intrinsics' const parameter is i32 on AVX2, u32 on AVX-512.
-        let (bias, shift) = (
-            EXPONENT_BIAS,
-            proc_macro2::Literal::i32_unsuffixed(MANTISSA_BITS),
-        );
+        let shift = proc_macro2::Literal::u32_unsuffixed(MANTISSA_BITS);
         match self.isa {
-            Backend::Avx2 => quote!({
-                let k = _mm256_sub_epi32(_mm256_castps_si256(#t), _mm256_set1_epi32(#MAGIC_BITS));
-                let k1 = _mm256_srai_epi32::<1>(k);
-                let k2 = _mm256_sub_epi32(k, k1);
-                let bias = _mm256_set1_epi32(#bias);
-                (
-                    _mm256_castsi256_ps(_mm256_slli_epi32::<#shift>(_mm256_add_epi32(k1, bias))),
-                    _mm256_castsi256_ps(_mm256_slli_epi32::<#shift>(_mm256_add_epi32(k2, bias))),
-                )
-            }),
-            Backend::Avx512 => quote!({
-                let k = _mm512_sub_epi32(_mm512_castps_si512(#t), _mm512_set1_epi32(#MAGIC_BITS));
-                let k1 = _mm512_srai_epi32::<1>(k);
-                let k2 = _mm512_sub_epi32(k, k1);
-                let bias = _mm512_set1_epi32(#bias);
-                (
-                    _mm512_castsi512_ps(_mm512_slli_epi32::<#shift>(_mm512_add_epi32(k1, bias))),
-                    _mm512_castsi512_ps(_mm512_slli_epi32::<#shift>(_mm512_add_epi32(k2, bias))),
-                )
-            }),
-            Backend::Neon => quote!({
-                let k = vsubq_s32(vreinterpretq_s32_f32(#t), vdupq_n_s32(#MAGIC_BITS));
-                let k1 = vshrq_n_s32::<1>(k);
-                let k2 = vsubq_s32(k, k1);
-                let bias = vdupq_n_s32(#bias);
-                (
-                    vreinterpretq_f32_s32(vshlq_n_s32::<#shift>(vaddq_s32(k1, bias))),
-                    vreinterpretq_f32_s32(vshlq_n_s32::<#shift>(vaddq_s32(k2, bias))),
-                )
-            }),
+            Backend::Avx2 => {
+                quote!(_mm256_castsi256_ps(_mm256_slli_epi32::<#shift>(_mm256_castps_si256(#t))))
+            }
+            Backend::Avx512 => {
+                quote!(_mm512_castsi512_ps(_mm512_slli_epi32::<#shift>(_mm512_castps_si512(#t))))
+            }
+            Backend::Neon => {
+                quote!(vreinterpretq_f32_s32(vshlq_n_s32::<#shift>(vreinterpretq_s32_f32(#t))))
+            }
             Backend::Scalar => unreachable!("the scalar backend calls Activation::apply"),
         }
     }
@@ -397,7 +373,7 @@ impl VectorOps {
     /// SiLU of a vector, `dsconv_runtime::activation::silu` lane by lane.
     fn silu(&self, value: TokenStream) -> TokenStream {
         use dsconv_runtime::activation::silu_consts::{
-            EXP_POLY, LN2_HI, LN2_LO, LOG2E, LOWER, MAGIC,
+            EXP_POLY, LN2_HI, LN2_LO, LOG2E, LOWER, MAGIC, UNSCALE,
         };
         let ty = self.ty();
         let c = |v: f32| self.splat(quote!(#v));
@@ -414,12 +390,11 @@ impl VectorOps {
             quote!(p = #step;)
         });
         let p0 = c(EXP_POLY[0]);
-        let scales = self.exp_scales(quote!(t));
+        let q = bin(Binary::Mul, quote!(p), self.exp_scale(quote!(t)));
+        let e = bin(Binary::Mul, quote!(q), c(UNSCALE));
         let one = c(1.0);
-        let q = bin(Binary::Mul, quote!(p), quote!(s1));
-        let e = bin(Binary::Mul, quote!(q), quote!(s2));
         let a = self.select_negative(quote!(xc), quote!(q), one.clone());
-        let b = self.select_negative(quote!(xc), quote!(s2), one.clone());
+        let b = self.select_negative(quote!(xc), c(UNSCALE), one.clone());
         let den = self.add(one, quote!(e));
         let out = bin(
             Binary::Mul,
@@ -435,7 +410,6 @@ impl VectorOps {
             let r: #ty = #r;
             let mut p: #ty = #p0;
             #(#horner)*
-            let (s1, s2): (#ty, #ty) = #scales;
             let q: #ty = #q;
             let e: #ty = #e;
             #out
