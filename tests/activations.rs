@@ -82,31 +82,17 @@ fn special_values<L: SeparableConv>(backend: Backend) {
     );
 }
 
-fn silu_depthwise(b: Backend) {
-    sweep::<SiluDw>(b);
-    special_values::<SiluDw>(b);
-}
-
-fn silu_pointwise(b: Backend) {
-    sweep::<SiluPw>(b);
-    special_values::<SiluPw>(b);
-}
-
-fn hardswish_depthwise(b: Backend) {
-    sweep::<HardSwishDw>(b);
-    special_values::<HardSwishDw>(b);
-}
-
-fn hardswish_pointwise(b: Backend) {
-    sweep::<HardSwishPw>(b);
-    special_values::<HardSwishPw>(b);
+/// The sweep and the special values of one probe.
+fn check<L: SeparableConv>(b: Backend) {
+    sweep::<L>(b);
+    special_values::<L>(b);
 }
 
 fn main() {
-    dsconv_testkit::run_backend_tests(dsconv_testkit::backend_tests![
-        silu_depthwise,
-        silu_pointwise,
-        hardswish_depthwise,
-        hardswish_pointwise
+    dsconv_testkit::run_backend_tests(&[
+        ("silu_depthwise", check::<SiluDw>),
+        ("silu_pointwise", check::<SiluPw>),
+        ("hardswish_depthwise", check::<HardSwishDw>),
+        ("hardswish_pointwise", check::<HardSwishPw>),
     ]);
 }
