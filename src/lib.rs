@@ -3,9 +3,10 @@
 
 pub use dsconv_macros::separable_conv;
 pub use dsconv_runtime::{
-    output_extent, reference, Activation, Activations, AlignedBuf, Backend, DepthwiseStrategy,
-    Dims, Error, LayerShape, MulCount, Padding, Pads, PlanSummary, PointwiseOrder,
-    PointwisePrefetch, SeparableConv, Tensor, Weights, BACKEND_ENV,
+    frameworks, output_extent, reference, Activation, Activations, AlignedBuf, Backend, BatchNorm,
+    BatchNormParam, DepthwiseStrategy, Dims, Error, FrameworkWeights, LayerShape, MulCount,
+    Padding, Pads, PlanSummary, PointwiseOrder, PointwisePrefetch, SeparableConv, StageName,
+    StageWeights, Tensor, WeightLayout, Weights, BACKEND_ENV,
 };
 
 /// Support code for the items `#[separable_conv]` generates. Not a public API.

@@ -1,5 +1,6 @@
 //! The error type of every fallible dsconv call.
 
+use crate::frameworks::{BatchNormParam, StageName, WeightLayout};
 use crate::Backend;
 use std::fmt;
 
@@ -18,11 +19,15 @@ pub enum Tensor {
     PointwiseWeights,
     /// Pointwise bias, `N` values.
     PointwiseBias,
+    /// A stage's kernel as a framework lays it out ([`SeparableConv::load_from`](crate::SeparableConv::load_from)).
+    Kernel(StageName, WeightLayout),
+    /// One of a stage's BatchNorm tensors, one value per output channel of the stage.
+    BatchNorm(StageName, BatchNormParam),
 }
 
 impl Tensor {
     /// The names of the tensor's dimensions, outermost first, in the layout dsconv takes it
-    /// (PyTorch for weights, NHWC for images).
+    /// (PyTorch for weights, NHWC for images, the framework's for a [`Tensor::Kernel`]).
     pub const fn dim_names(self) -> &'static [&'static str] {
         match self {
             Tensor::Input => &["batch", "H", "W", "C"],
@@ -31,6 +36,10 @@ impl Tensor {
             Tensor::DepthwiseBias => &["M*DM"],
             Tensor::PointwiseWeights => &["N", "M*DM", "1", "1"],
             Tensor::PointwiseBias => &["N"],
+            Tensor::Kernel(StageName::Depthwise, layout) => layout.depthwise_dim_names(),
+            Tensor::Kernel(StageName::Pointwise, layout) => layout.pointwise_dim_names(),
+            Tensor::BatchNorm(StageName::Depthwise, _) => &["M*DM"],
+            Tensor::BatchNorm(StageName::Pointwise, _) => &["N"],
         }
     }
 }
@@ -71,6 +80,15 @@ impl fmt::Debug for Dims {
 
 impl fmt::Display for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Tensor::Kernel(stage, layout) => {
+                return write!(f, "{} kernel ({} layout)", stage.name(), layout.name())
+            }
+            Tensor::BatchNorm(stage, param) => {
+                return write!(f, "{} BatchNorm {}", stage.name(), param.name())
+            }
+            _ => {}
+        }
         f.write_str(match self {
             Tensor::Input => "input",
             Tensor::Output => "output",
@@ -78,6 +96,7 @@ impl fmt::Display for Tensor {
             Tensor::DepthwiseBias => "depthwise bias",
             Tensor::PointwiseWeights => "pointwise weights",
             Tensor::PointwiseBias => "pointwise bias",
+            Tensor::Kernel(..) | Tensor::BatchNorm(..) => unreachable!("written above"),
         })
     }
 }
@@ -157,6 +176,25 @@ pub enum Error {
         /// Index of the first non-finite value in the caller's (PyTorch) layout.
         index: usize,
     },
+    /// BatchNorm was given for a stage of a layer declared without `bias = true`: folding it
+    /// makes a bias the layer has no room for.
+    BatchNormWithoutBias {
+        /// The layer's name (its struct's identifier).
+        layer: &'static str,
+        /// The stage the BatchNorm follows.
+        stage: StageName,
+    },
+    /// A BatchNorm value is not finite, or a variance plus `eps` is not positive.
+    InvalidBatchNorm {
+        /// The layer's name (its struct's identifier).
+        layer: &'static str,
+        /// The BatchNorm tensor.
+        tensor: Tensor,
+        /// Index of the first bad value.
+        index: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The backend asked for cannot run on this CPU (or has no kernels on this target).
     BackendUnavailable {
         /// The backend asked for.
@@ -226,6 +264,20 @@ impl fmt::Display for Error {
                 f,
                 "layer {layer}: {tensor} must be finite: expected a finite value at index {index}, got NaN or infinity"
             ),
+            Error::BatchNormWithoutBias { layer, stage } => write!(
+                f,
+                "layer {layer}: BatchNorm after the {} stage folds into a bias: expected a layer declared with `bias = true`, got one without",
+                stage.name()
+            ),
+            Error::InvalidBatchNorm {
+                layer,
+                tensor,
+                index,
+                reason,
+            } => write!(
+                f,
+                "layer {layer}: {tensor} at index {index} {reason}: expected finite values and a positive variance plus eps"
+            ),
             Error::BackendUnavailable { backend } => write!(
                 f,
                 "backend {backend} is unavailable: expected one this CPU supports ({}), got {backend}",
@@ -253,6 +305,8 @@ impl Error {
             Error::ImageSmallerThanKernel { .. } => "ImageSmallerThanKernel",
             Error::SizeOverflow { .. } => "SizeOverflow",
             Error::NonFiniteWeight { .. } => "NonFiniteWeight",
+            Error::BatchNormWithoutBias { .. } => "BatchNormWithoutBias",
+            Error::InvalidBatchNorm { .. } => "InvalidBatchNorm",
             Error::BackendUnavailable { .. } => "BackendUnavailable",
             Error::UnknownBackend { .. } => "UnknownBackend",
         }

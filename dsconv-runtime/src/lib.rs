@@ -11,6 +11,7 @@ mod aligned;
 mod backend;
 pub mod drive;
 mod error;
+pub mod frameworks;
 pub mod layer;
 pub mod packing;
 pub mod reference;
@@ -21,6 +22,9 @@ pub use activation::{Activation, Activations};
 pub use aligned::AlignedBuf;
 pub use backend::{Backend, BACKEND_ENV};
 pub use error::{Dims, Error, Tensor};
+pub use frameworks::{
+    BatchNorm, BatchNormParam, FrameworkWeights, StageName, StageWeights, WeightLayout,
+};
 pub use report::{DepthwiseStrategy, PlanSummary, PointwiseOrder, PointwisePrefetch};
 pub use shape::{output_extent, LayerShape, MulCount, Padding, Pads};
 
@@ -93,6 +97,23 @@ pub trait SeparableConv: Send + Sync {
     fn load(weights: &Weights<'_>) -> Result<Self, Error>
     where
         Self: Sized;
+
+    /// Loads the layer from a framework's tensors: the kernels in the layout `weights`
+    /// names (PyTorch, TensorFlow/Keras or TFLite, never guessed from their lengths), and
+    /// BatchNorm after either stage folded into that stage's weights and bias, in `f64`
+    /// ([`frameworks::convert`]).
+    ///
+    /// # Errors
+    /// Those of [`frameworks::convert`] (wrong lengths named in the framework's layout,
+    /// BatchNorm on a layer declared without `bias = true`, a bad BatchNorm value), then
+    /// those of [`load`](Self::load) on the converted weights.
+    fn load_from(weights: &FrameworkWeights<'_>) -> Result<Self, Error>
+    where
+        Self: Sized,
+    {
+        let converted = frameworks::convert(Self::NAME, &Self::SHAPE, Self::BIAS, weights)?;
+        Self::load(&converted.view())
+    }
 
     /// Output `(height, width)` for an `h x w` input; `(0, 0)` when the input yields no
     /// output pixel (a zero size, or `padding = "valid"` with an input smaller than `DK`).
