@@ -103,6 +103,42 @@ pub struct ChannelVectorPlan {
     /// Whether the tap weights are loaded into registers once per channel vector (else each
     /// FMA takes its weight from memory).
     pub weights_in_registers: bool,
+    /// The columns each emitted block loads (every interior block size, every left and
+    /// right edge variant).
+    pub block_columns: Vec<BlockColumns>,
+}
+
+/// The window columns one emitted block loads, with the taps each feeds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockColumns {
+    /// Pixels in the block.
+    pub block: usize,
+    /// Columns left of the image it skips.
+    pub skip_lo: usize,
+    /// Columns right of the image it skips.
+    pub skip_hi: usize,
+    /// `(column, [(pixel, kx)])` for every column that feeds a tap ([`used_columns`]).
+    pub columns: Vec<(usize, Vec<(usize, usize)>)>,
+}
+
+impl ChannelVectorPlan {
+    /// The columns of the block of `block` pixels skipping `skip_lo` and `skip_hi` columns.
+    ///
+    /// # Panics
+    /// If the plan has no such block (the emitter asked for one the planner did not plan).
+    pub fn columns(
+        &self,
+        block: usize,
+        skip_lo: usize,
+        skip_hi: usize,
+    ) -> &[(usize, Vec<(usize, usize)>)] {
+        &self
+            .block_columns
+            .iter()
+            .find(|b| (b.block, b.skip_lo, b.skip_hi) == (block, skip_lo, skip_hi))
+            .expect("the plan lists every emitted block")
+            .columns
+    }
 }
 
 /// The edge blocks of a row: the first and last `block` pixels run as one block that skips
@@ -462,6 +498,23 @@ fn plan_channel_vectors(
     let input_loads = shape.dk * used_columns(shape, block, 0, 0).len();
     let fmas = block * taps;
     let weight_loads = if weights_in_registers { taps } else { fmas };
+    let (left_misses, right_misses) = (
+        left_edge_misses(shape, span),
+        right_edge_misses(shape, &edges),
+    );
+    let emitted = blocks
+        .iter()
+        .map(|&n| (n, 0, 0))
+        .chain(left_misses.iter().map(|&m| (block, m, 0)))
+        .chain(right_misses.iter().map(|&m| (block, 0, m)));
+    let block_columns = emitted
+        .map(|(n, skip_lo, skip_hi)| BlockColumns {
+            block: n,
+            skip_lo,
+            skip_hi,
+            columns: used_columns(shape, n, skip_lo, skip_hi),
+        })
+        .collect();
     DepthwisePlan {
         taps,
         kernel: DepthwiseKernel::ChannelVectors(ChannelVectorPlan {
@@ -475,10 +528,11 @@ fn plan_channel_vectors(
             edges: EdgePlan {
                 block,
                 span,
-                left_misses: left_edge_misses(shape, span),
-                right_misses: right_edge_misses(shape, &edges),
+                left_misses,
+                right_misses,
             },
             weights_in_registers,
+            block_columns,
         }),
         loads_per_fma: (input_loads + weight_loads) as f64 / fmas as f64,
         lane_utilisation: channels as f64 / (vectors * lanes) as f64,

@@ -578,7 +578,7 @@ impl<'a> PixelKernels<'a> {
         let (cin, dm) = (self.cin, self.dm);
         let ty = self.ops.ty();
         let accs: Vec<Ident> = (0..n).map(|i| format_ident!("acc{}", i)).collect();
-        let columns = crate::plan::used_columns(s, n, skip_lo, skip_hi);
+        let columns = self.cv.columns(n, skip_lo, skip_hi);
         let rows = (0..dk).map(|ky| {
             let loads = columns.iter().map(|(j, taps)| {
                 let x = format_ident!("x{}", j);
