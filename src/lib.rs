@@ -4,9 +4,9 @@
 pub use dsconv_macros::separable_conv;
 pub use dsconv_runtime::{
     frameworks, output_extent, reference, Activation, Activations, AlignedBuf, Backend, BatchNorm,
-    BatchNormParam, DepthwiseStrategy, Dims, Error, FrameworkWeights, LayerShape, MulCount,
-    Padding, Pads, PlanSummary, PointwiseOrder, PointwisePrefetch, SeparableConv, StageName,
-    StageWeights, Tensor, WeightLayout, Weights, BACKEND_ENV,
+    BatchNormParam, Chain, DepthwiseStrategy, Dims, Error, FrameworkWeights, Layer, LayerShape,
+    MulCount, Padding, Pads, PlanSummary, PointwiseOrder, PointwisePrefetch, SeparableConv,
+    StageName, StageWeights, Tensor, WeightLayout, Weights, BACKEND_ENV, CHAIN_NAME,
 };
 
 /// Support code for the items `#[separable_conv]` generates. Not a public API.

@@ -4,7 +4,8 @@
 //!
 //! `harness = false`, on the main thread, so nothing else allocates while we count.
 
-use dsconv::{separable_conv, Backend, SeparableConv, Weights};
+use dsconv::{separable_conv, Backend, Chain, Layer, SeparableConv, Weights};
+use dsconv_testkit::OwnedWeights;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -39,6 +40,8 @@ struct Block;
 struct Seed;
 #[separable_conv(dk = 3, m = 9, n = 17, depth_multiplier = 2, stride = 2)]
 struct Multiplier;
+#[separable_conv(dk = 5, m = 17, n = 32, padding = "same_upper", dilation = 2)]
+struct Wide;
 
 fn steady_state_allocations<L: SeparableConv>(backend: Backend, h: usize, w: usize) -> usize {
     let c = L::M * L::DEPTH_MULTIPLIER;
@@ -85,12 +88,35 @@ fn multiplier_9x7(backend: Backend) {
     no_allocation::<Multiplier>(backend, 9, 7);
 }
 
+/// A chain's `forward` allocates nothing after the first call either: its buffers were
+/// allocated when it was built.
+fn chain_of_three(backend: Backend) {
+    let layers: Vec<Box<dyn Layer>> = vec![
+        Box::new(Multiplier::load(&OwnedWeights::for_layer::<Multiplier>(1).view()).unwrap()),
+        Box::new(Wide::load(&OwnedWeights::for_layer::<Wide>(2).view()).unwrap()),
+        Box::new(Block::load(&OwnedWeights::for_layer::<Block>(3).view()).unwrap()),
+    ];
+    let mut chain = Chain::new(21, 18, layers).unwrap();
+    let (h, w, c) = chain.input_dims();
+    let (ho, wo, n) = chain.output_dims();
+    let input = vec![1.0f32; h * w * c];
+    let mut out = vec![0.0f32; ho * wo * n];
+    chain.forward_on(backend, &input, &mut out).unwrap(); // warm-up
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..3 {
+        chain.forward_on(backend, &input, &mut out).unwrap();
+    }
+    let n = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    assert_eq!(n, 0, "{n} allocations in steady state");
+}
+
 fn main() {
     // The harness runs each test on the main thread, one at a time, so nothing else
     // allocates between a test's two counter readings.
     dsconv_testkit::run_backend_tests(dsconv_testkit::backend_tests![
         block_56x56,
         seed_8x8,
-        multiplier_9x7
+        multiplier_9x7,
+        chain_of_three
     ]);
 }

@@ -205,6 +205,20 @@ pub enum Error {
         /// The variable's value.
         value: String,
     },
+    /// A [`Chain`](crate::Chain) was given no layers.
+    EmptyChain,
+    /// A layer of a [`Chain`](crate::Chain) takes other channels than the previous layer
+    /// produces (or, for the first, than the chain's input has).
+    ChainChannels {
+        /// The layer's position in the chain, from 0.
+        index: usize,
+        /// The layer's name.
+        layer: &'static str,
+        /// Channels the layer takes.
+        expected: usize,
+        /// Channels the previous layer produces.
+        actual: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -291,6 +305,16 @@ impl fmt::Display for Error {
                 f,
                 "DSCONV_BACKEND names no backend: expected scalar, avx2, avx512, neon or auto, got {value:?}"
             ),
+            Error::EmptyChain => write!(f, "chain has no layers: expected at least one, got 0"),
+            Error::ChainChannels {
+                index,
+                layer,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "chain layer {index} ({layer}) has the wrong input channels: expected {expected} (what it takes), got {actual} (what the previous layer produces)"
+            ),
         }
     }
 }
@@ -309,6 +333,8 @@ impl Error {
             Error::InvalidBatchNorm { .. } => "InvalidBatchNorm",
             Error::BackendUnavailable { .. } => "BackendUnavailable",
             Error::UnknownBackend { .. } => "UnknownBackend",
+            Error::EmptyChain => "EmptyChain",
+            Error::ChainChannels { .. } => "ChainChannels",
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod drive;
 mod error;
 pub mod frameworks;
 pub mod layer;
+mod network;
 pub mod packing;
 pub mod reference;
 pub mod report;
@@ -25,6 +26,7 @@ pub use error::{Dims, Error, Tensor};
 pub use frameworks::{
     BatchNorm, BatchNormParam, FrameworkWeights, StageName, StageWeights, WeightLayout,
 };
+pub use network::{Chain, Layer, CHAIN_NAME};
 pub use report::{DepthwiseStrategy, PlanSummary, PointwiseOrder, PointwisePrefetch};
 pub use shape::{output_extent, LayerShape, MulCount, Padding, Pads};
 
