@@ -9,6 +9,10 @@ pub use dsconv_runtime::{
     StageName, StageWeights, Tensor, WeightLayout, Weights, BACKEND_ENV, CHAIN_NAME,
 };
 
+/// Layers from `.safetensors` files by tensor name (cargo feature `safetensors`).
+#[cfg(feature = "safetensors")]
+pub use dsconv_runtime::safetensors;
+
 /// Support code for the items `#[separable_conv]` generates. Not a public API.
 #[doc(hidden)]
 pub mod __private {

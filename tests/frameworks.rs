@@ -8,6 +8,7 @@ use dsconv::{
     separable_conv, Backend, BatchNorm, BatchNormParam, Error, FrameworkWeights, SeparableConv,
     StageName, StageWeights, Tensor, WeightLayout,
 };
+use dsconv_testkit::layouts::{depthwise_as, pointwise_as};
 use dsconv_testkit::{activation_terms, assert_close, lcg_values, values, OwnedWeights};
 
 #[separable_conv(
@@ -24,47 +25,6 @@ struct Block;
 
 #[separable_conv(dk = 3, m = 4, n = 6)]
 struct NoBias;
-
-/// PyTorch `(M*DM, 1, k, k)` written out as TensorFlow's `(k, k, M, DM)` and TFLite's
-/// `(1, k, k, M*DM)` by walking each framework's own dimensions.
-fn depthwise_as(layout: WeightLayout, pt: &[f32], k: usize, m: usize, dm: usize) -> Vec<f32> {
-    let mut out = Vec::new();
-    match layout {
-        WeightLayout::PyTorch => out.extend_from_slice(pt),
-        WeightLayout::TensorFlow => {
-            for ky in 0..k {
-                for kx in 0..k {
-                    for ci in 0..m {
-                        for j in 0..dm {
-                            out.push(pt[((ci * dm + j) * k + ky) * k + kx]);
-                        }
-                    }
-                }
-            }
-        }
-        WeightLayout::TfLite => {
-            for ky in 0..k {
-                for kx in 0..k {
-                    for o in 0..m * dm {
-                        out.push(pt[(o * k + ky) * k + kx]);
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-/// PyTorch `(N, C, 1, 1)` as TensorFlow's `(1, 1, C, N)` and TFLite's `(N, 1, 1, C)`.
-fn pointwise_as(layout: WeightLayout, pt: &[f32], c: usize, n: usize) -> Vec<f32> {
-    match layout {
-        WeightLayout::PyTorch | WeightLayout::TfLite => pt.to_vec(),
-        WeightLayout::TensorFlow => (0..c)
-            .flat_map(|ci| (0..n).map(move |o| (ci, o)))
-            .map(|(ci, o)| pt[o * c + ci])
-            .collect(),
-    }
-}
 
 fn stage<'a>(
     kernel: &'a [f32],

@@ -205,6 +205,39 @@ pub enum Error {
         /// The variable's value.
         value: String,
     },
+    /// A weight file could not be read or is not a `.safetensors` buffer.
+    WeightFile {
+        /// What went wrong.
+        reason: String,
+    },
+    /// A tensor a layer needs is not in the weight file.
+    MissingTensor {
+        /// The layer being loaded.
+        layer: &'static str,
+        /// The tensor's name in the file.
+        name: String,
+    },
+    /// A tensor in the weight file has another shape than the layer needs.
+    TensorShape {
+        /// The layer being loaded.
+        layer: &'static str,
+        /// The tensor's name in the file.
+        name: String,
+        /// The shape the layer needs (in the layout it was loaded with).
+        expected: Dims,
+        /// The shape in the file.
+        actual: Vec<usize>,
+    },
+    /// A tensor in the weight file has an element type dsconv does not read (it reads `F32`
+    /// and `F64`).
+    TensorDtype {
+        /// The layer being loaded.
+        layer: &'static str,
+        /// The tensor's name in the file.
+        name: String,
+        /// The file's element type.
+        dtype: String,
+    },
     /// A [`Chain`](crate::Chain) was given no layers.
     EmptyChain,
     /// A layer of a [`Chain`](crate::Chain) takes other channels than the previous layer
@@ -305,6 +338,24 @@ impl fmt::Display for Error {
                 f,
                 "DSCONV_BACKEND names no backend: expected scalar, avx2, avx512, neon or auto, got {value:?}"
             ),
+            Error::WeightFile { reason } => write!(f, "weight file: {reason}"),
+            Error::MissingTensor { layer, name } => write!(
+                f,
+                "layer {layer}: tensor {name:?} is missing from the weight file: expected it present, got no tensor of that name"
+            ),
+            Error::TensorShape {
+                layer,
+                name,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "layer {layer}: tensor {name:?} has the wrong shape: expected {expected:?}, got {actual:?}"
+            ),
+            Error::TensorDtype { layer, name, dtype } => write!(
+                f,
+                "layer {layer}: tensor {name:?} has an unsupported element type: expected F32 or F64, got {dtype}"
+            ),
             Error::EmptyChain => write!(f, "chain has no layers: expected at least one, got 0"),
             Error::ChainChannels {
                 index,
@@ -333,6 +384,10 @@ impl Error {
             Error::InvalidBatchNorm { .. } => "InvalidBatchNorm",
             Error::BackendUnavailable { .. } => "BackendUnavailable",
             Error::UnknownBackend { .. } => "UnknownBackend",
+            Error::WeightFile { .. } => "WeightFile",
+            Error::MissingTensor { .. } => "MissingTensor",
+            Error::TensorShape { .. } => "TensorShape",
+            Error::TensorDtype { .. } => "TensorDtype",
             Error::EmptyChain => "EmptyChain",
             Error::ChainChannels { .. } => "ChainChannels",
         }

@@ -17,6 +17,8 @@ mod network;
 pub mod packing;
 pub mod reference;
 pub mod report;
+#[cfg(feature = "safetensors")]
+pub mod safetensors;
 mod shape;
 
 pub use activation::{Activation, Activations};

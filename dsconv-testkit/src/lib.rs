@@ -4,7 +4,7 @@
 //! tolerance rule ([`assert_close`]), guarded buffers ([`guard`]), one harness that makes a
 //! trial per backend and reports a backend this CPU (or build) lacks as ignored with the
 //! reason ([`run_tests`], [`run_backend_tests`]), the property matrix ([`matrix`]), and the
-//! activations' accuracy probes ([`accuracy`]).
+//! activations' accuracy probes ([`accuracy`]), and weights in other frameworks' layouts ([`layouts`]).
 //!
 //! Every suite is a `harness = false` libtest-mimic target run on the main thread, because
 //! qemu-user (the aarch64 suite) hangs on programs that start threads.
@@ -13,6 +13,7 @@
 
 pub mod accuracy;
 pub mod guard;
+pub mod layouts;
 pub mod matrix;
 
 use dsconv_runtime::reference;
