@@ -325,6 +325,22 @@ impl Args {
     }
 }
 
+/// `expr` without the invisible groups `macro_rules!` wraps around a fragment it passes on
+/// (`m = $m` with `$m:literal` arrives as a group holding the literal), also inside arrays.
+fn peel(expr: &Expr) -> Expr {
+    match expr {
+        Expr::Group(group) => peel(&group.expr),
+        Expr::Array(array) => {
+            let mut array = array.clone();
+            for elem in array.elems.iter_mut() {
+                *elem = peel(elem);
+            }
+            Expr::Array(array)
+        }
+        other => other.clone(),
+    }
+}
+
 /// Parses and validates the attribute arguments `attr` and the item `item`.
 pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<LayerSpec> {
     let parsed = Punctuated::<Arg, Token![,]>::parse_terminated.parse2(attr)?;
@@ -352,7 +368,7 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<LayerSpec> {
                 errors.at(arg.key.span(), format!("duplicate key `{name}`"));
             }
             Some(key) => {
-                if let Err(e) = args.read(key, arg.key.span(), &arg.value) {
+                if let Err(e) = args.read(key, arg.key.span(), &peel(&arg.value)) {
                     errors.push(e);
                 }
             }
