@@ -13,30 +13,16 @@
 //! `DSCONV_BENCH_REFERENCE=0` skips the reference kernels (slow on the big layers).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use dsconv::{reference, separable_conv, AlignedBuf, Backend, SeparableConv, Weights};
+use dsconv::{reference, separable_conv, AlignedBuf, Backend, Chain, SeparableConv, Weights};
 use std::hint::black_box;
+
+#[path = "common/v1.rs"]
+mod v1;
 use std::time::Duration;
+use v1::{body_layers, layer, values, weights_for, L1, L2, L3, L4, L5, L6, L7, L8, L9};
 
 #[separable_conv(dk = 5, m = 3, n = 256)]
 struct S0;
-#[separable_conv(dk = 3, m = 32, n = 64)]
-struct L1;
-#[separable_conv(dk = 3, m = 64, n = 128, stride = 2)]
-struct L2;
-#[separable_conv(dk = 3, m = 128, n = 128)]
-struct L3;
-#[separable_conv(dk = 3, m = 128, n = 256, stride = 2)]
-struct L4;
-#[separable_conv(dk = 3, m = 256, n = 256)]
-struct L5;
-#[separable_conv(dk = 3, m = 256, n = 512, stride = 2)]
-struct L6;
-#[separable_conv(dk = 3, m = 512, n = 512)]
-struct L7;
-#[separable_conv(dk = 3, m = 512, n = 1024, stride = 2)]
-struct L8;
-#[separable_conv(dk = 3, m = 1024, n = 1024)]
-struct L9;
 #[separable_conv(dk = 5, m = 144, n = 40)]
 struct E5;
 /// A depth multiplier of 2 (not among the peers' layers): the expanded channel-vector
@@ -69,27 +55,6 @@ struct EffSilu;
 /// the attainable fraction of the FMA peak on this machine at that moment.
 #[separable_conv(dk = 3, m = 128, n = 32)]
 struct Ceil;
-
-/// Values in [-0.1, 0.1): activations stay in a realistic range through the 13-block body.
-fn values(len: usize, seed: u32) -> Vec<f32> {
-    dsconv_testkit::lcg_values(len, seed, 0.1)
-}
-
-fn weights_for<L: SeparableConv>(seed: u32) -> (Vec<f32>, Vec<f32>) {
-    let c = L::M * L::DEPTH_MULTIPLIER;
-    (values(c * L::DK * L::DK, seed), values(L::N * c, seed + 1))
-}
-
-fn layer<L: SeparableConv>(seed: u32) -> L {
-    let (dw, pw) = weights_for::<L>(seed);
-    L::load(&Weights {
-        depthwise: &dw,
-        depthwise_bias: None,
-        pointwise: &pw,
-        pointwise_bias: None,
-    })
-    .unwrap()
-}
 
 fn with_reference() -> bool {
     std::env::var("DSCONV_BENCH_REFERENCE").map_or(true, |v| v != "0")
@@ -215,30 +180,19 @@ fn layers(c: &mut Criterion) {
     bench_layer::<EffSilu>(c, "EFFSILU", 112, 112);
 }
 
-/// The 13 MobileNetV1 blocks chained: L1..L6, L7 five times, L8, L9.
+/// The 13 MobileNetV1 blocks as a `Chain` ("forward"), and the same layers called in turn
+/// through two buffers by hand ("layers").
 fn body(c: &mut Criterion) {
-    let (l1, l2, l3, l4, l5, l6) = (
-        layer::<L1>(1),
-        layer::<L2>(2),
-        layer::<L3>(3),
-        layer::<L4>(4),
-        layer::<L5>(5),
-        layer::<L6>(6),
-    );
-    let l7: Vec<L7> = (0..5).map(|i| layer::<L7>(70 + i)).collect();
-    let (l8, l9) = (layer::<L8>(8), layer::<L9>(9));
+    let mut chain = Chain::new(112, 112, body_layers()).unwrap();
+    let layers = body_layers();
+    let sizes: Vec<(usize, usize, usize)> = chain.input_dims_of_each().collect();
     let input = AlignedBuf::from_slice(&values(112 * 112 * 32, 11));
-    let mut a = AlignedBuf::zeroed(112 * 112 * 64);
-    let mut b = AlignedBuf::zeroed(112 * 112 * 64);
-    let macs = L1::multiplications(112, 112).total()
-        + L2::multiplications(112, 112).total()
-        + L3::multiplications(56, 56).total()
-        + L4::multiplications(56, 56).total()
-        + L5::multiplications(28, 28).total()
-        + L6::multiplications(28, 28).total()
-        + 5 * L7::multiplications(14, 14).total()
-        + L8::multiplications(14, 14).total()
-        + L9::multiplications(7, 7).total();
+    let mut out = AlignedBuf::zeroed(7 * 7 * 1024);
+    let mut bufs = [
+        AlignedBuf::zeroed(112 * 112 * 64),
+        AlignedBuf::zeroed(112 * 112 * 64),
+    ];
+    let macs = chain.multiplications().total();
     let mut g = c.benchmark_group("BODY 13 MobileNetV1 blocks 112x112x32 -> 7x7x1024");
     g.warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3))
@@ -247,68 +201,23 @@ fn body(c: &mut Criterion) {
     for backend in Backend::available() {
         g.bench_function(BenchmarkId::new("forward", backend), |bench| {
             bench.iter(|| {
-                l1.forward_on(backend, &input, 112, 112, &mut a[..112 * 112 * 64])
-                    .unwrap();
-                l2.forward_on(
-                    backend,
-                    &a[..112 * 112 * 64],
-                    112,
-                    112,
-                    &mut b[..56 * 56 * 128],
-                )
-                .unwrap();
-                l3.forward_on(
-                    backend,
-                    &b[..56 * 56 * 128],
-                    56,
-                    56,
-                    &mut a[..56 * 56 * 128],
-                )
-                .unwrap();
-                l4.forward_on(
-                    backend,
-                    &a[..56 * 56 * 128],
-                    56,
-                    56,
-                    &mut b[..28 * 28 * 256],
-                )
-                .unwrap();
-                l5.forward_on(
-                    backend,
-                    &b[..28 * 28 * 256],
-                    28,
-                    28,
-                    &mut a[..28 * 28 * 256],
-                )
-                .unwrap();
-                l6.forward_on(
-                    backend,
-                    &a[..28 * 28 * 256],
-                    28,
-                    28,
-                    &mut b[..14 * 14 * 512],
-                )
-                .unwrap();
-                // L7 five times, ping-ponging between the two buffers (b -> a -> b -> a -> b -> a).
-                for (i, l) in l7.iter().enumerate() {
-                    let n = 14 * 14 * 512;
-                    if i % 2 == 0 {
-                        l.forward_on(backend, &b[..n], 14, 14, &mut a[..n]).unwrap();
-                    } else {
-                        l.forward_on(backend, &a[..n], 14, 14, &mut b[..n]).unwrap();
-                    }
+                chain
+                    .forward_on(backend, &input, black_box(&mut out))
+                    .unwrap()
+            })
+        });
+        g.bench_function(BenchmarkId::new("layers", backend), |bench| {
+            bench.iter(|| {
+                let [a, b] = &mut bufs;
+                let (mut src, mut dst): (&mut [f32], &mut [f32]) = (a, b);
+                for (i, (l, &(h, w, c))) in layers.iter().zip(&sizes).enumerate() {
+                    let (ho, wo) = l.output_dims(h, w).unwrap();
+                    let n = ho * wo * l.output_channels();
+                    let x: &[f32] = if i == 0 { &input } else { &src[..h * w * c] };
+                    l.run_on(backend, x, h, w, &mut dst[..n]).unwrap();
+                    std::mem::swap(&mut src, &mut dst);
                 }
-                // Five L7 blocks end in `a`.
-                l8.forward_on(backend, &a[..14 * 14 * 512], 14, 14, &mut b[..7 * 7 * 1024])
-                    .unwrap();
-                l9.forward_on(
-                    backend,
-                    &b[..7 * 7 * 1024],
-                    7,
-                    7,
-                    black_box(&mut a[..7 * 7 * 1024]),
-                )
-                .unwrap();
+                black_box(&src[..7 * 7 * 1024]);
             })
         });
     }

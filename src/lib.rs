@@ -1,12 +1,13 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
-pub use dsconv_macros::separable_conv;
+pub use dsconv_macros::{pointwise_conv, separable_conv};
 pub use dsconv_runtime::{
     frameworks, output_extent, reference, Activation, Activations, AlignedBuf, Backend, BatchNorm,
-    BatchNormParam, Chain, DepthwiseStrategy, Dims, Error, FrameworkWeights, Layer, LayerShape,
-    MulCount, Padding, Pads, PlanSummary, PointwiseOrder, PointwisePrefetch, SeparableConv,
-    StageName, StageWeights, Tensor, WeightLayout, Weights, BACKEND_ENV, CHAIN_NAME,
+    BatchNormParam, Chain, ChainBuilder, DepthwiseStrategy, Dims, Error, FrameworkWeights, Layer,
+    LayerShape, MulCount, Padding, Pads, PlanSummary, PointwiseConv, PointwiseOrder,
+    PointwisePrefetch, SeparableConv, StageName, StageWeights, Tensor, WeightLayout, Weights,
+    BACKEND_ENV, CHAIN_NAME,
 };
 
 /// Layers from `.safetensors` files by tensor name (cargo feature `safetensors`).

@@ -4,7 +4,7 @@
 //! uninitialised read. The same tests run natively in `cargo test` (on every backend the
 //! CPU has), where they check the results against the reference.
 
-use dsconv::{separable_conv, Backend, SeparableConv};
+use dsconv::{pointwise_conv, separable_conv, Backend, PointwiseConv, SeparableConv};
 use dsconv_testkit::{assert_close, oracle, values, OwnedWeights};
 
 /// 9 and 17 channels: one full AVX2 vector plus a 1-lane tail, in both stages.
@@ -31,6 +31,88 @@ struct FewChannels;
 /// Valid padding, no border at all.
 #[separable_conv(dk = 3, m = 16, n = 8, padding = "valid")]
 struct Valid;
+
+/// A residual layer with 17 output channels: the skip's loads in the final store cover a
+/// full AVX2 vector, a partial one, and fused tiles and chunks of a few pixels.
+#[separable_conv(
+    dk = 3,
+    m = 9,
+    n = 17,
+    bias = true,
+    activation = "relu6",
+    residual = true
+)]
+struct ResidualTails;
+/// A 1x1 layer with a skip: 13 output channels (8 + a 5-lane tail).
+#[pointwise_conv(m = 5, n = 13, bias = true, activation = "silu", residual = true)]
+struct PointwiseResidual;
+/// A plain 1x1 layer: 3 output channels, a partial vector only.
+#[pointwise_conv(m = 17, n = 3)]
+struct PointwisePlain;
+
+/// A residual separable layer on skips of exactly the output's length: in bounds, and the
+/// result (checked natively) is the reference's plus the skip.
+fn check_residual<L: SeparableConv>(backend: Backend, sizes: &[(usize, usize)]) {
+    let weights = OwnedWeights::for_layer::<L>(6);
+    let layer = L::load(&weights.view()).unwrap();
+    for &(h, w) in sizes {
+        let input = values(h * w * L::M, (h * 17 + w) as u32);
+        let (ho, wo) = L::output_size(h, w);
+        let skip = values(ho * wo * L::N, 3);
+        let mut out = vec![f32::NAN; ho * wo * L::N];
+        layer
+            .forward_residual_on(backend, &input, &skip, h, w, &mut out)
+            .unwrap();
+        let (exact, magnitude) = oracle(&L::SHAPE, L::ACTIVATIONS, &input, h, w, &weights);
+        let exact: Vec<f64> = exact
+            .iter()
+            .zip(&skip)
+            .map(|(e, &s)| e + s as f64)
+            .collect();
+        let magnitude: Vec<f64> = magnitude
+            .iter()
+            .zip(&skip)
+            .map(|(m, &s)| m + (s as f64).abs())
+            .collect();
+        let reduction = L::DK * L::DK + L::M * L::DEPTH_MULTIPLIER + 1;
+        assert_close(
+            &format!("{backend} {h}x{w}"),
+            &out,
+            &exact,
+            &magnitude,
+            reduction,
+        )
+        .unwrap();
+    }
+}
+
+/// A 1x1 layer, with its skip if residual: in bounds, every output written and finite.
+fn check_pointwise<L: PointwiseConv>(backend: Backend, sizes: &[(usize, usize)]) {
+    let layer = L::load(
+        &values(L::N * L::M, 4),
+        L::BIAS.then(|| values(L::N, 5)).as_deref(),
+    )
+    .unwrap();
+    for &(h, w) in sizes {
+        let input = values(h * w * L::M, 8);
+        let mut out = vec![f32::NAN; h * w * L::N];
+        if L::RESIDUAL {
+            let skip = values(h * w * L::N, 9);
+            layer
+                .forward_residual_on(backend, &input, &skip, h, w, &mut out)
+                .unwrap();
+        } else {
+            layer.forward_on(backend, &input, h, w, &mut out).unwrap();
+        }
+        assert!(out.iter().all(|v| v.is_finite()), "{backend} {h}x{w}");
+    }
+}
+
+fn residual_stores_are_in_bounds(backend: Backend) {
+    check_residual::<ResidualTails>(backend, &[(1, 1), (2, 3), (4, 7)]);
+    check_pointwise::<PointwiseResidual>(backend, &[(1, 1), (1, 7), (3, 3)]);
+    check_pointwise::<PointwisePlain>(backend, &[(1, 1), (2, 5)]);
+}
 
 fn check<L: SeparableConv>(backend: Backend, sizes: &[(usize, usize)]) {
     let weights = OwnedWeights::for_layer::<L>(5);
@@ -92,6 +174,7 @@ fn main() {
         images_smaller_than_the_kernel_are_in_bounds,
         depth_multiplier_is_in_bounds,
         few_channels_width_vectors_are_in_bounds,
-        valid_padding_is_in_bounds
+        valid_padding_is_in_bounds,
+        residual_stores_are_in_bounds
     ]);
 }

@@ -10,14 +10,15 @@ pub mod plan;
 
 use proc_macro2::TokenStream;
 
-/// Expands `#[separable_conv(attr)] item`: the generated layer, or the compile errors.
+/// Expands `#[separable_conv(attr)] item` (or `#[pointwise_conv]`, by `kind`): the generated
+/// layer, or the compile errors.
 ///
 /// On an attribute error the user's struct is emitted unchanged beside the errors (when it
 /// is a plain struct that compiles on its own), so that code naming it reports nothing more
 /// than the attribute's mistakes.
-pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+pub fn expand(kind: model::Kind, attr: TokenStream, item: TokenStream) -> TokenStream {
     let original = item.clone();
-    match model::parse(attr, item) {
+    match model::parse(kind, attr, item) {
         Ok(spec) => emit::expand(&spec),
         Err(e) => {
             let mut out = e.to_compile_error();

@@ -40,11 +40,65 @@ pub enum Key {
     PwActivation,
     /// `depth_multiplier`: depthwise outputs per input channel (default 1).
     DepthMultiplier,
+    /// `residual`: true or false (default false): the layer adds a skip input of the
+    /// output's shape in its final store.
+    Residual,
+}
+
+/// Which attribute is being expanded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `#[separable_conv]`: depthwise then 1x1.
+    Separable,
+    /// `#[pointwise_conv]`: a 1x1 convolution alone.
+    Pointwise,
+}
+
+impl Kind {
+    /// The attribute's name.
+    pub const fn attribute(self) -> &'static str {
+        match self {
+            Kind::Separable => "separable_conv",
+            Kind::Pointwise => "pointwise_conv",
+        }
+    }
+
+    /// Whether the attribute takes `key`.
+    pub const fn takes(self, key: Key) -> bool {
+        match self {
+            Kind::Separable => true,
+            Kind::Pointwise => matches!(
+                key,
+                Key::M | Key::N | Key::H | Key::W | Key::Bias | Key::Activation | Key::Residual
+            ),
+        }
+    }
+
+    /// Whether the attribute must be given `key`.
+    pub const fn requires(self, key: Key) -> bool {
+        match self {
+            Kind::Separable => matches!(key, Key::Dk | Key::M | Key::N),
+            Kind::Pointwise => matches!(key, Key::M | Key::N),
+        }
+    }
+
+    /// The keys the attribute takes, in table order.
+    pub fn keys(self) -> impl Iterator<Item = Key> {
+        Key::ALL.into_iter().filter(move |k| self.takes(*k))
+    }
+
+    /// A declaration to show in messages.
+    const fn example(self) -> &'static str {
+        match self {
+            Kind::Separable => "#[separable_conv(dk = 3, m = 32, n = 64)]",
+            Kind::Pointwise => "#[pointwise_conv(m = 32, n = 64)]",
+        }
+    }
 }
 
 impl Key {
     /// Every key, in the order the attribute's documentation lists them.
-    pub const ALL: [Key; 13] = [
+    pub const ALL: [Key; 14] = [
         Key::Dk,
         Key::M,
         Key::N,
@@ -58,6 +112,7 @@ impl Key {
         Key::DwActivation,
         Key::PwActivation,
         Key::DepthMultiplier,
+        Key::Residual,
     ];
 
     /// The key as written in the attribute.
@@ -76,12 +131,8 @@ impl Key {
             Key::DwActivation => "dw_activation",
             Key::PwActivation => "pw_activation",
             Key::DepthMultiplier => "depth_multiplier",
+            Key::Residual => "residual",
         }
-    }
-
-    /// Whether the attribute must give the key.
-    pub const fn required(self) -> bool {
-        matches!(self, Key::Dk | Key::M | Key::N)
     }
 
     /// The key named `name`, if any.
@@ -102,6 +153,8 @@ pub struct Spanned<T> {
 /// A validated `#[separable_conv]` declaration.
 #[derive(Clone, Debug)]
 pub struct LayerSpec {
+    /// Which attribute declared it.
+    pub kind: Kind,
     /// The struct the attribute was put on (a unit struct without generics).
     pub item: syn::ItemStruct,
     /// Kernel size.
@@ -126,6 +179,8 @@ pub struct LayerSpec {
     pub activations: Activations,
     /// Depthwise output channels per input channel.
     pub depth_multiplier: Spanned<usize>,
+    /// Whether the final store adds a skip input.
+    pub residual: bool,
 }
 
 impl LayerSpec {
@@ -201,6 +256,7 @@ struct Args {
     dw_activation: Option<Activation>,
     pw_activation: Option<Activation>,
     depth_multiplier: Option<Spanned<usize>>,
+    residual: Option<bool>,
     /// Keys given, bad values included, with the span of their value.
     given: Vec<(Key, Span)>,
 }
@@ -250,12 +306,8 @@ impl Args {
             Key::Dilation => self.dilation = Some(positive_int(name, value)?),
             Key::H => self.h = Some(positive_int(name, value)?),
             Key::W => self.w = Some(positive_int(name, value)?),
-            Key::Bias => match value {
-                Expr::Lit(ExprLit {
-                    lit: Lit::Bool(b), ..
-                }) => self.bias = Some(b.value),
-                _ => return Err(spanned(value, "`bias` must be `true` or `false`")),
-            },
+            Key::Bias => self.bias = Some(boolean(name, value)?),
+            Key::Residual => self.residual = Some(boolean(name, value)?),
             Key::Activation => self.activation = Some(activation(name, value)?),
             Key::DwActivation => self.dw_activation = Some(activation(name, value)?),
             Key::PwActivation => self.pw_activation = Some(activation(name, value)?),
@@ -269,14 +321,15 @@ impl Args {
     }
 
     /// Rules between keys: required keys, `h` and `w` together.
-    fn check(&self, errors: &mut Errors) {
-        for key in Key::ALL.into_iter().filter(|k| k.required()) {
+    fn check(&self, kind: Kind, errors: &mut Errors) {
+        for key in Key::ALL.into_iter().filter(|k| kind.requires(*k)) {
             if self.given(key).is_none() {
                 errors.at(
                     Span::call_site(),
                     format!(
-                        "missing required key `{}` (as in `#[separable_conv(dk = 3, m = 32, n = 64)]`)",
-                        key.name()
+                        "missing required key `{}` (as in `{}`)",
+                        key.name(),
+                        kind.example()
                     ),
                 );
             }
@@ -295,32 +348,45 @@ impl Args {
     }
 
     /// The spec, with defaults for the optional keys; `None` if a required part is missing.
-    fn build(self, item: syn::ItemStruct) -> Option<LayerSpec> {
+    fn build(self, kind: Kind, item: syn::ItemStruct) -> Option<LayerSpec> {
         let default = |value| Spanned {
             value,
             span: Span::call_site(),
         };
+        // A 1x1 layer is planned as a separable shape with a 1x1 "valid" depthwise stage
+        // that is never emitted: the pointwise plan is the same.
+        let (dk, padding) = match kind {
+            Kind::Separable => (self.dk?, self.padding.map_or(Padding::Same, |p| p.0)),
+            Kind::Pointwise => (default(1), Padding::Valid),
+        };
+        let activations = match (kind, self.activation) {
+            (Kind::Pointwise, act) => Activations {
+                depthwise: Activation::None,
+                pointwise: act.unwrap_or(Activation::None),
+            },
+            (Kind::Separable, Some(both)) => Activations::both(both),
+            (Kind::Separable, None) => Activations {
+                depthwise: self.dw_activation.unwrap_or(Activation::None),
+                pointwise: self.pw_activation.unwrap_or(Activation::None),
+            },
+        };
         Some(LayerSpec {
+            kind,
             item,
-            dk: self.dk?,
+            dk,
             m: self.m?,
             n: self.n?,
             stride: self.stride.unwrap_or(default(1)),
-            padding: self.padding.map_or(Padding::Same, |p| p.0),
+            padding,
             padding_spans: self
                 .padding
                 .map_or((Span::call_site(), None), |p| (p.1, p.2)),
             dilation: self.dilation.unwrap_or(default(1)),
             fixed_size: self.h.zip(self.w),
             bias: self.bias.unwrap_or(false),
-            activations: match self.activation {
-                Some(both) => Activations::both(both),
-                None => Activations {
-                    depthwise: self.dw_activation.unwrap_or(Activation::None),
-                    pointwise: self.pw_activation.unwrap_or(Activation::None),
-                },
-            },
+            activations,
             depth_multiplier: self.depth_multiplier.unwrap_or(default(1)),
+            residual: self.residual.unwrap_or(false),
         })
     }
 }
@@ -341,21 +407,21 @@ fn peel(expr: &Expr) -> Expr {
     }
 }
 
-/// Parses and validates the attribute arguments `attr` and the item `item`.
-pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<LayerSpec> {
+/// Parses and validates the arguments `attr` of the attribute `kind` and the item `item`.
+pub fn parse(kind: Kind, attr: TokenStream, item: TokenStream) -> syn::Result<LayerSpec> {
     let parsed = Punctuated::<Arg, Token![,]>::parse_terminated.parse2(attr)?;
     let mut errors = Errors::default();
-    let item = check_item(item, &mut errors);
+    let item = check_item(kind, item, &mut errors);
     let mut args = Args::default();
     for arg in parsed {
         let name = arg.key.to_string();
         match Key::from_name(&name) {
             None => {
-                let hint = match closest_key(&name) {
+                let hint = match closest_key(kind, &name) {
                     Some(k) => format!("; did you mean `{k}`?"),
                     None => String::new(),
                 };
-                let all: Vec<_> = Key::ALL.iter().map(|k| k.name()).collect();
+                let all: Vec<_> = kind.keys().map(|k| k.name()).collect();
                 errors.at(
                     arg.key.span(),
                     format!(
@@ -367,6 +433,18 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<LayerSpec> {
             Some(key) if args.given(key).is_some() => {
                 errors.at(arg.key.span(), format!("duplicate key `{name}`"));
             }
+            Some(key) if !kind.takes(key) => {
+                let takes: Vec<_> = kind.keys().map(|k| k.name()).collect();
+                errors.at(
+                    arg.key.span(),
+                    format!(
+                        "`{name}` does not apply to #[{}], a 1x1 convolution (it takes: {}); \
+                         a depthwise stage is #[separable_conv]",
+                        kind.attribute(),
+                        takes.join(", ")
+                    ),
+                );
+            }
             Some(key) => {
                 if let Err(e) = args.read(key, arg.key.span(), &peel(&arg.value)) {
                     errors.push(e);
@@ -374,12 +452,17 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<LayerSpec> {
             }
         }
     }
-    args.check(&mut errors);
+    args.check(kind, &mut errors);
     errors.finish()?;
     // With no error collected, every required key was read, so `build` has them all.
     let spec = item
-        .and_then(|item| args.build(item))
-        .ok_or_else(|| syn::Error::new(Span::call_site(), "invalid #[separable_conv]"))?;
+        .and_then(|item| args.build(kind, item))
+        .ok_or_else(|| {
+            syn::Error::new(
+                Span::call_site(),
+                format!("invalid #[{}]", kind.attribute()),
+            )
+        })?;
     check_shape(&spec)?;
     Ok(spec)
 }
@@ -487,7 +570,8 @@ fn check_shape(spec: &LayerSpec) -> syn::Result<()> {
     Ok(())
 }
 
-fn check_item(item: TokenStream, errors: &mut Errors) -> Option<syn::ItemStruct> {
+fn check_item(kind: Kind, item: TokenStream, errors: &mut Errors) -> Option<syn::ItemStruct> {
+    let attribute = kind.attribute();
     let item: syn::Item = match syn::parse2(item) {
         Ok(i) => i,
         Err(e) => {
@@ -500,7 +584,7 @@ fn check_item(item: TokenStream, errors: &mut Errors) -> Option<syn::ItemStruct>
         other => {
             errors.at(
                 item_keyword_span(&other),
-                "#[separable_conv] goes on a unit struct, such as `pub struct Stem;`",
+                format!("#[{attribute}] goes on a unit struct, such as `pub struct Stem;`"),
             );
             return None;
         }
@@ -509,15 +593,17 @@ fn check_item(item: TokenStream, errors: &mut Errors) -> Option<syn::ItemStruct>
     if !s.generics.params.is_empty() || s.generics.where_clause.is_some() {
         errors.at(
             s.generics.span(),
-            "#[separable_conv] generates a concrete layer: the struct cannot be generic",
+            format!("#[{attribute}] generates a concrete layer: the struct cannot be generic"),
         );
         ok = false;
     }
     if !matches!(s.fields, syn::Fields::Unit) {
         errors.at(
             s.fields.span(),
-            "#[separable_conv] goes on a unit struct (`pub struct Stem;`): the macro generates \
-             the fields that hold the weights",
+            format!(
+                "#[{attribute}] goes on a unit struct (`pub struct Stem;`): the macro generates \
+                 the fields that hold the weights"
+            ),
         );
         ok = false;
     }
@@ -652,14 +738,25 @@ fn activation(key: &str, value: &Expr) -> syn::Result<Activation> {
         })
 }
 
+fn boolean(key: &str, value: &Expr) -> syn::Result<bool> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Bool(b), ..
+        }) => Ok(b.value),
+        _ => Err(spanned(
+            value,
+            &format!("`{key}` must be `true` or `false`"),
+        )),
+    }
+}
+
 fn spanned(at: &Expr, msg: &str) -> syn::Error {
     syn::Error::new(at.span(), msg)
 }
 
 /// The known key nearest to `key` by edit distance, if it is near enough to be a typo.
-pub fn closest_key(key: &str) -> Option<&'static str> {
-    Key::ALL
-        .iter()
+pub fn closest_key(kind: Kind, key: &str) -> Option<&'static str> {
+    kind.keys()
         .map(|k| (edit_distance(key, k.name()), k.name()))
         .filter(|(d, k)| *d <= 2.max(k.len() / 3) && *d < k.len().max(key.len()))
         .min_by_key(|(d, _)| *d)
@@ -687,6 +784,7 @@ mod tests {
 
     fn parse_ok(attr: TokenStream) -> LayerSpec {
         parse(
+            Kind::Separable,
             attr,
             quote!(
                 pub struct Layer;
@@ -697,6 +795,7 @@ mod tests {
 
     fn parse_err(attr: TokenStream) -> String {
         parse(
+            Kind::Separable,
             attr,
             quote!(
                 pub struct Layer;
@@ -730,8 +829,10 @@ mod tests {
             w = 10,
             bias = true,
             activation = "relu6",
-            depth_multiplier = 2
+            depth_multiplier = 2,
+            residual = true
         ));
+        assert!(s.residual);
         let shape = s.shape();
         assert_eq!(shape.stride, 2);
         assert_eq!(shape.padding, Padding::Valid);
@@ -739,6 +840,55 @@ mod tests {
         assert_eq!(shape.depth_multiplier, 2);
         assert!(s.bias);
         assert_eq!(s.activations, Activations::both(Activation::Relu6));
+    }
+
+    fn parse_kind(kind: Kind, attr: TokenStream) -> syn::Result<LayerSpec> {
+        parse(
+            kind,
+            attr,
+            quote!(
+                pub struct Layer;
+            ),
+        )
+    }
+
+    #[test]
+    fn pointwise_layers_are_1x1_with_the_activation_after_it() {
+        let s = parse_kind(
+            Kind::Pointwise,
+            quote!(
+                m = 16,
+                n = 96,
+                bias = true,
+                activation = "relu6",
+                residual = false
+            ),
+        )
+        .unwrap();
+        assert_eq!(s.kind, Kind::Pointwise);
+        let shape = s.shape();
+        assert_eq!((shape.dk, shape.m, shape.n, shape.stride), (1, 16, 96, 1));
+        assert_eq!(shape.padding, Padding::Valid);
+        assert_eq!(s.activations.depthwise, Activation::None);
+        assert_eq!(s.activations.pointwise, Activation::Relu6);
+        assert!(s.bias && !s.residual);
+        // No dk is needed; the depthwise keys are refused, naming what the attribute takes.
+        for attr in [
+            quote!(m = 4, n = 8, dk = 3),
+            quote!(m = 4, n = 8, stride = 2),
+            quote!(m = 4, n = 8, dw_activation = "relu"),
+        ] {
+            let e = parse_kind(Kind::Pointwise, attr).unwrap_err().to_string();
+            assert!(e.contains("does not apply to #[pointwise_conv]"), "{e}");
+            assert!(e.contains("m, n, h, w, bias, activation, residual"), "{e}");
+        }
+        let e = parse_kind(Kind::Pointwise, quote!(n = 8))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("missing required key `m` (as in `#[pointwise_conv(m = 32, n = 64)]`)"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -785,10 +935,19 @@ mod tests {
 
     #[test]
     fn typos_get_a_suggestion() {
-        assert_eq!(closest_key("strde"), Some("stride"));
-        assert_eq!(closest_key("depth_multipler"), Some("depth_multiplier"));
-        assert_eq!(closest_key("activaton"), Some("activation"));
-        assert_eq!(closest_key("zzzzzz"), None);
+        assert_eq!(closest_key(Kind::Separable, "strde"), Some("stride"));
+        assert_eq!(
+            closest_key(Kind::Separable, "depth_multipler"),
+            Some("depth_multiplier")
+        );
+        assert_eq!(
+            closest_key(Kind::Separable, "activaton"),
+            Some("activation")
+        );
+        assert_eq!(closest_key(Kind::Separable, "zzzzzz"), None);
+        // Only the attribute's own keys are suggested.
+        assert_eq!(closest_key(Kind::Pointwise, "residul"), Some("residual"));
+        assert_eq!(closest_key(Kind::Pointwise, "strid"), None);
         assert!(
             parse_err(quote!(dk = 3, m = 1, n = 1, strid = 2)).contains("did you mean `stride`")
         );
@@ -877,6 +1036,7 @@ mod tests {
     #[test]
     fn non_unit_items_are_rejected() {
         let e = parse(
+            Kind::Separable,
             quote!(dk = 3, m = 1, n = 1),
             quote!(
                 struct S {
@@ -888,6 +1048,7 @@ mod tests {
         .to_string();
         assert!(e.contains("unit struct"), "{e}");
         let e = parse(
+            Kind::Separable,
             quote!(dk = 3, m = 1, n = 1),
             quote!(
                 enum E {}

@@ -319,12 +319,16 @@ pub struct Epilogue {
     pub bias: bool,
     /// The activation after each stage.
     pub activations: dsconv_runtime::Activations,
+    /// Whether the pointwise store adds a skip input after the activation (a residual
+    /// layer's kernels take an optional skip; without one they store as a plain layer).
+    pub residual: bool,
 }
 
 impl Default for Epilogue {
     fn default() -> Self {
         Epilogue {
             bias: false,
+            residual: false,
             activations: dsconv_runtime::Activations::both(dsconv_runtime::Activation::None),
         }
     }
@@ -349,9 +353,37 @@ pub struct Plan {
     pub fusion: FusionPlan,
     /// Bias and activation of each stage's store.
     pub epilogue: Epilogue,
+    /// A `#[pointwise_conv]` layer: only the pointwise stage is emitted (the depthwise plan
+    /// of its 1x1 "valid" shape is not used), its chunks `fusion.tile_pixels` long.
+    pub pointwise_only: bool,
 }
 
 impl Plan {
+    /// Plans a `#[pointwise_conv]` layer from `m` to `n` channels: the pointwise stage of
+    /// the separable shape with a 1x1 "valid" depthwise stage, which is not emitted.
+    pub fn for_pointwise_layer(
+        m: usize,
+        n: usize,
+        fixed_size: Option<(usize, usize)>,
+        epilogue: Epilogue,
+        isa: Backend,
+    ) -> Plan {
+        let shape = LayerShape {
+            dk: 1,
+            m,
+            n,
+            stride: 1,
+            dilation: 1,
+            padding: dsconv_runtime::Padding::Valid,
+            depth_multiplier: 1,
+            fixed_size,
+        };
+        Plan {
+            pointwise_only: true,
+            ..Plan::for_layer(&shape, epilogue, isa)
+        }
+    }
+
     /// Plans `shape` for `isa`, without bias or activation. The shape must be valid (as
     /// `#[separable_conv]` checks).
     pub fn for_spec(shape: &LayerShape, isa: Backend) -> Plan {
@@ -380,6 +412,7 @@ impl Plan {
             pointwise,
             fusion: FusionPlan { tile_pixels },
             epilogue,
+            pointwise_only: false,
         }
     }
 }
@@ -737,6 +770,8 @@ impl Plan {
             pointwise_loads_per_fma: p.loads_per_fma,
             pointwise_lane_utilisation: p.lane_utilisation,
             fused_tile_pixels: self.fusion.tile_pixels,
+            residual: self.epilogue.residual,
+            pointwise_only: self.pointwise_only,
         }
     }
 }
@@ -745,6 +780,9 @@ impl Plan {
 impl std::fmt::Display for Plan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = &self.shape;
+        if self.pointwise_only {
+            return write!(f, "pointwise {}->{}; {}", s.m, s.n, self.summary());
+        }
         write!(
             f,
             "depthwise over {c} channels, pointwise {c}->{n}; {summary}",
@@ -1068,6 +1106,7 @@ mod tests {
         tf.padding = Padding::SameUpper;
         let epilogue = Epilogue {
             bias: false,
+            residual: false,
             activations: dsconv_runtime::Activations {
                 depthwise: dsconv_runtime::Activation::Relu6,
                 pointwise: dsconv_runtime::Activation::None,

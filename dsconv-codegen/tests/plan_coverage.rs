@@ -62,7 +62,7 @@ fn choices(plan: &Plan) -> Vec<String> {
 fn plan_of(args: &str, backend: Backend) -> Option<Plan> {
     let attr: proc_macro2::TokenStream = args.parse().ok()?;
     let item: proc_macro2::TokenStream = "struct Layer;".parse().unwrap();
-    let spec = model::parse(attr, item).ok()?;
+    let spec = model::parse(model::Kind::Separable, attr, item).ok()?;
     Some(Plan::for_spec(&spec.shape(), backend))
 }
 

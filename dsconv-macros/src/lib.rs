@@ -26,6 +26,7 @@ use proc_macro::TokenStream;
 /// | `dw_activation` | as `activation` | `"none"` | after the depthwise stage only (not with `activation`) |
 /// | `pw_activation` | as `activation` | `"none"` | after the pointwise stage only (not with `activation`); `out = pw_act(pw(dw_act(dw(x) + b_dw)) + b_pw)` |
 /// | `h`, `w` | integers >= 1, both or neither | none | a fixed input size: the layer then has `H`, `W`, `HO`, `WO` and the multiplication counts as constants, and rejects other sizes |
+/// | `residual` | `true` or `false` | `false` | the layer adds a skip input of the output's shape after the pointwise activation, in its final store: `out = pw_act(..) + skip` (`forward_residual`; `forward` is then an error) |
 ///
 /// Every mistake is a compile error at the offending token (an unknown key suggests the
 /// closest one). What the layer gets — constructors, `forward`, the counts, the plan of
@@ -33,35 +34,81 @@ use proc_macro::TokenStream;
 /// [`SeparableConv`](../dsconv/trait.SeparableConv.html).
 #[proc_macro_attribute]
 pub fn separable_conv(attr: TokenStream, item: TokenStream) -> TokenStream {
-    dsconv_codegen::expand(attr.into(), item.into()).into()
+    dsconv_codegen::expand(
+        dsconv_codegen::model::Kind::Separable,
+        attr.into(),
+        item.into(),
+    )
+    .into()
+}
+
+/// Turns a unit struct into a 1x1 convolution layer (the pointwise stage of a separable
+/// layer, alone: MobileNetV2's expand and project layers), run by the same kernels.
+///
+/// ```text
+/// #[pointwise_conv(m = 16, n = 96, bias = true, activation = "relu6")]
+/// pub struct Expand;
+/// ```
+///
+/// # Keys
+///
+/// | key | values | default | meaning |
+/// |---|---|---|---|
+/// | `m` | integer >= 1 | required | input channels |
+/// | `n` | integer >= 1 | required | output channels |
+/// | `bias` | `true` or `false` | `false` | whether the layer adds a bias (`from_weights_with_bias`) |
+/// | `activation` | `"none"`, `"relu"`, `"relu6"`, `"hardswish"`, `"silu"` | `"none"` | applied after the convolution and its bias |
+/// | `residual` | `true` or `false` | `false` | the layer adds a skip input of the output's shape after the activation, in its final store (`forward_residual`) |
+/// | `h`, `w` | integers >= 1, both or neither | none | a fixed input size (constants `H`, `W`, `MULS`; other sizes are rejected) |
+///
+/// The layer implements [`PointwiseConv`](../dsconv/trait.PointwiseConv.html) and
+/// [`Layer`](../dsconv/trait.Layer.html); any other key is a compile error that names the
+/// keys it takes.
+#[proc_macro_attribute]
+pub fn pointwise_conv(attr: TokenStream, item: TokenStream) -> TokenStream {
+    dsconv_codegen::expand(
+        dsconv_codegen::model::Kind::Pointwise,
+        attr.into(),
+        item.into(),
+    )
+    .into()
 }
 
 #[cfg(test)]
 mod tests {
-    /// The key table above documents exactly the keys the parser's table accepts.
+    use dsconv_codegen::model::Kind;
+
+    /// Each attribute's key table documents exactly the keys the parser accepts for it.
     #[test]
     fn every_key_is_documented() {
         let source = include_str!("lib.rs");
-        let rows: Vec<&str> = source
-            .lines()
-            .filter(|l| l.starts_with("/// | `"))
-            .collect();
-        for key in dsconv_codegen::model::Key::ALL {
-            let cell = format!("`{}`", key.name());
-            assert!(
-                rows.iter()
-                    .any(|r| r.split(" | ").nth(1).is_some_and(|c| c.contains(&cell))),
-                "key {cell} is not in the attribute's documentation table"
-            );
+        // The docs of each attribute precede its `#[proc_macro_attribute]`.
+        let sections: Vec<&str> = source.split("#[proc_macro_attribute]").collect();
+        for (kind, section) in [
+            (Kind::Separable, sections[0]),
+            (Kind::Pointwise, sections[1]),
+        ] {
+            let rows: Vec<&str> = section
+                .lines()
+                .filter(|l| l.starts_with("/// | `"))
+                .collect();
+            for key in kind.keys() {
+                let cell = format!("`{}`", key.name());
+                assert!(
+                    rows.iter()
+                        .any(|r| r.split(" | ").nth(1).is_some_and(|c| c.contains(&cell))),
+                    "key {cell} is not in the {kind:?} attribute's documentation table"
+                );
+            }
+            let documented = rows
+                .iter()
+                .map(|r| {
+                    r.split(" | ")
+                        .nth(1)
+                        .map_or(0, |c| c.matches('`').count() / 2)
+                })
+                .sum::<usize>();
+            assert_eq!(documented, kind.keys().count(), "{kind:?}");
         }
-        let documented = rows
-            .iter()
-            .map(|r| {
-                r.split(" | ")
-                    .nth(1)
-                    .map_or(0, |c| c.matches('`').count() / 2)
-            })
-            .sum::<usize>();
-        assert_eq!(documented, dsconv_codegen::model::Key::ALL.len());
     }
 }

@@ -18,7 +18,7 @@ use crate::Pads;
 
 /// `forward`'s tile walk: the output in tiles of `tile_pixels` pixels of `n` channels; for
 /// each, `depthwise(first_pixel, tile, scratch)` fills `tile` (`pixels * c` floats) and
-/// `pointwise(tile, pixels, out_tile)` consumes it while it is in cache. `scratch_floats`
+/// `pointwise(first_pixel, tile, pixels, out_tile)` consumes it while it is in cache. `scratch_floats`
 /// of per-thread scratch follow the tile buffer (reused: no allocation in steady state).
 #[inline(always)]
 pub fn fused_tiles(
@@ -28,7 +28,7 @@ pub fn fused_tiles(
     tile_pixels: usize,
     scratch_floats: usize,
     mut depthwise: impl FnMut(usize, &mut [f32], &mut [f32]),
-    mut pointwise: impl FnMut(&[f32], usize, &mut [f32]),
+    mut pointwise: impl FnMut(usize, &[f32], usize, &mut [f32]),
 ) {
     let tile_floats = tile_pixels * c;
     crate::layer::with_scratch(tile_floats + scratch_floats, |buffer| {
@@ -38,7 +38,7 @@ pub fn fused_tiles(
             let pixels = out_tile.len() / n;
             let dw_tile = &mut tile[..pixels * c];
             depthwise(first_pixel, dw_tile, scratch);
-            pointwise(dw_tile, pixels, out_tile);
+            pointwise(first_pixel, dw_tile, pixels, out_tile);
             first_pixel += pixels;
         }
     })
@@ -350,8 +350,9 @@ mod tests {
                 firsts.push((first, tile.len() / c));
                 tile.fill(first as f32);
             },
-            |tile, pixels, out_tile| {
+            |first, tile, pixels, out_tile| {
                 assert_eq!(tile.len(), pixels * c);
+                assert_eq!(tile[0], first as f32);
                 out_tile.fill(tile[0] + 1.0);
             },
         );

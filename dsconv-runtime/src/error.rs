@@ -11,6 +11,8 @@ pub enum Tensor {
     Input,
     /// The output buffer (HWC).
     Output,
+    /// The skip input a residual layer adds (HWC, the output's shape).
+    Skip,
     /// Depthwise weights, PyTorch layout `(M*DM, 1, DK, DK)`.
     DepthwiseWeights,
     /// Depthwise bias, `M*DM` values.
@@ -32,6 +34,7 @@ impl Tensor {
         match self {
             Tensor::Input => &["batch", "H", "W", "C"],
             Tensor::Output => &["batch", "Ho", "Wo", "C"],
+            Tensor::Skip => &["batch", "Ho", "Wo", "C"],
             Tensor::DepthwiseWeights => &["M*DM", "1", "DK", "DK"],
             Tensor::DepthwiseBias => &["M*DM"],
             Tensor::PointwiseWeights => &["N", "M*DM", "1", "1"],
@@ -92,6 +95,7 @@ impl fmt::Display for Tensor {
         f.write_str(match self {
             Tensor::Input => "input",
             Tensor::Output => "output",
+            Tensor::Skip => "skip input",
             Tensor::DepthwiseWeights => "depthwise weights",
             Tensor::DepthwiseBias => "depthwise bias",
             Tensor::PointwiseWeights => "pointwise weights",
@@ -238,6 +242,25 @@ pub enum Error {
         /// The file's element type.
         dtype: String,
     },
+    /// A layer declared with `residual = true` was called without its skip input.
+    SkipRequired {
+        /// The layer's name.
+        layer: &'static str,
+    },
+    /// A skip input was given to a layer declared without `residual = true`.
+    NotResidual {
+        /// The layer's name.
+        layer: &'static str,
+    },
+    /// A [`Chain`](crate::Chain) step's skip input is wrong.
+    ChainSkip {
+        /// The layer's position in the chain, from 0.
+        index: usize,
+        /// The layer's name.
+        layer: &'static str,
+        /// What is wrong, and the fix.
+        reason: String,
+    },
     /// A [`Chain`](crate::Chain) was given no layers.
     EmptyChain,
     /// A layer of a [`Chain`](crate::Chain) takes other channels than the previous layer
@@ -356,6 +379,19 @@ impl fmt::Display for Error {
                 f,
                 "layer {layer}: tensor {name:?} has an unsupported element type: expected F32 or F64, got {dtype}"
             ),
+            Error::SkipRequired { layer } => write!(
+                f,
+                "layer {layer} is declared with residual = true: expected a skip input (call forward_residual), got none"
+            ),
+            Error::NotResidual { layer } => write!(
+                f,
+                "layer {layer} is declared without residual = true: expected no skip input (call forward, or declare residual = true), got one"
+            ),
+            Error::ChainSkip {
+                index,
+                layer,
+                reason,
+            } => write!(f, "chain layer {index} ({layer}): {reason}"),
             Error::EmptyChain => write!(f, "chain has no layers: expected at least one, got 0"),
             Error::ChainChannels {
                 index,
@@ -388,6 +424,9 @@ impl Error {
             Error::MissingTensor { .. } => "MissingTensor",
             Error::TensorShape { .. } => "TensorShape",
             Error::TensorDtype { .. } => "TensorDtype",
+            Error::SkipRequired { .. } => "SkipRequired",
+            Error::NotResidual { .. } => "NotResidual",
+            Error::ChainSkip { .. } => "ChainSkip",
             Error::EmptyChain => "EmptyChain",
             Error::ChainChannels { .. } => "ChainChannels",
         }

@@ -61,7 +61,11 @@ impl WeightLayout {
 
     /// The pointwise kernel's shape in this layout.
     pub const fn pointwise_dims(self, shape: &LayerShape) -> [usize; 4] {
-        let (c, n) = (shape.m * shape.depth_multiplier, shape.n);
+        self.dims_1x1(shape.m * shape.depth_multiplier, shape.n)
+    }
+
+    /// The shape of a 1x1 convolution's kernel from `c` to `n` channels in this layout.
+    pub const fn dims_1x1(self, c: usize, n: usize) -> [usize; 4] {
         match self {
             WeightLayout::PyTorch => [n, c, 1, 1],
             WeightLayout::TensorFlow => [1, 1, c, n],
@@ -199,7 +203,6 @@ pub fn convert(
     let (k, c, n) = (shape.dk, shape.m * shape.depth_multiplier, shape.n);
     let taps = k * k;
     let dw_dims = layout.depthwise_dims(shape);
-    let pw_dims = layout.pointwise_dims(shape);
     check_length(
         layer,
         Tensor::Kernel(StageName::Depthwise, layout),
@@ -207,6 +210,7 @@ pub fn convert(
         Dims::new(&dw_dims),
         weights.depthwise.kernel.len(),
     )?;
+    let pw_dims = layout.pointwise_dims(shape);
     check_length(
         layer,
         Tensor::Kernel(StageName::Pointwise, layout),
@@ -214,29 +218,15 @@ pub fn convert(
         Dims::new(&pw_dims),
         weights.pointwise.kernel.len(),
     )?;
-    for (stage, s, channels) in [
-        (StageName::Depthwise, &weights.depthwise, c),
-        (StageName::Pointwise, &weights.pointwise, n),
-    ] {
-        if let Some(bn) = &s.batch_norm {
-            if !declared_bias {
-                return Err(Error::BatchNormWithoutBias { layer, stage });
-            }
-            check_batch_norm(layer, stage, bn, channels)?;
-            // The convolution's own bias is folded too: check it here, since `load` only
-            // sees the folded one.
-            if let Some(b) = s.bias {
-                let tensor = match stage {
-                    StageName::Depthwise => Tensor::DepthwiseBias,
-                    StageName::Pointwise => Tensor::PointwiseBias,
-                };
-                check_length(layer, tensor, channels, Dims::new(&[channels]), b.len())?;
-            }
-        }
-    }
-    // Permute to (M*DM, 1, k, k) and (N, M*DM, 1, 1). TensorFlow's (k, k, M, DM) and
-    // TFLite's (1, k, k, M*DM) hold tap (ky, kx) of channel o = m * DM + j at the same
-    // flat index, (ky * k + kx) * C + o.
+    check_stage(
+        layer,
+        StageName::Depthwise,
+        c,
+        declared_bias,
+        &weights.depthwise,
+    )?;
+    // Permute to (M*DM, 1, k, k). TensorFlow's (k, k, M, DM) and TFLite's (1, k, k, M*DM)
+    // hold tap (ky, kx) of channel o = m * DM + j at the same flat index, (ky * k + kx) * C + o.
     let dw_src = weights.depthwise.kernel;
     let depthwise: Vec<f32> = match layout {
         WeightLayout::PyTorch => dw_src.to_vec(),
@@ -247,24 +237,78 @@ pub fn convert(
             })
             .collect(),
     };
-    let pw_src = weights.pointwise.kernel;
-    let pointwise: Vec<f32> = match layout {
-        WeightLayout::PyTorch | WeightLayout::TfLite => pw_src.to_vec(),
-        WeightLayout::TensorFlow => (0..n * c)
-            .map(|i| {
-                let (o, ci) = (i / c, i % c);
-                pw_src[ci * n + o]
-            })
-            .collect(),
-    };
     let (depthwise, depthwise_bias) = fold(depthwise, taps, &weights.depthwise);
-    let (pointwise, pointwise_bias) = fold(pointwise, c, &weights.pointwise);
+    let (pointwise, pointwise_bias) =
+        convert_pointwise(layer, (c, n), declared_bias, layout, &weights.pointwise)?;
     Ok(Converted {
         depthwise,
         depthwise_bias,
         pointwise,
         pointwise_bias,
     })
+}
+
+/// Converts a 1x1 convolution's tensors from `c` to `n` channels (a separable layer's
+/// pointwise stage, or a `#[pointwise_conv]` layer declared with a bias when
+/// `declared_bias`): the kernel, in `layout`, to `(N, C, 1, 1)`, its BatchNorm folded in
+/// `f64`. Returns the kernel and the bias (`None` without a bias or BatchNorm).
+///
+/// # Errors
+/// As [`convert`], for this stage.
+pub fn convert_pointwise(
+    layer: &'static str,
+    (c, n): (usize, usize),
+    declared_bias: bool,
+    layout: WeightLayout,
+    stage: &StageWeights<'_>,
+) -> Result<(Vec<f32>, Option<Vec<f32>>), Error> {
+    let dims = layout.dims_1x1(c, n);
+    check_length(
+        layer,
+        Tensor::Kernel(StageName::Pointwise, layout),
+        n * c,
+        Dims::new(&dims),
+        stage.kernel.len(),
+    )?;
+    check_stage(layer, StageName::Pointwise, n, declared_bias, stage)?;
+    // Permute to (N, C, 1, 1); TFLite's (N, 1, 1, C) is that already.
+    let src = stage.kernel;
+    let kernel: Vec<f32> = match layout {
+        WeightLayout::PyTorch | WeightLayout::TfLite => src.to_vec(),
+        WeightLayout::TensorFlow => (0..n * c)
+            .map(|i| {
+                let (o, ci) = (i / c, i % c);
+                src[ci * n + o]
+            })
+            .collect(),
+    };
+    Ok(fold(kernel, c, stage))
+}
+
+/// A stage's BatchNorm (allowed only with a declared bias) and, when it has one, the
+/// convolution's own bias, which is folded too and so is checked here (`load` only sees the
+/// folded one).
+fn check_stage(
+    layer: &'static str,
+    stage: StageName,
+    channels: usize,
+    declared_bias: bool,
+    s: &StageWeights<'_>,
+) -> Result<(), Error> {
+    if let Some(bn) = &s.batch_norm {
+        if !declared_bias {
+            return Err(Error::BatchNormWithoutBias { layer, stage });
+        }
+        check_batch_norm(layer, stage, bn, channels)?;
+        if let Some(b) = s.bias {
+            let tensor = match stage {
+                StageName::Depthwise => Tensor::DepthwiseBias,
+                StageName::Pointwise => Tensor::PointwiseBias,
+            };
+            check_length(layer, tensor, channels, Dims::new(&[channels]), b.len())?;
+        }
+    }
+    Ok(())
 }
 
 fn check_batch_norm(

@@ -10,6 +10,7 @@ pub use crate::drive::{
 pub use crate::packing::{
     pack_depthwise, pack_pointwise_panels, pad_columns, transpose, CHANNEL_PAD, PANEL_WIDTH,
 };
+pub use crate::pointwise::output_dims as pointwise_output_dims;
 use crate::{AlignedBuf, Dims, Error, LayerShape, Tensor};
 
 /// Validated sizes of one `forward`-like call.
@@ -156,6 +157,21 @@ pub fn check_length(
             dims,
         })
     }
+}
+
+/// Checks a skip input's length against the output's `(ho, wo, n)`.
+pub fn check_skip(
+    layer: &'static str,
+    (ho, wo, n): (usize, usize, usize),
+    actual: usize,
+) -> Result<(), Error> {
+    check_length(
+        layer,
+        Tensor::Skip,
+        ho * wo * n,
+        Dims::new(&[1, ho, wo, n]),
+        actual,
+    )
 }
 
 /// Checks a weight or bias tensor's length against its shape `dims` and that every value is

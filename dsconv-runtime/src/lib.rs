@@ -15,6 +15,7 @@ pub mod frameworks;
 pub mod layer;
 mod network;
 pub mod packing;
+mod pointwise;
 pub mod reference;
 pub mod report;
 #[cfg(feature = "safetensors")]
@@ -28,7 +29,8 @@ pub use error::{Dims, Error, Tensor};
 pub use frameworks::{
     BatchNorm, BatchNormParam, FrameworkWeights, StageName, StageWeights, WeightLayout,
 };
-pub use network::{Chain, Layer, CHAIN_NAME};
+pub use network::{Chain, ChainBuilder, Layer, CHAIN_NAME};
+pub use pointwise::PointwiseConv;
 pub use report::{DepthwiseStrategy, PlanSummary, PointwiseOrder, PointwisePrefetch};
 pub use shape::{output_extent, LayerShape, MulCount, Padding, Pads};
 
@@ -67,6 +69,9 @@ pub trait SeparableConv: Send + Sync {
     const PW_ACTIVATION: Activation = Self::ACTIVATIONS.pointwise;
     /// Whether the layer has biases (loaded by `from_weights_with_bias`).
     const BIAS: bool;
+    /// Whether the layer adds a skip input to its output (`residual = true`): it then runs
+    /// through [`forward_residual`](Self::forward_residual), and `forward` is an error.
+    const RESIDUAL: bool;
 
     /// Depthwise kernel size.
     const DK: usize = Self::SHAPE.dk;
@@ -187,6 +192,9 @@ pub trait SeparableConv: Send + Sync {
         output: &mut [f32],
     ) -> Result<(), Error> {
         let backend = backend.require()?;
+        if Self::RESIDUAL {
+            return Err(Error::SkipRequired { layer: Self::NAME });
+        }
         let g = layer::Geometry::new(Self::NAME, &Self::SHAPE, batch, h, w)?;
         g.check(input.len(), output.len(), Self::N)?;
         for (image, out) in input
@@ -199,6 +207,49 @@ pub trait SeparableConv: Send + Sync {
             // exactly the length `__forward_unchecked` requires.
             unsafe { self.__forward_unchecked(backend, image, h, w, g.ho, g.wo, out) };
         }
+        Ok(())
+    }
+
+    /// Runs a layer declared with `residual = true` on one HWC image: the layer's output
+    /// plus `skip` (`Ho * Wo * N` floats, the output's shape), added in the final store,
+    /// after the pointwise activation (the MobileNetV2 / EfficientNet form).
+    ///
+    /// # Errors
+    /// [`Error::NotResidual`] for a layer declared without `residual = true`,
+    /// [`Error::Length`] naming [`Tensor::Skip`] for a skip of the wrong length, and those
+    /// of [`forward`](Self::forward).
+    fn forward_residual(
+        &self,
+        input: &[f32],
+        skip: &[f32],
+        h: usize,
+        w: usize,
+        output: &mut [f32],
+    ) -> Result<(), Error> {
+        self.forward_residual_on(Backend::active()?, input, skip, h, w, output)
+    }
+
+    /// [`forward_residual`](Self::forward_residual) on a named backend.
+    fn forward_residual_on(
+        &self,
+        backend: Backend,
+        input: &[f32],
+        skip: &[f32],
+        h: usize,
+        w: usize,
+        output: &mut [f32],
+    ) -> Result<(), Error> {
+        let backend = backend.require()?;
+        if !Self::RESIDUAL {
+            return Err(Error::NotResidual { layer: Self::NAME });
+        }
+        let g = layer::Geometry::new(Self::NAME, &Self::SHAPE, 1, h, w)?;
+        g.check(input.len(), output.len(), Self::N)?;
+        layer::check_skip(Self::NAME, (g.ho, g.wo, Self::N), skip.len())?;
+        // SAFETY: backend, sizes and the lengths of input, output and skip validated above.
+        unsafe {
+            self.__forward_residual_unchecked(backend, input, skip, h, w, g.ho, g.wo, output)
+        };
         Ok(())
     }
 
@@ -233,7 +284,8 @@ pub trait SeparableConv: Send + Sync {
     }
 
     /// Runs only the pointwise stage (with its bias and activation) on `h x w` pixels of
-    /// `M * DM` channels (a depthwise output), writing `h * w * N` floats.
+    /// `M * DM` channels (a depthwise output), writing `h * w * N` floats. A residual
+    /// layer's stage runs without the skip.
     fn pointwise(
         &self,
         input: &[f32],
@@ -275,6 +327,24 @@ pub trait SeparableConv: Send + Sync {
         &self,
         backend: Backend,
         input: &[f32],
+        h: usize,
+        w: usize,
+        ho: usize,
+        wo: usize,
+        output: &mut [f32],
+    );
+
+    /// Kernel entry behind [`forward_residual`](Self::forward_residual).
+    ///
+    /// # Safety
+    /// As `__forward_unchecked`, with `skip.len() == output.len()`.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn __forward_residual_unchecked(
+        &self,
+        backend: Backend,
+        input: &[f32],
+        skip: &[f32],
         h: usize,
         w: usize,
         ho: usize,

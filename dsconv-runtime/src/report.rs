@@ -147,10 +147,47 @@ pub struct PlanSummary {
     /// Output pixels per fused tile of `forward` (depthwise tile kept in cache, then consumed
     /// by the pointwise stage).
     pub fused_tile_pixels: usize,
+    /// Whether the pointwise store adds a skip input (`residual = true`).
+    pub residual: bool,
+    /// A `#[pointwise_conv]` layer: no depthwise stage (the depthwise fields describe
+    /// nothing), and `fused_tile_pixels` is the length of the pointwise stage's chunks.
+    pub pointwise_only: bool,
+}
+
+impl PlanSummary {
+    /// The pointwise stage's part of the report.
+    fn pointwise_part(&self) -> String {
+        format!(
+            "activation {}{}: {}x{} register tile{}, {}, {}, {:.2} loads/FMA, lane utilisation {:.1}%",
+            self.activations.pointwise.name(),
+            if self.residual { " then + skip" } else { "" },
+            self.pointwise_rows,
+            self.pointwise_cols,
+            if self.pointwise_weights_in_registers {
+                " (weights in registers)"
+            } else {
+                ""
+            },
+            self.pointwise_order.describe(),
+            self.pointwise_prefetch.describe(),
+            self.pointwise_loads_per_fma,
+            self.pointwise_lane_utilisation * 100.0,
+        )
+    }
 }
 
 impl fmt::Display for PlanSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.pointwise_only {
+            return write!(
+                f,
+                "{} ({} lanes): 1x1 convolution, {}; chunks of {} px",
+                self.backend,
+                self.lanes,
+                self.pointwise_part(),
+                self.fused_tile_pixels
+            );
+        }
         // Width vectors hold output columns of one channel; channel vectors, channels of
         // one pixel.
         let blocking = if self.depthwise_strategy == DepthwiseStrategy::WidthVectors {
@@ -167,8 +204,7 @@ impl fmt::Display for PlanSummary {
         write!(
             f,
             "{} ({} lanes): depthwise {}, activation {}: {}, {}, {:.2} loads/FMA, lane utilisation {:.1}%; \
-             pointwise activation {}: {}x{} register tile{}, {}, {}, {:.2} loads/FMA, lane utilisation {:.1}%; fused \
-             tiles of {} px",
+             pointwise {}; fused tiles of {} px",
             self.backend,
             self.lanes,
             self.geometry,
@@ -177,18 +213,7 @@ impl fmt::Display for PlanSummary {
             blocking,
             self.depthwise_loads_per_fma,
             self.depthwise_lane_utilisation * 100.0,
-            self.activations.pointwise.name(),
-            self.pointwise_rows,
-            self.pointwise_cols,
-            if self.pointwise_weights_in_registers {
-                " (weights in registers)"
-            } else {
-                ""
-            },
-            self.pointwise_order.describe(),
-            self.pointwise_prefetch.describe(),
-            self.pointwise_loads_per_fma,
-            self.pointwise_lane_utilisation * 100.0,
+            self.pointwise_part(),
             self.fused_tile_pixels,
         )
     }

@@ -9,7 +9,7 @@
 //! `BatchNormalization`s; every field is public for any other naming.
 
 use crate::frameworks::{BatchNorm, FrameworkWeights, StageWeights, WeightLayout};
-use crate::{Dims, Error, SeparableConv};
+use crate::{Dims, Error, PointwiseConv, SeparableConv};
 use std::path::Path;
 
 /// The names of one BatchNorm's tensors, and its `eps` (which files do not hold).
@@ -60,6 +60,29 @@ pub struct StageNames {
     pub bias: Option<String>,
     /// The BatchNorm after the convolution, if any.
     pub batch_norm: Option<BatchNormNames>,
+}
+
+impl StageNames {
+    /// A PyTorch `Conv2d` at `conv` (e.g. `"0"`; `"{conv}.weight"`, no bias) followed by the
+    /// `BatchNorm2d` at `bn` (`eps = 1e-5`): a `#[pointwise_conv]` layer's tensors in a
+    /// `state_dict`.
+    pub fn pytorch_conv_bn(conv: &str, bn: &str) -> Self {
+        StageNames {
+            kernel: format!("{conv}.weight"),
+            bias: None,
+            batch_norm: Some(BatchNormNames::pytorch(bn)),
+        }
+    }
+
+    /// A Keras `Conv2D` named `conv` (`"{conv}/kernel"`, `use_bias = False`) followed by the
+    /// `BatchNormalization` named `bn` (`eps = 1e-3`).
+    pub fn keras_conv_bn(conv: &str, bn: &str) -> Self {
+        StageNames {
+            kernel: format!("{conv}/kernel"),
+            bias: None,
+            batch_norm: Some(BatchNormNames::keras(bn)),
+        }
+    }
 }
 
 /// The names of a separable layer's tensors in a file.
@@ -218,6 +241,23 @@ impl<'data> WeightFile<'data> {
             depthwise: dw.view(),
             pointwise: pw.view(),
         })
+    }
+}
+
+impl WeightFile<'_> {
+    /// Loads the `#[pointwise_conv]` layer `L` from the tensors `names` (its kernel in
+    /// `layout`: PyTorch `(N, M, 1, 1)`, TensorFlow `(1, 1, M, N)`, TFLite `(N, 1, 1, M)`),
+    /// BatchNorm folded.
+    ///
+    /// # Errors
+    /// As [`load`](Self::load), for the one stage.
+    pub fn load_pointwise<L: PointwiseConv>(
+        &self,
+        layout: WeightLayout,
+        names: &StageNames,
+    ) -> Result<L, Error> {
+        let stage = Stage::read(self, L::NAME, names, &layout.dims_1x1(L::M, L::N), L::N)?;
+        L::load_from(layout, &stage.view())
     }
 }
 

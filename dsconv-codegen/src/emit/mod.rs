@@ -5,10 +5,11 @@
 //! backend modules.
 
 mod isa;
+mod pointwise_layer;
 mod scalar;
 mod simd;
 
-use crate::model::LayerSpec;
+use crate::model::{Kind, LayerSpec};
 use crate::plan::{Backend, Epilogue, Plan, PANEL_WIDTH};
 use dsconv_runtime::{Activation, Padding};
 use proc_macro2::TokenStream;
@@ -17,10 +18,14 @@ use quote::{format_ident, quote};
 /// Generates the layer type for a validated spec: the struct, its inherent items (constants,
 /// plans, constructor, kernels), `Debug`, and the `SeparableConv` impl.
 pub fn expand(spec: &LayerSpec) -> TokenStream {
+    if spec.kind == Kind::Pointwise {
+        return pointwise_layer::expand(spec);
+    }
     let shape = spec.shape();
     let epilogue = Epilogue {
         bias: spec.bias,
         activations: spec.activations,
+        residual: spec.residual,
     };
     // Every backend of the ISA table this build has (cargo features); each is compiled only
     // on its architecture. Scalar comes first: it is every dispatch's fallback.
@@ -271,6 +276,10 @@ fn backend_kernels(plan: &Plan) -> TokenStream {
     let (dw_fn, pw_fn) = (&names.depthwise, &names.pointwise);
     let (tile_pixels, n, c) = (plan.fusion.tile_pixels, plan.shape.n, plan.channels);
     let dw_scratch = simd::depthwise_scratch(plan);
+    let residual = plan.epilogue.residual;
+    let skip_param = residual.then(|| quote!(, skip: ::core::option::Option<&[f32]>));
+    let skip_tile =
+        residual.then(|| quote!(, skip.map(|s| &s[first_pixel * #n..(first_pixel + pixels) * #n])));
     quote! {
         #dw
         #pw
@@ -284,7 +293,7 @@ fn backend_kernels(plan: &Plan) -> TokenStream {
         #cfg
         #feature
         #[allow(unused_unsafe)]
-        unsafe fn #forward(&self, input: &[f32], h: usize, w: usize, wo: usize, output: &mut [f32]) {
+        unsafe fn #forward(&self, input: &[f32], h: usize, w: usize, wo: usize, output: &mut [f32] #skip_param) {
             let pixels = #tile_pixels;
             ::dsconv::__private::fused_tiles(
                 output,
@@ -298,8 +307,11 @@ fn backend_kernels(plan: &Plan) -> TokenStream {
                 |first_pixel, dw_tile, scratch| unsafe {
                     self.#dw_fn(input, h, w, wo, first_pixel, dw_tile, scratch)
                 },
-                // SAFETY: as above; out_tile holds `pixels * N` floats.
-                |dw_tile, pixels, out_tile| unsafe { self.#pw_fn(dw_tile, pixels, out_tile) },
+                // SAFETY: as above; out_tile holds `pixels * N` floats (and a skip tile the
+                // same, from a skip of the output's length).
+                |first_pixel, dw_tile, pixels, out_tile| unsafe {
+                    self.#pw_fn(dw_tile, pixels, out_tile #skip_tile)
+                },
             )
         }
     }
@@ -370,10 +382,25 @@ fn trait_impl(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
         quote!(#cfg Self::#name,)
     });
     let load = load_fn(spec, l);
+    // A residual layer's kernels take an optional skip: `None` for the stage alone.
+    let residual = spec.residual;
+    let none = residual.then(|| quote!(, ::core::option::Option::None));
     let forward = dispatch(plans, |_, k| {
         let f = &k.forward;
-        quote!(self.#f(input, h, w, wo, output))
+        quote!(self.#f(input, h, w, wo, output #none))
     });
+    let forward_residual = if residual {
+        dispatch(plans, |_, k| {
+            let f = &k.forward;
+            quote!(self.#f(input, h, w, wo, output, ::core::option::Option::Some(skip)))
+        })
+    } else {
+        // Never called: `forward_residual_on` refuses a layer that is not residual.
+        quote!({
+            let _ = skip;
+            #forward
+        })
+    };
     let depthwise = dispatch(plans, |plan, k| {
         let f = &k.depthwise;
         let scratch = simd::depthwise_scratch(plan);
@@ -387,7 +414,7 @@ fn trait_impl(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
     });
     let pointwise = dispatch(plans, |_, k| {
         let f = &k.pointwise;
-        quote!(self.#f(input, pixels, output))
+        quote!(self.#f(input, pixels, output #none))
     });
     quote! {
         #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
@@ -408,6 +435,7 @@ fn trait_impl(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
                 pointwise: #pw_act,
             };
             const BIAS: bool = #bias;
+            const RESIDUAL: bool = #residual;
             const PLANS: &'static [::dsconv::PlanSummary] = &[#(#plan_items)*];
 
             #load
@@ -423,6 +451,20 @@ fn trait_impl(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
                 output: &mut [f32],
             ) {
                 #forward
+            }
+
+            unsafe fn __forward_residual_unchecked(
+                &self,
+                backend: ::dsconv::Backend,
+                input: &[f32],
+                skip: &[f32],
+                h: usize,
+                w: usize,
+                _ho: usize,
+                wo: usize,
+                output: &mut [f32],
+            ) {
+                #forward_residual
             }
 
             unsafe fn __depthwise_unchecked(
@@ -536,6 +578,7 @@ fn plan_summary(plan: &Plan) -> TokenStream {
         r.fused_tile_pixels,
     );
     let geometry = r.geometry;
+    let (residual, pointwise_only) = (r.residual, r.pointwise_only);
     let (dw_act, pw_act) = (
         activation_path(r.activations.depthwise),
         activation_path(r.activations.pointwise),
@@ -562,6 +605,8 @@ fn plan_summary(plan: &Plan) -> TokenStream {
             pointwise_loads_per_fma: #plpf,
             pointwise_lane_utilisation: #plu,
             fused_tile_pixels: #tile,
+            residual: #residual,
+            pointwise_only: #pointwise_only,
         }
     }
 }
@@ -587,10 +632,19 @@ pub(crate) fn depthwise_signature(name: &syn::Ident, scratch_name: &str) -> Toke
     }
 }
 
-/// The pointwise stage's signature: `pixels` rows of `K` floats in, of `N` floats out.
-pub(crate) fn pointwise_signature(name: &syn::Ident, pixels_name: &str) -> TokenStream {
+/// The pointwise stage's signature: `pixels` rows of `K` floats in, of `N` floats out; for
+/// a residual plan also an optional skip of `N` floats per row, added after the activation.
+pub(crate) fn pointwise_signature(
+    plan: &Plan,
+    name: &syn::Ident,
+    pixels_name: &str,
+) -> TokenStream {
     let pixels = format_ident!("{}", pixels_name);
-    quote!(fn #name(&self, input: &[f32], #pixels: usize, out: &mut [f32]))
+    let skip = plan
+        .epilogue
+        .residual
+        .then(|| quote!(, skip: ::core::option::Option<&[f32]>));
+    quote!(fn #name(&self, input: &[f32], #pixels: usize, out: &mut [f32] #skip))
 }
 
 /// Whether `attrs` hold a `#[derive(..)]` naming `trait_name`.

@@ -134,19 +134,30 @@ pub fn pointwise(plan: &Plan, name: &Ident) -> TokenStream {
         let body = panel(quote!(#first), quote!(#at), tail_width, rest);
         quote!({ #body })
     });
-    let signature = super::pointwise_signature(name, "_pixels");
+    let signature = super::pointwise_signature(plan, name, "_pixels");
+    // A residual layer adds its skip row after the activation.
+    let skip = plan.epilogue.residual.then(|| {
+        quote! {
+            if let ::core::option::Option::Some(skip) = skip {
+                for (v, s) in y.iter_mut().zip(&skip[p * #n..(p + 1) * #n]) {
+                    *v += *s;
+                }
+            }
+        }
+    });
     quote! {
         /// Pointwise stage of the scalar backend for a run of pixels.
         #[inline]
         #signature {
             let (inputs, _) = input.as_chunks::<#k>();
             let (outputs, _) = out.as_chunks_mut::<#n>();
-            for (x, y) in inputs.iter().zip(outputs.iter_mut()) {
+            for (p, (x, y)) in inputs.iter().zip(outputs.iter_mut()).enumerate() {
                 for panel_index in 0..#full_panels {
                     #full
                 }
                 #tail
                 #activation
+                #skip
             }
         }
     }

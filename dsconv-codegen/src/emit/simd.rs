@@ -698,6 +698,7 @@ fn pointwise_micro(plan: &Plan, names: &KernelNames) -> TokenStream {
     let (cfg, feature, import) = (ops.cfg(), ops.target_feature(), ops.import());
     let p = &plan.pointwise;
     let micro = &names.micro;
+    let skip_param = plan.epilogue.residual.then(|| quote!(skip: *const f32,));
     let micro_body = if p.weights_in_registers {
         micro_registers_body(plan, &ops)
     } else {
@@ -711,7 +712,9 @@ fn pointwise_micro(plan: &Plan, names: &KernelNames) -> TokenStream {
         /// The CPU supports the backend; `a` points at `R` rows of `K` floats; `b` at `K` rows
         /// of `b_stride` floats holding `NV` vectors; `bias` at `NV` vectors; `out` at `R`
         /// rows (stride `N`) with room for `(NV - 1) * lanes + LAST` floats each. `prefetch`
-        /// may be any address: it is only prefetched from (`wrapping_add`), never read.
+        /// may be any address: it is only prefetched from (`wrapping_add`), never read. A
+        /// residual layer's `skip` is null or points at `R` rows (stride `N`) laid out as
+        /// `out`'s, added after the activation.
         #cfg
         #feature
         #[inline]
@@ -724,6 +727,7 @@ fn pointwise_micro(plan: &Plan, names: &KernelNames) -> TokenStream {
             bias: *const f32,
             out: *mut f32,
             prefetch: *const f32,
+            #skip_param
         ) {
             #import
             #micro_body
@@ -739,9 +743,24 @@ fn micro_store_row(plan: &Plan, ops: &VectorOps, acc: TokenStream) -> TokenStrea
     let store_full = ops.store(quote!(dst), quote!(y));
     let store_last = ops.store_partial(quote!(dst), quote!(y), quote!(LAST));
     let activated = ops.activate(plan.epilogue.activations.pointwise, acc);
+    // A residual layer's skip, added after the activation in the same store (the last
+    // vector's load touches only its `LAST` valid lanes).
+    let add_skip = plan.epilogue.residual.then(|| {
+        let full = ops.add(quote!(y), ops.load(quote!(src)));
+        let last = ops.add(quote!(y), ops.load_partial(quote!(src), quote!(LAST)));
+        quote! {
+            let y: #ty = if skip.is_null() {
+                y
+            } else {
+                let src = skip.add(r * #n + v * #lanes);
+                if v + 1 == NV && LAST < #lanes { #last } else { #full }
+            };
+        }
+    });
     quote! {
         for v in 0..NV {
             let y: #ty = #activated;
+            #add_skip
             let dst = out.add(r * #n + v * #lanes);
             if v + 1 == NV && LAST < #lanes {
                 #store_last;
@@ -874,11 +893,16 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
     let p = &plan.pointwise;
     let (k, n, rows) = (p.k, p.n, p.rows);
     let (name, micro) = (&names.pointwise, &names.micro);
-    let pw_signature = super::pointwise_signature(name, "pixels");
+    let pw_signature = super::pointwise_signature(plan, name, "pixels");
 
     let call_blocks = |blocks: &[ColumnBlock], r: usize, panel_stride: usize| -> TokenStream {
         let calls = blocks.iter().map(|blk| {
             let (col, nv, last) = (blk.col, blk.vectors, blk.last_lanes);
+            let skip_arg = plan.epilogue.residual.then(|| {
+                quote! {
+                    if sk.is_null() { sk } else { sk.add(r0 * #n + panel_col + #col) },
+                }
+            });
             quote! {
                 self.#micro::<#r, #nv, #last>(
                     a.add(r0 * #k),
@@ -887,6 +911,7 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
                     bias.add(panel_col + #col),
                     o.add(r0 * #n + panel_col + #col),
                     prefetch,
+                    #skip_arg
                 );
                 // Only the first call of a block prefetches ahead; the rest touch lines of
                 // their own rows, already in L1.
@@ -897,6 +922,15 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
     };
     let full_panels = p.full_panels;
     let chunk = plan.fusion.tile_pixels;
+    // SAFETY (of the pointer): a skip holds `pixels * N` floats, as `out`.
+    let skip_chunk = plan.epilogue.residual.then(|| {
+        quote! {
+            let sk: *const f32 = match skip {
+                ::core::option::Option::Some(s) => s.as_ptr().add(chunk_start * #n),
+                ::core::option::Option::None => ::core::ptr::null(),
+            };
+        }
+    });
     // Every panel of weights (the full panels, then the tail), given the code for the
     // column blocks of a panel of a given width.
     let over_panels = |inner: &dyn Fn(&[ColumnBlock], usize) -> TokenStream| -> TokenStream {
@@ -968,6 +1002,7 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
                 // SAFETY: the chunk's rows lie in `input` and `out`.
                 let a = input.as_ptr().add(chunk_start * #k);
                 let o = out.as_mut_ptr().add(chunk_start * #n);
+                #skip_chunk
                 // SAFETY (every micro-kernel call): rows r0..r0 + R < pixels; the block's
                 // columns lie in its panel of the packed weights and bias; its valid lanes
                 // lie in 0..N.
