@@ -5,8 +5,8 @@
 
 use dsconv::safetensors::{self, StageNames, TensorNames, WeightFile};
 use dsconv::{
-    separable_conv, Backend, BatchNorm, Dims, Error, FrameworkWeights, SeparableConv, StageWeights,
-    WeightLayout,
+    pointwise_conv, separable_conv, Backend, BatchNorm, Dims, Error, FrameworkWeights,
+    PointwiseConv, SeparableConv, StageWeights, WeightLayout,
 };
 use dsconv_testkit::layouts::{depthwise_as, pointwise_as};
 use dsconv_testkit::{lcg_values, values, OwnedWeights};
@@ -24,6 +24,9 @@ struct Block;
 
 #[separable_conv(dk = 3, m = 4, n = 6, bias = true)]
 struct Plain;
+
+#[pointwise_conv(m = 6, n = 10, bias = true, activation = "relu6")]
+struct Expand;
 
 /// A tensor to write: name, dtype, shape, little-endian bytes.
 struct Entry {
@@ -256,6 +259,71 @@ fn custom_names_with_conv_biases() {
     assert_eq!(outputs(&layer), outputs(&expected));
 }
 
+/// A 1x1 layer by its PyTorch and its Keras names: both give the layer `load_from` gives
+/// from the same tensors (PyTorch layout), bit for bit.
+fn pointwise_layers_by_name() {
+    let (c, n) = (6, 10);
+    let kernel = values(n * c, 51);
+    let bn = Bn::new(n, 60);
+    let mut entries = vec![f32s("features.1.0.weight", &[n, c, 1, 1], &kernel)];
+    let names =
+        ["weight", "bias", "running_mean", "running_var"].map(|t| format!("features.1.1.{t}"));
+    entries.extend(bn.entries(names, f32s));
+    let tf_kernel = pointwise_as(WeightLayout::TensorFlow, &kernel, c, n);
+    entries.push(f32s("expand/kernel", &[1, 1, c, n], &tf_kernel));
+    let names =
+        ["gamma", "beta", "moving_mean", "moving_variance"].map(|t| format!("expand_bn/{t}"));
+    entries.extend(bn.entries(names, f32s));
+    let bytes = write(&entries);
+    let file = WeightFile::parse(&bytes).unwrap();
+    let expected = Expand::load_from(
+        WeightLayout::PyTorch,
+        &StageWeights {
+            kernel: &kernel,
+            bias: None,
+            batch_norm: Some(bn.view(1e-5)),
+        },
+    )
+    .unwrap();
+    let from_pytorch: Expand = file
+        .load_pointwise(
+            WeightLayout::PyTorch,
+            &StageNames::pytorch_conv_bn("features.1.0", "features.1.1"),
+        )
+        .unwrap();
+    let from_keras: Expand = file
+        .load_pointwise(
+            WeightLayout::TensorFlow,
+            &StageNames::keras_conv_bn("expand", "expand_bn").with_eps(1e-5),
+        )
+        .unwrap();
+    let run = |l: &Expand| {
+        let input = values(5 * 7 * c, 3);
+        Backend::available()
+            .into_iter()
+            .map(|b| {
+                let mut out = vec![f32::NAN; 5 * 7 * n];
+                l.forward_on(b, &input, 5, 7, &mut out).unwrap();
+                out
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(&from_pytorch), run(&expected));
+    assert_eq!(run(&from_keras), run(&expected));
+    // The Keras kernel named as PyTorch's: the shape check catches it.
+    let err = file
+        .load_pointwise::<Expand>(
+            WeightLayout::PyTorch,
+            &StageNames::keras_conv_bn("expand", "expand_bn"),
+        )
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, Error::TensorShape { ref name, .. } if name == "expand/kernel"),
+        "{err:?}"
+    );
+}
+
 fn mistakes_are_errors_naming_the_tensor() {
     let (bytes, _) = pytorch_file("");
     let file = WeightFile::parse(&bytes).unwrap();
@@ -347,6 +415,7 @@ fn main() {
             pytorch_names_by_default,
             keras_names_tensorflow_layout_from_a_file,
             custom_names_with_conv_biases,
+            pointwise_layers_by_name,
             mistakes_are_errors_naming_the_tensor
         ],
         &[],

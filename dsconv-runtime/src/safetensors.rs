@@ -85,6 +85,16 @@ impl StageNames {
     }
 }
 
+impl StageNames {
+    /// The same names with the BatchNorm's `eps` (if any) set to `eps`.
+    pub fn with_eps(mut self, eps: f64) -> Self {
+        if let Some(bn) = &mut self.batch_norm {
+            bn.eps = eps;
+        }
+        self
+    }
+}
+
 /// The names of a separable layer's tensors in a file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TensorNames {
@@ -131,13 +141,11 @@ impl TensorNames {
     }
 
     /// The same names with every BatchNorm's `eps` set to `eps`.
-    pub fn with_eps(mut self, eps: f64) -> Self {
-        for stage in [&mut self.depthwise, &mut self.pointwise] {
-            if let Some(bn) = &mut stage.batch_norm {
-                bn.eps = eps;
-            }
+    pub fn with_eps(self, eps: f64) -> Self {
+        TensorNames {
+            depthwise: self.depthwise.with_eps(eps),
+            pointwise: self.pointwise.with_eps(eps),
         }
-        self
     }
 }
 
