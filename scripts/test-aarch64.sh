@@ -20,6 +20,8 @@ rustup target list --installed | grep -qx aarch64-unknown-linux-gnu \
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -L /usr/aarch64-linux-gnu"
 export DSCONV_NO_THREADS=1
+# One thread: dsconv's pool then starts none.
+export DSCONV_THREADS=1
 # Emulation is slow: fewer random cases per layer than natively (still every layer, backend
 # and tail).
 export DSCONV_CASES=${DSCONV_CASES:-6}

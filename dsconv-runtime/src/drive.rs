@@ -18,8 +18,14 @@ use crate::Pads;
 
 /// `forward`'s tile walk: the output in tiles of `tile_pixels` pixels of `n` channels; for
 /// each, `depthwise(first_pixel, tile, scratch)` fills `tile` (`pixels * c` floats) and
-/// `pointwise(first_pixel, tile, pixels, out_tile)` consumes it while it is in cache. `scratch_floats`
-/// of per-thread scratch follow the tile buffer (reused: no allocation in steady state).
+/// `pointwise(first_pixel, tile, pixels, out_tile)` consumes it while it is in cache.
+/// `scratch_floats` of per-thread scratch follow the tile buffer (reused: no allocation in
+/// steady state).
+///
+/// The tiles are the work items of the current [`Pool`](crate::Pool): they run on its
+/// threads when there are several, each into its own disjoint part of `output`. A tile's
+/// result does not depend on the thread that computes it, and the tiles are the same for
+/// every thread count, so outputs are bit-identical for every thread count.
 #[inline(always)]
 pub fn fused_tiles(
     output: &mut [f32],
@@ -27,21 +33,45 @@ pub fn fused_tiles(
     c: usize,
     tile_pixels: usize,
     scratch_floats: usize,
-    mut depthwise: impl FnMut(usize, &mut [f32], &mut [f32]),
-    mut pointwise: impl FnMut(usize, &[f32], usize, &mut [f32]),
+    depthwise: impl Fn(usize, &mut [f32], &mut [f32]) + Sync,
+    pointwise: impl Fn(usize, &[f32], usize, &mut [f32]) + Sync,
 ) {
     let tile_floats = tile_pixels * c;
-    crate::layer::with_scratch(tile_floats + scratch_floats, |buffer| {
-        let (tile, scratch) = buffer.split_at_mut(tile_floats);
-        let mut first_pixel = 0usize;
-        for out_tile in output.chunks_mut(tile_pixels * n) {
-            let pixels = out_tile.len() / n;
+    let pixels_total = output.len() / n;
+    let tiles = pixels_total.div_ceil(tile_pixels);
+    let out = SharedOut(output.as_mut_ptr());
+    let run_tile = |t: usize| {
+        let first_pixel = t * tile_pixels;
+        let pixels = tile_pixels.min(pixels_total - first_pixel);
+        // SAFETY: tile t covers output floats first_pixel * n .. (first_pixel + pixels) * n,
+        // inside `output` and disjoint from every other tile's; each tile runs once, and
+        // `output` stays mutably borrowed by this call until every tile has run.
+        let out_tile =
+            unsafe { std::slice::from_raw_parts_mut(out.at(first_pixel * n), pixels * n) };
+        crate::layer::with_scratch(tile_floats + scratch_floats, |buffer| {
+            let (tile, scratch) = buffer.split_at_mut(tile_floats);
             let dw_tile = &mut tile[..pixels * c];
             depthwise(first_pixel, dw_tile, scratch);
             pointwise(first_pixel, dw_tile, pixels, out_tile);
-            first_pixel += pixels;
-        }
-    })
+        })
+    };
+    crate::Pool::current(|pool| pool.run(tiles, &run_tile));
+}
+
+/// The output of a parallel walk, shared by the threads that write its disjoint parts.
+#[derive(Clone, Copy)]
+pub(crate) struct SharedOut(pub(crate) *mut f32);
+
+// SAFETY: threads only write disjoint ranges through it (see `fused_tiles`).
+unsafe impl Sync for SharedOut {}
+unsafe impl Send for SharedOut {}
+
+impl SharedOut {
+    /// The pointer `offset` floats in (the method keeps closures capturing the whole
+    /// wrapper, not its raw field).
+    pub(crate) fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
 }
 
 /// The pointwise stage's walk: `0..pixels` in chunks of at most `chunk` pixels (small
@@ -336,31 +366,41 @@ mod tests {
 
     #[test]
     fn fused_tiles_visit_every_pixel_once_in_order() {
-        let (n, c) = (2, 3);
-        let mut out = vec![0.0f32; 7 * n];
-        let mut firsts = Vec::new();
-        fused_tiles(
-            &mut out,
-            n,
-            c,
-            3,
-            5,
-            |first, tile, scratch| {
-                assert_eq!(scratch.len(), 5);
-                firsts.push((first, tile.len() / c));
-                tile.fill(first as f32);
-            },
-            |first, tile, pixels, out_tile| {
-                assert_eq!(tile.len(), pixels * c);
-                assert_eq!(tile[0], first as f32);
-                out_tile.fill(tile[0] + 1.0);
-            },
-        );
-        assert_eq!(firsts, vec![(0, 3), (3, 3), (6, 1)]);
-        assert_eq!(
-            out,
-            [1., 1., 1., 1., 1., 1., 4., 4., 4., 4., 4., 4., 7., 7.]
-        );
+        // On one thread the tiles run in order; on three, each still runs once with the
+        // same extent, into its own part of the output.
+        for threads in [1, 3] {
+            let (n, c) = (2, 3);
+            let mut out = vec![0.0f32; 7 * n];
+            let firsts = std::sync::Mutex::new(Vec::new());
+            crate::Pool::new(threads).install(|| {
+                fused_tiles(
+                    &mut out,
+                    n,
+                    c,
+                    3,
+                    5,
+                    |first, tile, scratch| {
+                        assert_eq!(scratch.len(), 5);
+                        firsts.lock().unwrap().push((first, tile.len() / c));
+                        tile.fill(first as f32);
+                    },
+                    |first, tile, pixels, out_tile| {
+                        assert_eq!(tile.len(), pixels * c);
+                        assert_eq!(tile[0], first as f32);
+                        out_tile.fill(tile[0] + 1.0);
+                    },
+                )
+            });
+            let mut firsts = firsts.into_inner().unwrap();
+            if threads > 1 {
+                firsts.sort_unstable();
+            }
+            assert_eq!(firsts, vec![(0, 3), (3, 3), (6, 1)]);
+            assert_eq!(
+                out,
+                [1., 1., 1., 1., 1., 1., 4., 4., 4., 4., 4., 4., 7., 7.]
+            );
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod layer;
 mod network;
 pub mod packing;
 mod pointwise;
+mod pool;
 pub mod reference;
 pub mod report;
 #[cfg(feature = "safetensors")]
@@ -31,6 +32,7 @@ pub use frameworks::{
 };
 pub use network::{Chain, ChainBuilder, Layer, CHAIN_NAME};
 pub use pointwise::PointwiseConv;
+pub use pool::{Pool, THREADS_ENV};
 pub use report::{DepthwiseStrategy, PlanSummary, PointwiseOrder, PointwisePrefetch};
 pub use shape::{output_extent, LayerShape, MulCount, Padding, Pads};
 

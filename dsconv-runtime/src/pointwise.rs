@@ -105,7 +105,7 @@ pub trait PointwiseConv: Send + Sync {
         let pixels = check::<Self>(h, w, input.len(), output.len())?;
         // SAFETY: backend validated; input holds `pixels * M` and output `pixels * N`
         // floats, checked above.
-        unsafe { self.__pointwise_unchecked(backend, input, pixels, output, None) };
+        unsafe { run_rows(self, backend, input, pixels, output, None) };
         Ok(())
     }
 
@@ -144,7 +144,7 @@ pub trait PointwiseConv: Send + Sync {
         let pixels = check::<Self>(h, w, input.len(), output.len())?;
         layer::check_skip(Self::NAME, (h, w, Self::N), skip.len())?;
         // SAFETY: backend validated; input, output and skip lengths checked above.
-        unsafe { self.__pointwise_unchecked(backend, input, pixels, output, Some(skip)) };
+        unsafe { run_rows(self, backend, input, pixels, output, Some(skip)) };
         Ok(())
     }
 
@@ -163,6 +163,45 @@ pub trait PointwiseConv: Send + Sync {
         output: &mut [f32],
         skip: Option<&[f32]>,
     );
+}
+
+/// The kernel over `pixels` rows, in chunks of the plan's length: the work items of the
+/// current [`Pool`](crate::Pool) (each pixel's result does not depend on the chunk it is in).
+///
+/// # Safety
+/// As [`PointwiseConv::__pointwise_unchecked`].
+unsafe fn run_rows<L: PointwiseConv + ?Sized>(
+    layer: &L,
+    backend: Backend,
+    input: &[f32],
+    pixels: usize,
+    output: &mut [f32],
+    skip: Option<&[f32]>,
+) {
+    let chunk = L::plan(backend)
+        .map_or(pixels, |p| p.fused_tile_pixels)
+        .max(1);
+    let (m, n) = (L::M, L::N);
+    let out = crate::drive::SharedOut(output.as_mut_ptr());
+    let item = |i: usize| {
+        let first = i * chunk;
+        let rows = chunk.min(pixels - first);
+        // SAFETY: item i writes output rows first..first + rows, inside `output` and
+        // disjoint from every other item's; `output` stays borrowed until all have run.
+        let out_rows = unsafe { std::slice::from_raw_parts_mut(out.at(first * n), rows * n) };
+        let skip_rows = skip.map(|s| &s[first * n..(first + rows) * n]);
+        // SAFETY: the caller's contract, for these rows.
+        unsafe {
+            layer.__pointwise_unchecked(
+                backend,
+                &input[first * m..(first + rows) * m],
+                rows,
+                out_rows,
+                skip_rows,
+            )
+        }
+    };
+    crate::Pool::current(|pool| pool.run(pixels.div_ceil(chunk), &item));
 }
 
 /// Validates a call's size (non-empty; the fixed size, if declared) and buffer lengths;

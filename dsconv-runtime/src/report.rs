@@ -181,7 +181,7 @@ impl fmt::Display for PlanSummary {
         if self.pointwise_only {
             return write!(
                 f,
-                "{} ({} lanes): 1x1 convolution, {}; chunks of {} px",
+                "{} ({} lanes): 1x1 convolution, {}; chunks of {} px (the thread pool's work items)",
                 self.backend,
                 self.lanes,
                 self.pointwise_part(),
@@ -204,7 +204,7 @@ impl fmt::Display for PlanSummary {
         write!(
             f,
             "{} ({} lanes): depthwise {}, activation {}: {}, {}, {:.2} loads/FMA, lane utilisation {:.1}%; \
-             pointwise {}; fused tiles of {} px",
+             pointwise {}; fused tiles of {} px (the thread pool's work items)",
             self.backend,
             self.lanes,
             self.geometry,

@@ -229,6 +229,18 @@ pub fn check_case<L: SeparableConv>(backend: Backend, case: &Case) -> Result<(),
     same_bits("batch image 0", &batch_out[..out.len()], &out)?;
     same_bits("batch image 1", &batch_out[out.len()..], &second)?;
 
+    // Other thread counts: the same bits (`out` ran on the global pool).
+    for pool in crate::other_pools() {
+        let mut threaded = vec![f32::NAN; out.len()];
+        pool.install(|| layer.forward_on(backend, &case.input, h, w, &mut threaded))
+            .map_err(|e| fail(e.to_string()))?;
+        same_bits(
+            &format!("forward on {} threads", pool.threads()),
+            &threaded,
+            &out,
+        )?;
+    }
+
     // Depthwise stage alone.
     let mut dw_out = guarded_output(ho * wo * c);
     let len = dw_out.len() - 2 * GUARD;

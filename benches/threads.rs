@@ -1,0 +1,146 @@
+//! dsconv's thread pool, measured: what a dispatch costs, and each layer (S0, L1..L9) and the
+//! 13-block MobileNetV1 body with 2 threads against 1, interleaved in the same run (1 2, then
+//! 2 1, ... for `ROUNDS` rounds; each side the median of `CALLS` calls), as the median
+//! speed-up with its spread. Batch 1, aligned buffers, the best backend this CPU has.
+//!
+//! Run: `cargo bench --bench threads` (`ROUNDS`, `CALLS`, `THREADS` (the larger count,
+//! default 2) in the environment).
+use dsconv::{separable_conv, AlignedBuf, Backend, Chain, Layer, Pool};
+use std::time::Instant;
+
+#[path = "common/v1.rs"]
+mod v1;
+use v1::{body_layers, layer, values, L1, L2, L3, L4, L5, L6, L7, L8, L9};
+
+#[separable_conv(dk = 5, m = 3, n = 256)]
+struct S0;
+
+/// A named closure that runs one call.
+type Case = (&'static str, Box<dyn FnMut()>);
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Median of `calls` timings of `f`, in microseconds.
+fn time(f: &mut dyn FnMut(), calls: usize) -> f64 {
+    median(
+        (0..calls)
+            .map(|_| {
+                let s = Instant::now();
+                f();
+                s.elapsed().as_secs_f64() * 1e6
+            })
+            .collect(),
+    )
+}
+
+/// A layer on an `h x w` input, behind a closure that runs it once on `backend`.
+fn runner(l: Box<dyn Layer>, h: usize, w: usize, backend: Backend) -> Box<dyn FnMut()> {
+    let (ho, wo) = l.output_dims(h, w).unwrap();
+    let input = AlignedBuf::from_slice(&values(h * w * l.input_channels(), 3));
+    let mut out = AlignedBuf::zeroed(ho * wo * l.output_channels());
+    Box::new(move || {
+        l.run_on(backend, &input, h, w, &mut out).unwrap();
+        std::hint::black_box(&out);
+    })
+}
+
+fn main() {
+    let backend = Backend::detect();
+    let (rounds, calls, threads) = (env("ROUNDS", 15), env("CALLS", 21), env("THREADS", 2));
+    let (one, many) = (Pool::new(1), Pool::new(threads));
+
+    // Dispatch: a job of `threads` empty items, workers hot (just finished a job) and cold
+    // (asleep after 2 ms idle).
+    let items = threads;
+    let hot = median(
+        (0..rounds)
+            .map(|_| {
+                let n = 20_000;
+                let s = Instant::now();
+                for _ in 0..n {
+                    many.run(items, &|i| {
+                        std::hint::black_box(i);
+                    });
+                }
+                s.elapsed().as_secs_f64() * 1e6 / n as f64
+            })
+            .collect(),
+    );
+    let cold = median(
+        (0..rounds * 4)
+            .map(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                let s = Instant::now();
+                many.run(items, &|i| {
+                    std::hint::black_box(i);
+                });
+                s.elapsed().as_secs_f64() * 1e6
+            })
+            .collect(),
+    );
+    println!(
+        "backend {backend}; {threads} threads against 1; {rounds} rounds of {calls} calls a side (median speed-up [min, max])"
+    );
+    println!("dispatch of {items} empty items: {hot:.2} us with the workers spinning, {cold:.2} us when they sleep");
+
+    let mut cases: Vec<Case> = vec![
+        ("S0", runner(Box::new(layer::<S0>(1)), 8, 8, backend)),
+        ("L1", runner(Box::new(layer::<L1>(1)), 112, 112, backend)),
+        ("L2", runner(Box::new(layer::<L2>(2)), 112, 112, backend)),
+        ("L3", runner(Box::new(layer::<L3>(3)), 56, 56, backend)),
+        ("L4", runner(Box::new(layer::<L4>(4)), 56, 56, backend)),
+        ("L5", runner(Box::new(layer::<L5>(5)), 28, 28, backend)),
+        ("L6", runner(Box::new(layer::<L6>(6)), 28, 28, backend)),
+        ("L7", runner(Box::new(layer::<L7>(7)), 14, 14, backend)),
+        ("L8", runner(Box::new(layer::<L8>(8)), 14, 14, backend)),
+        ("L9", runner(Box::new(layer::<L9>(9)), 7, 7, backend)),
+    ];
+    let mut chain = Chain::new(112, 112, body_layers()).unwrap();
+    let input = AlignedBuf::from_slice(&values(112 * 112 * 32, 11));
+    let mut out = AlignedBuf::zeroed(7 * 7 * 1024);
+    cases.push((
+        "BODY",
+        Box::new(move || {
+            chain.forward_on(backend, &input, &mut out).unwrap();
+            std::hint::black_box(&out);
+        }),
+    ));
+    for (name, f) in &mut cases {
+        for _ in 0..3 {
+            one.install(&mut *f);
+            many.install(&mut *f);
+        }
+        let (mut t1, mut tn, mut speedups) = (Vec::new(), Vec::new(), Vec::new());
+        for r in 0..rounds {
+            let (a, b) = if r % 2 == 0 {
+                let a = one.install(|| time(f.as_mut(), calls));
+                (a, many.install(|| time(f.as_mut(), calls)))
+            } else {
+                let b = many.install(|| time(f.as_mut(), calls));
+                (one.install(|| time(f.as_mut(), calls)), b)
+            };
+            t1.push(a);
+            tn.push(b);
+            speedups.push(a / b);
+        }
+        let (lo, hi) = speedups
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(l, h), &r| (l.min(r), h.max(r)));
+        println!(
+            "{name}: {:.2}x [{lo:.2}, {hi:.2}] ({:.1} us on 1 thread, {:.1} us on {threads})",
+            median(speedups),
+            median(t1),
+            median(tn)
+        );
+    }
+}

@@ -1,0 +1,359 @@
+//! dsconv's own thread pool (std only): the calling thread takes part, work items are
+//! claimed from an atomic counter, and workers spin briefly after each job, then sleep on a
+//! condition variable, so an idle process uses no CPU.
+//!
+//! - The process-wide pool ([`Pool::global`]) has `DSCONV_THREADS` threads if that variable
+//!   holds a positive integer, else [`std::thread::available_parallelism`]. Its workers are
+//!   started at its first parallel job: with one thread (or no parallel job) dsconv starts
+//!   no thread at all.
+//! - [`Pool::install`] runs a closure with another pool as the current one for the calling
+//!   thread (every layer call inside it runs on that pool).
+//! - A job whose pool is busy with another caller's job runs on the caller's thread alone,
+//!   and so does a job started from inside a pool worker: no call waits behind another's
+//!   work, and nothing deadlocks.
+//!
+//! Which items a thread runs never changes what they compute: callers split work into items
+//! whose results do not depend on the thread that runs them (dsconv's fused tiles), so
+//! every thread count gives bit-identical outputs.
+
+use std::cell::Cell;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::thread::JoinHandle;
+
+/// The environment variable that sets the number of threads of the process-wide pool.
+pub const THREADS_ENV: &str = "DSCONV_THREADS";
+
+/// How many times an idle worker polls for the next job before it sleeps (about 20-50 µs).
+const SPINS: u32 = 20_000;
+
+/// A job as the workers see it: the item function with its lifetime erased, and the number
+/// of items. Only dereferenced while the dispatching call waits for it (see `Pool::run`).
+#[derive(Clone, Copy)]
+struct Job {
+    f: *const (dyn Fn(usize) + Sync),
+    items: usize,
+}
+
+// SAFETY: the pointee is `Sync`, and `Pool::run` keeps it alive until no worker can reach it.
+unsafe impl Send for Job {}
+
+struct Shared {
+    /// The current job, `None` between jobs. A worker joins a job only under this lock.
+    job: Mutex<Option<(u64, Job)>>,
+    /// Incremented for every job; workers watch it.
+    epoch: AtomicU64,
+    /// The next item to claim.
+    next: AtomicUsize,
+    /// Workers inside the current job.
+    active: AtomicUsize,
+    /// A worker's item panicked.
+    panicked: AtomicBool,
+    /// Sleeping workers wait here for the epoch to move (or shutdown).
+    sleep: Mutex<()>,
+    wake: Condvar,
+    shutdown: AtomicBool,
+}
+
+/// A pool of `threads - 1` workers plus the calling thread.
+pub struct Pool {
+    threads: usize,
+    shared: Arc<Shared>,
+    workers: OnceLock<Vec<JoinHandle<()>>>,
+    /// Held by the caller whose job runs on the workers.
+    dispatch: Mutex<()>,
+}
+
+thread_local! {
+    /// Set on the pool's worker threads: a job they start runs inline.
+    static IN_WORKER: Cell<bool> = const { Cell::new(false) };
+    /// The pool `Pool::install` made current on this thread.
+    static CURRENT: Cell<Option<*const Pool>> = const { Cell::new(None) };
+}
+
+impl Pool {
+    /// A pool of `threads` threads (the caller and `threads - 1` workers, started at its first
+    /// parallel job); 0 counts as 1.
+    pub fn new(threads: usize) -> Pool {
+        Pool {
+            threads: threads.max(1),
+            shared: Arc::new(Shared {
+                job: Mutex::new(None),
+                epoch: AtomicU64::new(0),
+                next: AtomicUsize::new(0),
+                active: AtomicUsize::new(0),
+                panicked: AtomicBool::new(false),
+                sleep: Mutex::new(()),
+                wake: Condvar::new(),
+                shutdown: AtomicBool::new(false),
+            }),
+            workers: OnceLock::new(),
+            dispatch: Mutex::new(()),
+        }
+    }
+
+    /// The process-wide pool: `DSCONV_THREADS` threads, or the cores available to the
+    /// process ([`std::thread::available_parallelism`]) when the variable is unset or not a
+    /// positive integer.
+    pub fn global() -> &'static Pool {
+        static GLOBAL: OnceLock<Pool> = OnceLock::new();
+        GLOBAL.get_or_init(|| Pool::new(threads_from_env()))
+    }
+
+    /// The pool layer calls on this thread use: the one [`install`](Self::install)ed, else
+    /// the global one.
+    pub fn current<R>(f: impl FnOnce(&Pool) -> R) -> R {
+        match CURRENT.with(Cell::get) {
+            // SAFETY: `install` sets the pointer only for the duration of its closure, during
+            // which the pool it borrows is alive.
+            Some(pool) => f(unsafe { &*pool }),
+            None => f(Pool::global()),
+        }
+    }
+
+    /// The number of threads (the caller included).
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Whether the pool's worker threads have been started.
+    pub fn started(&self) -> bool {
+        self.workers.get().is_some()
+    }
+
+    /// Runs `f` with this pool as the calling thread's current pool: every layer call inside
+    /// `f` (on this thread) runs its parallel work here.
+    pub fn install<R>(&self, f: impl FnOnce() -> R) -> R {
+        struct Restore(Option<*const Pool>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                CURRENT.with(|c| c.set(self.0));
+            }
+        }
+        let _restore = Restore(CURRENT.with(|c| c.replace(Some(self as *const Pool))));
+        f()
+    }
+
+    /// Runs `f(i)` for every `i` in `0..items`, on this pool's threads and the caller's;
+    /// returns when all have run. Inline, in order, when the pool has one thread, there is
+    /// at most one item, the caller is one of the pool's workers, or the pool is busy with
+    /// another caller's job. A panic in `f` is raised again here.
+    pub fn run(&self, items: usize, f: &(dyn Fn(usize) + Sync)) {
+        let inline = || (0..items).for_each(f);
+        if self.threads == 1 || items <= 1 || IN_WORKER.with(Cell::get) {
+            return inline();
+        }
+        let Ok(_dispatch) = self.dispatch.try_lock() else {
+            return inline();
+        };
+        let shared = &*self.shared;
+        self.workers.get_or_init(|| self.spawn());
+        shared.next.store(0, Ordering::Relaxed);
+        shared.panicked.store(false, Ordering::Relaxed);
+        // SAFETY (lifetime erasure): the job is taken down below, and this call returns only
+        // once no worker is inside it, so no worker calls `f` after it returns.
+        let job = Job {
+            f: unsafe {
+                std::mem::transmute::<&(dyn Fn(usize) + Sync), &'static (dyn Fn(usize) + Sync)>(f)
+            },
+            items,
+        };
+        let epoch = shared.epoch.load(Ordering::Relaxed) + 1;
+        *lock(&shared.job) = Some((epoch, job));
+        shared.epoch.store(epoch, Ordering::Release);
+        {
+            let _sleep = lock(&shared.sleep);
+            shared.wake.notify_all();
+        }
+        let mine = catch_unwind(AssertUnwindSafe(|| claim(shared, f, items)));
+        // No worker joins from now on; wait for those inside to finish their items.
+        *lock(&shared.job) = None;
+        while shared.active.load(Ordering::Acquire) != 0 {
+            std::hint::spin_loop();
+        }
+        if let Err(payload) = mine {
+            resume_unwind(payload);
+        }
+        if shared.panicked.load(Ordering::Relaxed) {
+            panic!("a dsconv pool worker panicked");
+        }
+    }
+
+    fn spawn(&self) -> Vec<JoinHandle<()>> {
+        (1..self.threads)
+            .map(|i| {
+                let shared = Arc::clone(&self.shared);
+                std::thread::Builder::new()
+                    .name(format!("dsconv-{i}"))
+                    .spawn(move || worker(&shared))
+                    .expect("spawning a dsconv worker thread")
+            })
+            .collect()
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::Release);
+        {
+            let _sleep = lock(&self.shared.sleep);
+            self.shared.wake.notify_all();
+        }
+        if let Some(workers) = self.workers.take() {
+            for w in workers {
+                let _ = w.join();
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("threads", &self.threads)
+            .field("started", &self.started())
+            .finish()
+    }
+}
+
+/// The global pool's thread count: `DSCONV_THREADS` if it is a positive integer, else the
+/// available parallelism.
+pub fn threads_from_env() -> usize {
+    std::env::var(THREADS_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Claims and runs items until none is left.
+fn claim(shared: &Shared, f: &(dyn Fn(usize) + Sync), items: usize) {
+    loop {
+        let i = shared.next.fetch_add(1, Ordering::Relaxed);
+        if i >= items {
+            return;
+        }
+        f(i);
+    }
+}
+
+fn worker(shared: &Shared) {
+    IN_WORKER.with(|w| w.set(true));
+    let mut seen = 0u64;
+    loop {
+        // Wait for a new epoch: spin a little, then sleep.
+        let mut spins = 0;
+        loop {
+            if shared.shutdown.load(Ordering::Acquire) {
+                return;
+            }
+            if shared.epoch.load(Ordering::Acquire) != seen {
+                break;
+            }
+            if spins < SPINS {
+                spins += 1;
+                std::hint::spin_loop();
+                continue;
+            }
+            let mut guard = lock(&shared.sleep);
+            while shared.epoch.load(Ordering::Acquire) == seen
+                && !shared.shutdown.load(Ordering::Acquire)
+            {
+                guard = shared.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+        seen = shared.epoch.load(Ordering::Acquire);
+        // Join the job if it is still up (under the lock, so the caller cannot take it down
+        // between the check and `active`).
+        let job = {
+            let current = lock(&shared.job);
+            match *current {
+                Some((epoch, job)) if epoch == seen => {
+                    shared.active.fetch_add(1, Ordering::AcqRel);
+                    Some(job)
+                }
+                _ => None,
+            }
+        };
+        if let Some(job) = job {
+            // SAFETY: the caller keeps `f` alive until `active` is back to 0.
+            let f = unsafe { &*job.f };
+            if catch_unwind(AssertUnwindSafe(|| claim(shared, f, job.items))).is_err() {
+                shared.panicked.store(true, Ordering::Relaxed);
+            }
+            shared.active.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    #[test]
+    fn every_item_runs_once() {
+        let pool = Pool::new(3);
+        for items in [0, 1, 2, 7, 100, 1000] {
+            let counts: Vec<AtomicU32> = (0..items).map(|_| AtomicU32::new(0)).collect();
+            pool.run(items, &|i| {
+                counts[i].fetch_add(1, Ordering::Relaxed);
+            });
+            assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1));
+        }
+    }
+
+    #[test]
+    fn one_thread_starts_none() {
+        let pool = Pool::new(1);
+        let sum = AtomicUsize::new(0);
+        pool.run(10, &|i| {
+            sum.fetch_add(i, Ordering::Relaxed);
+        });
+        assert_eq!(sum.load(Ordering::Relaxed), 45);
+        assert!(!pool.started());
+    }
+
+    #[test]
+    fn nested_jobs_run_inline() {
+        let pool = Pool::new(2);
+        let total = AtomicUsize::new(0);
+        pool.run(4, &|_| {
+            pool.run(3, &|_| {
+                total.fetch_add(1, Ordering::Relaxed);
+            });
+        });
+        assert_eq!(total.load(Ordering::Relaxed), 12);
+    }
+
+    #[test]
+    fn install_makes_a_pool_current() {
+        let pool = Pool::new(2);
+        let threads = pool.install(|| Pool::current(|p| p.threads()));
+        assert_eq!(threads, 2);
+        assert!(std::ptr::eq(
+            Pool::current(|p| p as *const Pool),
+            Pool::global() as *const Pool
+        ));
+    }
+
+    #[test]
+    fn a_panicking_item_panics_the_caller() {
+        let pool = Pool::new(2);
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            pool.run(50, &|i| assert!(i != 37, "item 37"));
+        }));
+        assert!(r.is_err());
+        // The pool still works.
+        let n = AtomicUsize::new(0);
+        pool.run(20, &|_| {
+            n.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(n.load(Ordering::Relaxed), 20);
+    }
+}

@@ -1,0 +1,228 @@
+//! dsconv's thread pool: many callers at once (no call waits behind another's work, every
+//! output checked), one thread starts no thread, an idle process uses no CPU, and outputs are
+//! bit-identical for every thread count (also checked over the whole property matrix).
+//!
+//! The checks that count threads or CPU time run in a child process (this binary again, with
+//! `DSCONV_THREADS_PROBE` set), so that nothing else in the process disturbs them. Tests that
+//! start threads are skipped under qemu-user (`DSCONV_NO_THREADS`), which hangs on them.
+
+use dsconv::{
+    pointwise_conv, separable_conv, Backend, Chain, Layer, PointwiseConv, Pool, SeparableConv,
+};
+use dsconv_testkit::{values, OwnedWeights};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[separable_conv(dk = 3, m = 32, n = 64, bias = true, activation = "relu6")]
+struct Block;
+#[separable_conv(
+    dk = 5,
+    m = 17,
+    n = 40,
+    stride = 2,
+    padding = "same_upper",
+    residual = true
+)]
+struct Residual;
+#[pointwise_conv(m = 64, n = 96, bias = true, activation = "silu")]
+struct Expand;
+
+fn block() -> Block {
+    Block::load(&OwnedWeights::for_layer::<Block>(3).view()).unwrap()
+}
+
+fn expand() -> Expand {
+    Expand::load(&values(96 * 64, 5), Some(&values(96, 6))).unwrap()
+}
+
+/// Every layer kind, on `threads` threads, gives the bits it gives on one.
+fn every_thread_count_gives_the_same_bits() {
+    let b = block();
+    let r = Residual::load(&OwnedWeights::for_layer::<Residual>(4).view()).unwrap();
+    let e = expand();
+    let (h, w) = (61, 47);
+    let x = values(h * w * 32, 1);
+    let x17 = values(h * w * 17, 2);
+    let (rh, rw) = Residual::output_size(h, w);
+    let skip = values(rh * rw * 40, 3);
+    let run = |pool: &Pool| {
+        pool.install(|| {
+            let mut o1 = vec![0.0; h * w * 64];
+            b.forward(&x, h, w, &mut o1).unwrap();
+            let mut o2 = vec![0.0; rh * rw * 40];
+            r.forward_residual(&x17, &skip, h, w, &mut o2).unwrap();
+            let mut o3 = vec![0.0; h * w * 96];
+            e.forward(&o1, h, w, &mut o3).unwrap();
+            (o1, o2, o3)
+        })
+    };
+    let one = run(&Pool::new(1));
+    for threads in [2, 3, 4, 7] {
+        let pool = Pool::new(threads);
+        for _ in 0..3 {
+            assert!(run(&pool) == one, "{threads} threads");
+        }
+        assert!(
+            pool.started(),
+            "a {threads}-thread pool ran work on its workers"
+        );
+    }
+}
+
+/// 8 caller threads share layers, a chain each, and the global pool for two seconds; every
+/// output equals the one-thread result.
+fn eight_callers_share_layers_and_the_pool() {
+    let b = Arc::new(block());
+    let e = Arc::new(expand());
+    let (h, w) = (40, 33);
+    let x = Arc::new(values(h * w * 32, 9));
+    let (expected_b, expected_e) = Pool::new(1).install(|| {
+        let mut o = vec![0.0; h * w * 64];
+        b.forward(&x, h, w, &mut o).unwrap();
+        let mut o2 = vec![0.0; h * w * 96];
+        e.forward(&o, h, w, &mut o2).unwrap();
+        (o, o2)
+    });
+    let (expected_b, expected_e) = (Arc::new(expected_b), Arc::new(expected_e));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let callers: Vec<_> = (0..8)
+        .map(|i| {
+            let (b, e, x) = (Arc::clone(&b), Arc::clone(&e), Arc::clone(&x));
+            let (eb, ee) = (Arc::clone(&expected_b), Arc::clone(&expected_e));
+            std::thread::spawn(move || {
+                let mut chain = Chain::builder(h, w)
+                    .layer(block())
+                    .layer(expand())
+                    .build()
+                    .unwrap();
+                let mut calls = 0usize;
+                let mut o = vec![0.0; h * w * 64];
+                let mut o2 = vec![0.0; h * w * 96];
+                while Instant::now() < deadline {
+                    b.forward(&x, h, w, &mut o).unwrap();
+                    assert!(o == *eb, "caller {i}: forward");
+                    e.forward(&o, h, w, &mut o2).unwrap();
+                    assert!(o2 == *ee, "caller {i}: 1x1");
+                    chain.forward(&x, &mut o2).unwrap();
+                    assert!(o2 == *ee, "caller {i}: chain");
+                    calls += 1;
+                }
+                calls
+            })
+        })
+        .collect();
+    let calls: Vec<usize> = callers.into_iter().map(|c| c.join().unwrap()).collect();
+    assert!(calls.iter().all(|&c| c > 0), "{calls:?}");
+}
+
+/// Runs this binary as a probe in a child process, returning its stdout.
+fn probe(kind: &str, threads: Option<&str>) -> String {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.env("DSCONV_THREADS_PROBE", kind);
+    match threads {
+        Some(t) => cmd.env("DSCONV_THREADS", t),
+        None => cmd.env_remove("DSCONV_THREADS"),
+    };
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "probe {kind}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Threads of this process, from /proc.
+fn os_threads() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// CPU time this process's threads have run so far, in nanoseconds (the sum of each task's
+/// `schedstat`).
+fn cpu_ns() -> u64 {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .map(|t| {
+            let stat = std::fs::read_to_string(t.unwrap().path().join("schedstat")).unwrap();
+            stat.split(' ').next().unwrap().parse::<u64>().unwrap()
+        })
+        .sum()
+}
+
+/// The probes: layer calls with the global pool, then a report.
+fn run_probe(kind: &str) {
+    let b = block();
+    let x = values(56 * 56 * 32, 1);
+    let mut o = vec![0.0; 56 * 56 * 64];
+    for _ in 0..5 {
+        b.forward(&x, 56, 56, &mut o).unwrap();
+    }
+    match kind {
+        "threads" => println!("{} {}", os_threads(), Pool::global().threads()),
+        "idle" => {
+            // Let the workers finish spinning and sleep, then measure one quiet second.
+            std::thread::sleep(Duration::from_millis(200));
+            let before = cpu_ns();
+            std::thread::sleep(Duration::from_secs(1));
+            println!("{} {}", cpu_ns() - before, Pool::global().threads());
+        }
+        other => panic!("unknown probe {other}"),
+    }
+}
+
+/// `DSCONV_THREADS=1` starts no thread; `=3` gives three (the caller and two workers).
+fn dsconv_threads_sets_the_count() {
+    let one = probe("threads", Some("1"));
+    assert_eq!(
+        one.trim(),
+        "1 1",
+        "DSCONV_THREADS=1: OS threads, pool threads"
+    );
+    let three = probe("threads", Some("3"));
+    assert_eq!(
+        three.trim(),
+        "3 3",
+        "DSCONV_THREADS=3: OS threads, pool threads"
+    );
+    // Not a positive integer: the cores available.
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let bad = probe("threads", Some("zero"));
+    assert_eq!(bad.split(' ').nth(1).unwrap().trim(), cores.to_string());
+}
+
+/// After its calls, an idle process with a started pool of 4 uses at most 5 ms of CPU in a
+/// second.
+fn idle_pool_uses_no_cpu() {
+    let out = probe("idle", Some("4"));
+    let mut it = out.split_whitespace();
+    let ns: u64 = it.next().unwrap().parse().unwrap();
+    assert_eq!(it.next(), Some("4"));
+    assert!(ns <= 5_000_000, "{ns} ns of CPU in an idle second");
+    println!("idle second with a started 4-thread pool: {ns} ns of CPU");
+}
+
+fn main() {
+    if let Ok(kind) = std::env::var("DSCONV_THREADS_PROBE") {
+        return run_probe(&kind);
+    }
+    let _ = Backend::detect();
+    let _: &dyn Layer = &block();
+    let _ = <Expand as PointwiseConv>::M;
+    dsconv_testkit::run_tests(
+        dsconv_testkit::tests![
+            every_thread_count_gives_the_same_bits,
+            eight_callers_share_layers_and_the_pool,
+            dsconv_threads_sets_the_count,
+            idle_pool_uses_no_cpu
+        ],
+        &[
+            "every_thread_count_gives_the_same_bits",
+            "eight_callers_share_layers_and_the_pool",
+            "dsconv_threads_sets_the_count",
+            "idle_pool_uses_no_cpu",
+        ],
+    );
+}
