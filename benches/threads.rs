@@ -4,7 +4,7 @@
 //! speed-up with its spread. Batch 1, aligned buffers, the best backend this CPU has.
 //!
 //! Run: `cargo bench --bench threads` (`ROUNDS`, `CALLS`, `THREADS` (the larger count,
-//! default 2) in the environment).
+//! default 2) in the environment; `ONLY=L3,L5` runs those cases alone).
 use dsconv::{separable_conv, AlignedBuf, Backend, Chain, Layer, Pool};
 use std::time::Instant;
 
@@ -115,7 +115,11 @@ fn main() {
             std::hint::black_box(&out);
         }),
     ));
+    let only = std::env::var("ONLY").ok();
     for (name, f) in &mut cases {
+        if only.as_deref().is_some_and(|o| !o.split(',').any(|x| x == *name)) {
+            continue;
+        }
         for _ in 0..3 {
             one.install(&mut *f);
             many.install(&mut *f);
