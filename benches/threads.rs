@@ -117,7 +117,10 @@ fn main() {
     ));
     let only = std::env::var("ONLY").ok();
     for (name, f) in &mut cases {
-        if only.as_deref().is_some_and(|o| !o.split(',').any(|x| x == *name)) {
+        if only
+            .as_deref()
+            .is_some_and(|o| !o.split(',').any(|x| x == *name))
+        {
             continue;
         }
         for _ in 0..3 {

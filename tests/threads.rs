@@ -26,6 +26,17 @@ struct Block;
 struct Residual;
 #[pointwise_conv(m = 64, n = 96, bias = true, activation = "silu")]
 struct Expand;
+/// Few pixels, one fused tile: the pointwise stage splits by weight panels (12 full and a
+/// tail of 8 columns).
+#[separable_conv(
+    dk = 3,
+    m = 64,
+    n = 200,
+    bias = true,
+    activation = "relu6",
+    residual = true
+)]
+struct Panels;
 
 fn block() -> Block {
     Block::load(&OwnedWeights::for_layer::<Block>(3).view()).unwrap()
@@ -45,6 +56,9 @@ fn every_thread_count_gives_the_same_bits() {
     let x17 = values(h * w * 17, 2);
     let (rh, rw) = Residual::output_size(h, w);
     let skip = values(rh * rw * 40, 3);
+    let p = Panels::load(&OwnedWeights::for_layer::<Panels>(7).view()).unwrap();
+    let x64 = values(7 * 7 * 64, 4);
+    let skip200 = values(7 * 7 * 200, 5);
     let run = |pool: &Pool| {
         pool.install(|| {
             let mut o1 = vec![0.0; h * w * 64];
@@ -53,7 +67,9 @@ fn every_thread_count_gives_the_same_bits() {
             r.forward_residual(&x17, &skip, h, w, &mut o2).unwrap();
             let mut o3 = vec![0.0; h * w * 96];
             e.forward(&o1, h, w, &mut o3).unwrap();
-            (o1, o2, o3)
+            let mut o4 = vec![0.0; 7 * 7 * 200];
+            p.forward_residual(&x64, &skip200, 7, 7, &mut o4).unwrap();
+            (o1, o2, o3, o4)
         })
     };
     let one = run(&Pool::new(1));

@@ -302,6 +302,14 @@ pub struct PointwisePlan {
     pub weights_in_registers: bool,
 }
 
+impl PointwisePlan {
+    /// Weight panels, the partial tail included: the units a layer with a single fused tile
+    /// splits its pointwise stage into, as work items of the thread pool.
+    pub fn panels(&self) -> usize {
+        self.full_panels + usize::from(self.tail_panel_width > 0)
+    }
+}
+
 /// How `forward` chains the two stages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FusionPlan {

@@ -16,43 +16,65 @@
 
 use crate::Pads;
 
+/// At most this many work items when a layer's pointwise stage is split by weight panels.
+pub const MAX_PANEL_ITEMS: usize = 64;
+
 /// `forward`'s tile walk: the output in tiles of `tile_pixels` pixels of `n` channels; for
 /// each, `depthwise(first_pixel, tile, scratch)` fills `tile` (`pixels * c` floats) and
-/// `pointwise(first_pixel, tile, pixels, out_tile)` consumes it while it is in cache.
+/// `pointwise(first_pixel, tile, pixels, out_rows, panels)` consumes it while it is in
+/// cache, writing the weight panels `panels` of the `pixels * n` floats at `out_rows`.
 /// `scratch_floats` of per-thread scratch follow the tile buffer (reused: no allocation in
 /// steady state).
 ///
-/// The tiles are the work items of the current [`Pool`](crate::Pool): they run on its
-/// threads when there are several, each into its own disjoint part of `output`. A tile's
-/// result does not depend on the thread that computes it, and the tiles are the same for
-/// every thread count, so outputs are bit-identical for every thread count.
+/// The work items of the current [`Pool`](crate::Pool): the tiles, or, for an output that is
+/// a single tile (few pixels: the 7x7 and 14x14 layers), groups of the pointwise stage's
+/// `panels` weight panels, after the tile's depthwise stage. The split depends only on the
+/// layer and the image size, never on the thread count, and an output value does not depend
+/// on the thread that computes it: outputs are bit-identical for every thread count.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub fn fused_tiles(
     output: &mut [f32],
     n: usize,
     c: usize,
     tile_pixels: usize,
+    panels: usize,
     scratch_floats: usize,
     depthwise: impl Fn(usize, &mut [f32], &mut [f32]) + Sync,
-    pointwise: impl Fn(usize, &[f32], usize, &mut [f32]) + Sync,
+    pointwise: impl Fn(usize, &[f32], usize, *mut f32, (usize, usize)) + Sync,
 ) {
     let tile_floats = tile_pixels * c;
     let pixels_total = output.len() / n;
     let tiles = pixels_total.div_ceil(tile_pixels);
     let out = SharedOut(output.as_mut_ptr());
+    if tiles == 1 && panels > 1 {
+        // One tile: its depthwise stage here, then its pointwise stage by panel groups.
+        crate::layer::with_scratch(tile_floats + scratch_floats, |buffer| {
+            let (tile, scratch) = buffer.split_at_mut(tile_floats);
+            let dw_tile = &mut tile[..pixels_total * c];
+            depthwise(0, dw_tile, scratch);
+            let dw_tile: &[f32] = dw_tile;
+            let group = panels.div_ceil(MAX_PANEL_ITEMS);
+            let items = panels.div_ceil(group);
+            let run_group = |g: usize| {
+                let range = (g * group, ((g + 1) * group).min(panels));
+                pointwise(0, dw_tile, pixels_total, out.at(0), range);
+            };
+            crate::Pool::current(|pool| pool.run(items, &run_group));
+        });
+        return;
+    }
     let run_tile = |t: usize| {
         let first_pixel = t * tile_pixels;
         let pixels = tile_pixels.min(pixels_total - first_pixel);
-        // SAFETY: tile t covers output floats first_pixel * n .. (first_pixel + pixels) * n,
-        // inside `output` and disjoint from every other tile's; each tile runs once, and
-        // `output` stays mutably borrowed by this call until every tile has run.
-        let out_tile =
-            unsafe { std::slice::from_raw_parts_mut(out.at(first_pixel * n), pixels * n) };
+        // Tile t writes output floats first_pixel * n .. (first_pixel + pixels) * n, inside
+        // `output` and disjoint from every other tile's.
+        let out_rows = out.at(first_pixel * n);
         crate::layer::with_scratch(tile_floats + scratch_floats, |buffer| {
             let (tile, scratch) = buffer.split_at_mut(tile_floats);
             let dw_tile = &mut tile[..pixels * c];
             depthwise(first_pixel, dw_tile, scratch);
-            pointwise(first_pixel, dw_tile, pixels, out_tile);
+            pointwise(first_pixel, dw_tile, pixels, out_rows, (0, panels));
         })
     };
     crate::Pool::current(|pool| pool.run(tiles, &run_tile));
@@ -62,7 +84,9 @@ pub fn fused_tiles(
 #[derive(Clone, Copy)]
 pub(crate) struct SharedOut(pub(crate) *mut f32);
 
-// SAFETY: threads only write disjoint ranges through it (see `fused_tiles`).
+// SAFETY: threads only write disjoint parts through it (tiles of rows, or the columns of
+// disjoint weight panels: see `fused_tiles`), and the walk holds `output`'s mutable borrow
+// until every item has run.
 unsafe impl Sync for SharedOut {}
 unsafe impl Send for SharedOut {}
 
@@ -378,15 +402,20 @@ mod tests {
                     n,
                     c,
                     3,
+                    1,
                     5,
                     |first, tile, scratch| {
                         assert_eq!(scratch.len(), 5);
                         firsts.lock().unwrap().push((first, tile.len() / c));
                         tile.fill(first as f32);
                     },
-                    |first, tile, pixels, out_tile| {
+                    |first, tile, pixels, out_rows, panels| {
                         assert_eq!(tile.len(), pixels * c);
                         assert_eq!(tile[0], first as f32);
+                        assert_eq!(panels, (0, 1));
+                        // SAFETY: the walk hands each tile its own `pixels * n` floats.
+                        let out_tile =
+                            unsafe { std::slice::from_raw_parts_mut(out_rows, pixels * n) };
                         out_tile.fill(tile[0] + 1.0);
                     },
                 )

@@ -276,6 +276,7 @@ fn backend_kernels(plan: &Plan) -> TokenStream {
     let (dw_fn, pw_fn) = (&names.depthwise, &names.pointwise);
     let (tile_pixels, n, c) = (plan.fusion.tile_pixels, plan.shape.n, plan.channels);
     let dw_scratch = simd::depthwise_scratch(plan);
+    let panels = plan.pointwise.panels();
     let residual = plan.epilogue.residual;
     let skip_param = residual.then(|| quote!(, skip: ::core::option::Option<&[f32]>));
     let skip_tile =
@@ -300,6 +301,7 @@ fn backend_kernels(plan: &Plan) -> TokenStream {
                 #n,
                 #c,
                 #tile_pixels,
+                #panels,
                 #dw_scratch,
                 // SAFETY: each tile covers pixels first_pixel..first_pixel + pixels of the
                 // output grid; the tile and scratch have the lengths the kernels require;
@@ -307,10 +309,11 @@ fn backend_kernels(plan: &Plan) -> TokenStream {
                 |first_pixel, dw_tile, scratch| unsafe {
                     self.#dw_fn(input, h, w, wo, first_pixel, dw_tile, scratch)
                 },
-                // SAFETY: as above; out_tile holds `pixels * N` floats (and a skip tile the
-                // same, from a skip of the output's length).
-                |first_pixel, dw_tile, pixels, out_tile| unsafe {
-                    self.#pw_fn(dw_tile, pixels, out_tile #skip_tile)
+                // SAFETY: as above; `out_rows` points at `pixels * N` floats of the output
+                // (and the skip rows, from a skip of the output's length, are as many);
+                // `panels` lies in 0..PANELS.
+                |first_pixel, dw_tile, pixels, out_rows, panels| unsafe {
+                    self.#pw_fn(dw_tile, pixels, out_rows #skip_tile, panels)
                 },
             )
         }
@@ -412,9 +415,10 @@ fn trait_impl(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
             })
         })
     });
-    let pointwise = dispatch(plans, |_, k| {
+    let pointwise = dispatch(plans, |plan, k| {
         let f = &k.pointwise;
-        quote!(self.#f(input, pixels, output #none))
+        let panels = plan.pointwise.panels();
+        quote!(self.#f(input, pixels, output.as_mut_ptr() #none, (0, #panels)))
     });
     quote! {
         #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
@@ -632,8 +636,11 @@ pub(crate) fn depthwise_signature(name: &syn::Ident, scratch_name: &str) -> Toke
     }
 }
 
-/// The pointwise stage's signature: `pixels` rows of `K` floats in, of `N` floats out; for
-/// a residual plan also an optional skip of `N` floats per row, added after the activation.
+/// The pointwise stage's signature: `pixels` rows of `K` floats in, of `N` floats out (at
+/// `out`, which the caller guarantees holds `pixels * N` floats); for a residual plan also an
+/// optional skip of `N` floats per row, added after the activation; only the weight panels
+/// `panels.0..panels.1` (the tail panel's index is the number of full panels) are computed,
+/// so threads can share an output by panels.
 pub(crate) fn pointwise_signature(
     plan: &Plan,
     name: &syn::Ident,
@@ -644,7 +651,7 @@ pub(crate) fn pointwise_signature(
         .epilogue
         .residual
         .then(|| quote!(, skip: ::core::option::Option<&[f32]>));
-    quote!(fn #name(&self, input: &[f32], #pixels: usize, out: &mut [f32] #skip))
+    quote!(fn #name(&self, input: &[f32], #pixels: usize, out: *mut f32 #skip, panels: (usize, usize)))
 }
 
 /// Whether `attrs` hold a `#[derive(..)]` naming `trait_name`.

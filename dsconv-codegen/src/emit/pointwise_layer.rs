@@ -116,9 +116,10 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
     });
     // A residual layer's kernels take the optional skip; a plain layer's take none.
     let skip_arg = residual.then(|| quote!(, skip));
-    let call = dispatch(&plans, |_, k| {
+    let call = dispatch(&plans, |plan, k| {
         let f = &k.pointwise;
-        quote!(self.#f(input, pixels, output #skip_arg))
+        let panels = plan.pointwise.panels();
+        quote!(self.#f(input, pixels, output.as_mut_ptr() #skip_arg, (0, #panels)))
     });
     quote! {
         #(#attrs)*

@@ -92,27 +92,42 @@ pub fn depthwise(plan: &Plan, name: &Ident) -> TokenStream {
     }
 }
 
-/// `fn NAME(&self, input, pixels, out)`: pointwise stage over `pixels` pixels.
+/// `fn NAME(&self, input, pixels, out, [skip,] panels)`: pointwise stage over `pixels`
+/// pixels, the weight panels `panels.0..panels.1` only.
 pub fn pointwise(plan: &Plan, name: &Ident) -> TokenStream {
     let p = &plan.pointwise;
     let (k, n) = (p.k, p.n);
     let full_panels = p.full_panels;
     let rest = n - full_panels * PANEL_WIDTH;
     let tail_width = p.tail_panel_width;
-    let store = activate_scalar(plan.epilogue.activations.pointwise, quote!(*v));
     let activation = match plan.epilogue.activations.pointwise {
-        dsconv_runtime::Activation::None => quote!(),
-        _ => quote! {
-            for v in y.iter_mut() {
-                *v = #store;
+        dsconv_runtime::Activation::None => None,
+        act => Some(activate_scalar(act, quote!(*v))),
+    };
+    // The activation, then (a residual layer's) skip, per value of the panel.
+    let finish = {
+        let act = activation.map(|a| quote!(*v = #a;));
+        let skip = plan.epilogue.residual.then(|| {
+            quote! {
+                if let ::core::option::Option::Some(skip) = skip {
+                    *v += skip[p * #n + first + j];
+                }
             }
-        },
+        });
+        quote! {
+            for (j, v) in cols.iter_mut().enumerate() {
+                let _ = j;
+                #act
+                #skip
+            }
+        }
     };
     // One panel: `width` packed columns of which `valid` are output channels.
     let panel = |first_col: TokenStream, weights_at: TokenStream, width: usize, valid: usize| {
         quote! {
-            let cols = &mut y[#first_col..#first_col + #valid];
-            cols.copy_from_slice(&self.pw_bias[#first_col..#first_col + #valid]);
+            let first = #first_col;
+            let mut cols = [0.0f32; #valid];
+            cols.copy_from_slice(&self.pw_bias[first..first + #valid]);
             let panel = &self.pw[#weights_at..#weights_at + #width * #k];
             let (weight_rows, _) = panel.as_chunks::<#width>();
             for (xk, row) in x.iter().zip(weight_rows.iter()) {
@@ -120,6 +135,10 @@ pub fn pointwise(plan: &Plan, name: &Ident) -> TokenStream {
                     *yn += *xk * *wn;
                 }
             }
+            #finish
+            // SAFETY: pixel p < pixels and columns first..first + valid < N lie in the
+            // caller's `out` of `pixels * N` floats; no other caller writes these columns.
+            unsafe { ::core::ptr::copy_nonoverlapping(cols.as_ptr(), out.add(p * #n + first), #valid) };
         }
     };
     let full = panel(
@@ -132,32 +151,23 @@ pub fn pointwise(plan: &Plan, name: &Ident) -> TokenStream {
         let first = full_panels * PANEL_WIDTH;
         let at = full_panels * PANEL_WIDTH * k;
         let body = panel(quote!(#first), quote!(#at), tail_width, rest);
-        quote!({ #body })
+        quote!(if panels.1 > #full_panels { #body })
     });
     let signature = super::pointwise_signature(plan, name, "_pixels");
-    // A residual layer adds its skip row after the activation.
-    let skip = plan.epilogue.residual.then(|| {
-        quote! {
-            if let ::core::option::Option::Some(skip) = skip {
-                for (v, s) in y.iter_mut().zip(&skip[p * #n..(p + 1) * #n]) {
-                    *v += *s;
-                }
-            }
-        }
-    });
     quote! {
         /// Pointwise stage of the scalar backend for a run of pixels.
+        ///
+        /// # Safety
+        /// `out` holds `pixels * N` floats (`input.len() / K` pixels).
         #[inline]
-        #signature {
+        #[allow(unused_unsafe)]
+        unsafe #signature {
             let (inputs, _) = input.as_chunks::<#k>();
-            let (outputs, _) = out.as_chunks_mut::<#n>();
-            for (p, (x, y)) in inputs.iter().zip(outputs.iter_mut()).enumerate() {
-                for panel_index in 0..#full_panels {
+            for (p, x) in inputs.iter().enumerate() {
+                for panel_index in panels.0..panels.1.min(#full_panels) {
                     #full
                 }
                 #tail
-                #activation
-                #skip
             }
         }
     }

@@ -938,7 +938,7 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
         let tail = (!p.tail_blocks.is_empty()).then(|| {
             let body = inner(&p.tail_blocks, p.tail_panel_width);
             quote! {
-                {
+                if panels.1 > #full_panels {
                     let panel_col = #full_panels * #PANEL_WIDTH;
                     let panel = b.add(#full_panels * #PANEL_WIDTH * #k);
                     #body
@@ -946,7 +946,7 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
             }
         });
         quote! {
-            for panel_index in 0..#full_panels {
+            for panel_index in panels.0..panels.1.min(#full_panels) {
                 let panel_col = panel_index * #PANEL_WIDTH;
                 let panel = b.add(panel_index * #PANEL_WIDTH * #k);
                 #full
@@ -991,7 +991,7 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
         ///
         /// # Safety
         /// The CPU supports the backend; `input` holds `pixels * K` and `out` `pixels * N`
-        /// floats.
+        /// floats; no other caller writes the columns of `panels` at the same time.
         #cfg
         #feature
         #[allow(unused_unsafe, unused_variables, unused_mut, unused_assignments)]
@@ -1001,7 +1001,7 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
             for (chunk_start, pixels) in ::dsconv::__private::PixelChunks::new(pixels, #chunk) {
                 // SAFETY: the chunk's rows lie in `input` and `out`.
                 let a = input.as_ptr().add(chunk_start * #k);
-                let o = out.as_mut_ptr().add(chunk_start * #n);
+                let o = out.add(chunk_start * #n);
                 #skip_chunk
                 // SAFETY (every micro-kernel call): rows r0..r0 + R < pixels; the block's
                 // columns lie in its panel of the packed weights and bias; its valid lanes
