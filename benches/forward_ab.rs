@@ -4,8 +4,9 @@
 //! `forward_ab LAYER REPS` runs `forward` REPS times (for instruction counts: run it under
 //! `valgrind --tool=callgrind` with REPS 1 and 3, and halve the difference); with `TIME=1`
 //! it prints the median time of REPS calls in microseconds. `B=<backend>` picks the backend
-//! (default scalar). Plain `main`, no criterion: it must build at older commits too.
-use dsconv::{separable_conv, AlignedBuf, Backend, SeparableConv};
+//! (default scalar). `BODY` is MobileNetV1-224's 13 blocks as one `Chain` (commits since
+//! the chain). Plain `main`, no criterion: it must build at older commits too.
+use dsconv::{separable_conv, AlignedBuf, Backend, Chain, Layer, SeparableConv};
 
 #[separable_conv(dk = 5, m = 3, n = 256)]
 struct S0;
@@ -71,10 +72,54 @@ fn run<L: SeparableConv>(h: usize, w: usize, reps: usize, make: impl Fn(&[f32], 
     std::hint::black_box(&out);
 }
 
+/// The 13-block body as one chain: median (with `TIME`) of `reps` forwards.
+fn body(reps: usize) {
+    fn boxed<L: SeparableConv + 'static>(
+        make: impl Fn(&[f32], &[f32]) -> Result<L, dsconv::Error>,
+    ) -> Box<dyn Layer> {
+        let c = L::M * L::DEPTH_MULTIPLIER;
+        Box::new(make(&vals(c * L::DK * L::DK), &vals(L::N * c)).unwrap())
+    }
+    let mut layers: Vec<Box<dyn Layer>> = vec![
+        boxed(L1::from_weights),
+        boxed(L2::from_weights),
+        boxed(L3::from_weights),
+        boxed(L4::from_weights),
+        boxed(L5::from_weights),
+        boxed(L6::from_weights),
+    ];
+    layers.extend((0..5).map(|_| boxed(L7::from_weights)));
+    layers.push(boxed(L8::from_weights));
+    layers.push(boxed(L9::from_weights));
+    let mut chain = Chain::new(112, 112, layers).unwrap();
+    let input = AlignedBuf::from_slice(&vals(112 * 112 * 32));
+    let mut out = AlignedBuf::zeroed(7 * 7 * 1024);
+    let b: Backend = std::env::var("B").ok().map_or(Backend::Scalar, |v| {
+        Backend::ALL.into_iter().find(|b| b.name() == v).unwrap()
+    });
+    let mut once = || chain.forward_on(b, &input, &mut out).unwrap();
+    if std::env::var("TIME").is_ok() {
+        once();
+        once();
+        let mut t: Vec<f64> = (0..reps)
+            .map(|_| {
+                let s = std::time::Instant::now();
+                once();
+                s.elapsed().as_secs_f64() * 1e6
+            })
+            .collect();
+        t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        println!("{:.2}", t[t.len() / 2]);
+    } else {
+        (0..reps).for_each(|_| once());
+    }
+}
+
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     let reps: usize = a[2].parse().unwrap();
     match a[1].as_str() {
+        "BODY" => body(reps),
         "S0" => run(8, 8, reps, |d, p| S0::from_weights(d, p).unwrap()),
         "L1" => run(112, 112, reps, |d, p| L1::from_weights(d, p).unwrap()),
         "L2" => run(112, 112, reps, |d, p| L2::from_weights(d, p).unwrap()),

@@ -1,8 +1,9 @@
 //! The 13 separable blocks of Keras' `MobileNet(alpha = 0.25, input_shape = (128, 128, 3))`
 //! from a `.safetensors` file (Keras names, TensorFlow layout, BatchNorm folded at load), run
-//! as one `Chain` on Keras' input of the first block. Prints each block's plan and time, the
-//! chain's time against the sum of the blocks timed alone, and the largest difference to
-//! Keras' output, block by block and at the end of the chain.
+//! as one `Chain` on Keras' input of the first block. Prints each block's plan, its split
+//! into work items at this size and its time, the chain's time against the sum of the
+//! blocks timed alone, and the largest difference to Keras' output, block by block and at
+//! the end of the chain.
 //!
 //! Run: `cargo run --release --features safetensors --example mobilenet [file]`
 //! (default: the file `scripts/keras_mobilenet.py` wrote into `tests/keras/`).
@@ -81,6 +82,9 @@ fn main() -> Result<(), Error> {
         );
         if let Some(plan) = layer.plan_on(backend) {
             println!("         plan: {plan}");
+        }
+        if let Some(split) = layer.split_on(backend, h, w) {
+            println!("         this size: {split}");
         }
         outputs.push(out);
         (block_input, h, w) = (keras, ho, wo);

@@ -6,8 +6,8 @@ pub use dsconv_runtime::{
     frameworks, output_extent, reference, Activation, Activations, AlignedBuf, Backend, BatchNorm,
     BatchNormParam, Chain, ChainBuilder, DepthwiseStrategy, Dims, Error, FrameworkWeights, Layer,
     LayerShape, MulCount, Padding, Pads, PlanSummary, PointwiseConv, PointwiseOrder,
-    PointwisePrefetch, Pool, SeparableConv, StageName, StageWeights, Tensor, WeightLayout, Weights,
-    BACKEND_ENV, CHAIN_NAME, THREADS_ENV,
+    PointwisePrefetch, Pool, SeparableConv, Split, SplitRule, StageName, StageWeights, Tensor,
+    WeightLayout, Weights, BACKEND_ENV, CHAIN_NAME, THREADS_ENV,
 };
 
 /// Layers from `.safetensors` files by tensor name (cargo feature `safetensors`).

@@ -8,6 +8,7 @@
 
 use dsconv::{
     pointwise_conv, separable_conv, Backend, Chain, Layer, PointwiseConv, Pool, SeparableConv,
+    Split,
 };
 use dsconv_testkit::{values, OwnedWeights};
 use std::sync::Arc;
@@ -59,6 +60,8 @@ fn every_thread_count_gives_the_same_bits() {
     let p = Panels::load(&OwnedWeights::for_layer::<Panels>(7).view()).unwrap();
     let x64 = values(7 * 7 * 64, 4);
     let skip200 = values(7 * 7 * 200, 5);
+    // Three images of 14x14 (a staged split each), then of 4x4 (inline).
+    let batch = values(3 * 14 * 14 * 32, 6);
     let run = |pool: &Pool| {
         pool.install(|| {
             let mut o1 = vec![0.0; h * w * 64];
@@ -69,7 +72,16 @@ fn every_thread_count_gives_the_same_bits() {
             e.forward(&o1, h, w, &mut o3).unwrap();
             let mut o4 = vec![0.0; 7 * 7 * 200];
             p.forward_residual(&x64, &skip200, 7, 7, &mut o4).unwrap();
-            (o1, o2, o3, o4)
+            let mut o5 = vec![0.0; 3 * 14 * 14 * 64];
+            b.forward_batch(&batch, 3, 14, 14, &mut o5).unwrap();
+            let mut o6 = vec![0.0; 3 * 14 * 14 * 96];
+            for (i, o) in o5.chunks(14 * 14 * 64).zip(o6.chunks_mut(14 * 14 * 96)) {
+                e.forward(i, 14, 14, o).unwrap();
+            }
+            let mut o7 = vec![0.0; 3 * 4 * 4 * 64];
+            b.forward_batch(&batch[..3 * 4 * 4 * 32], 3, 4, 4, &mut o7)
+                .unwrap();
+            (o1, o2, o3, o4, o5, o6, o7)
         })
     };
     let one = run(&Pool::new(1));
@@ -83,6 +95,35 @@ fn every_thread_count_gives_the_same_bits() {
             "a {threads}-thread pool ran work on its workers"
         );
     }
+}
+
+/// The layers and sizes of `every_thread_count_gives_the_same_bits` take every kind of
+/// split on the active backend: fused tiles, the stages in turn (few pixels: 1x1 by weight
+/// panels), one item inline (too little work), for separable and 1x1 layers.
+fn the_bit_identity_check_covers_every_split() {
+    let backend = Backend::active().unwrap();
+    let kind = |split: Split| match split {
+        Split::Inline { .. } => "inline",
+        Split::Tiles { .. } => "tiles",
+        Split::Staged { .. } => "staged",
+    };
+    let separable = |plan: Option<&dsconv::PlanSummary>, (ho, wo): (usize, usize)| {
+        kind(plan.unwrap().split.split(ho * wo))
+    };
+    assert_eq!(separable(Block::plan(backend), (61, 47)), "tiles");
+    assert_eq!(separable(Block::plan(backend), (14, 14)), "staged");
+    assert_eq!(separable(Block::plan(backend), (4, 4)), "inline");
+    assert_eq!(
+        separable(Residual::plan(backend), Residual::output_size(61, 47)),
+        "tiles"
+    );
+    assert_eq!(separable(Panels::plan(backend), (7, 7)), "staged");
+    let pointwise = <Expand as PointwiseConv>::plan(backend);
+    assert_eq!(separable(pointwise, (61, 47)), "tiles");
+    assert_eq!(separable(pointwise, (14, 14)), "staged");
+    // What a plan prints of it.
+    let printed = Panels::plan(backend).unwrap().to_string();
+    assert!(printed.contains("threads: one item under"), "{printed}");
 }
 
 /// 8 caller threads share layers, a chain each, and the global pool for two seconds; every
@@ -230,6 +271,7 @@ fn main() {
     dsconv_testkit::run_tests(
         dsconv_testkit::tests![
             every_thread_count_gives_the_same_bits,
+            the_bit_identity_check_covers_every_split,
             eight_callers_share_layers_and_the_pool,
             dsconv_threads_sets_the_count,
             idle_pool_uses_no_cpu

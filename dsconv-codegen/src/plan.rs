@@ -7,6 +7,7 @@ pub use dsconv_runtime::report::{DepthwiseStrategy, PointwiseOrder, PointwisePre
 pub use dsconv_runtime::Backend;
 use dsconv_runtime::LayerShape;
 use dsconv_runtime::PlanSummary;
+pub use dsconv_runtime::SplitRule;
 
 pub use dsconv_runtime::packing::{CHANNEL_PAD, PANEL_WIDTH};
 
@@ -755,6 +756,25 @@ fn plan_pointwise(k: usize, n: usize, isa: Backend) -> PointwisePlan {
 }
 
 impl Plan {
+    /// How a call's work is divided into the thread pool's work items, by image size
+    /// (`SplitRule::split`): fused tiles of at most the fusion plan's size (a 1x1 layer's
+    /// chunks), or for few pixels the stages in turn, the pointwise stage by weight panels.
+    pub fn split_rule(&self) -> SplitRule {
+        let (c, s) = (self.channels as u64, &self.shape);
+        let per_pixel = if self.pointwise_only {
+            c * s.n as u64
+        } else {
+            c * (s.dk * s.dk) as u64 + c * s.n as u64
+        };
+        SplitRule {
+            tile_pixels: self.fusion.tile_pixels,
+            rows: self.pointwise.rows,
+            panels: self.pointwise.panels(),
+            multiplications_per_pixel: per_pixel,
+            depthwise: !self.pointwise_only,
+        }
+    }
+
     /// The report of this plan that users see (`PLAN_<BACKEND>`, `SeparableConv::PLANS`).
     pub fn summary(&self) -> PlanSummary {
         let d = &self.depthwise;
@@ -777,7 +797,7 @@ impl Plan {
             pointwise_weights_in_registers: p.weights_in_registers,
             pointwise_loads_per_fma: p.loads_per_fma,
             pointwise_lane_utilisation: p.lane_utilisation,
-            fused_tile_pixels: self.fusion.tile_pixels,
+            split: self.split_rule(),
             residual: self.epilogue.residual,
             pointwise_only: self.pointwise_only,
         }

@@ -14,70 +14,85 @@
 //! - [`PlanarScratch`]: the width-vector depthwise's scratch layout (its size and offsets)
 //!   and the planar copy into it.
 
-use crate::Pads;
+use crate::layer::{with_scratch, with_stage_buffer};
+use crate::{Pads, Split, SplitRule};
 
-/// At most this many work items when a layer's pointwise stage is split by weight panels.
-pub const MAX_PANEL_ITEMS: usize = 64;
-
-/// `forward`'s tile walk: the output in tiles of `tile_pixels` pixels of `n` channels; for
-/// each, `depthwise(first_pixel, tile, scratch)` fills `tile` (`pixels * c` floats) and
-/// `pointwise(first_pixel, tile, pixels, out_rows, panels)` consumes it while it is in
-/// cache, writing the weight panels `panels` of the `pixels * n` floats at `out_rows`.
-/// `scratch_floats` of per-thread scratch follow the tile buffer (reused: no allocation in
-/// steady state).
+/// `forward`'s walk over its output (`pixels * n` floats), as the plan's `rule` splits it
+/// ([`SplitRule::split`]) into the current [`Pool`](crate::Pool)'s work items:
 ///
-/// The work items of the current [`Pool`](crate::Pool): the tiles, or, for an output that is
-/// a single tile (few pixels: the 7x7 and 14x14 layers), groups of the pointwise stage's
-/// `panels` weight panels, after the tile's depthwise stage. The split depends only on the
-/// layer and the image size, never on the thread count, and an output value does not depend
-/// on the thread that computes it: outputs are bit-identical for every thread count.
+/// - tiles ([`Split::Inline`], [`Split::Tiles`]): for each, `depthwise(first_pixel, tile,
+///   scratch)` fills `tile` (`pixels * c` floats of per-thread scratch, reused: no allocation
+///   in steady state) and `pointwise(first_pixel, tile, pixels, out_rows, panels)` consumes
+///   it while it is in cache, writing every weight panel of the `pixels * n` floats at
+///   `out_rows`;
+/// - [`Split::Staged`]: the depthwise stage of every pixel into one buffer (of the calling
+///   thread) in runs, then the pointwise stage by chunks of pixels times groups of panels,
+///   each item writing only its panels' columns of its rows.
+///
+/// `scratch_floats` of per-thread scratch follow each tile (the depthwise kernel's own).
+/// The split depends only on the layer and the image size, and an output value does not
+/// depend on the item or thread that computes it: outputs are bit-identical for every
+/// thread count.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn fused_tiles(
     output: &mut [f32],
     n: usize,
     c: usize,
-    tile_pixels: usize,
-    panels: usize,
+    rule: SplitRule,
     scratch_floats: usize,
     depthwise: impl Fn(usize, &mut [f32], &mut [f32]) + Sync,
     pointwise: impl Fn(usize, &[f32], usize, *mut f32, (usize, usize)) + Sync,
 ) {
-    let tile_floats = tile_pixels * c;
-    let pixels_total = output.len() / n;
-    let tiles = pixels_total.div_ceil(tile_pixels);
+    let (pixels, panels) = (output.len() / n, rule.panels);
+    let split = rule.split(pixels);
     let out = SharedOut(output.as_mut_ptr());
-    if tiles == 1 && panels > 1 {
-        // One tile: its depthwise stage here, then its pointwise stage by panel groups.
-        crate::layer::with_scratch(tile_floats + scratch_floats, |buffer| {
-            let (tile, scratch) = buffer.split_at_mut(tile_floats);
-            let dw_tile = &mut tile[..pixels_total * c];
-            depthwise(0, dw_tile, scratch);
-            let dw_tile: &[f32] = dw_tile;
-            let group = panels.div_ceil(MAX_PANEL_ITEMS);
-            let items = panels.div_ceil(group);
-            let run_group = |g: usize| {
-                let range = (g * group, ((g + 1) * group).min(panels));
-                pointwise(0, dw_tile, pixels_total, out.at(0), range);
-            };
-            crate::Pool::current(|pool| pool.run(items, &run_group));
-        });
+    if !matches!(split, Split::Staged { .. }) {
+        let tile_floats = split.tile(0).1 * c;
+        let run_tile = |t: usize| {
+            let (first_pixel, pixels) = split.tile(t);
+            // Tile t writes output floats first_pixel * n .. (first_pixel + pixels) * n,
+            // inside `output` and disjoint from every other tile's.
+            let out_rows = out.at(first_pixel * n);
+            with_scratch(tile_floats + scratch_floats, |buffer| {
+                let (tile, scratch) = buffer.split_at_mut(tile_floats);
+                let dw_tile = &mut tile[..pixels * c];
+                depthwise(first_pixel, dw_tile, scratch);
+                pointwise(first_pixel, dw_tile, pixels, out_rows, (0, panels));
+            })
+        };
+        let tiles = split.tiles();
+        if split.parallel() {
+            crate::Pool::current(|pool| pool.run(tiles, &run_tile));
+        } else {
+            (0..tiles).for_each(run_tile);
+        }
         return;
     }
-    let run_tile = |t: usize| {
-        let first_pixel = t * tile_pixels;
-        let pixels = tile_pixels.min(pixels_total - first_pixel);
-        // Tile t writes output floats first_pixel * n .. (first_pixel + pixels) * n, inside
-        // `output` and disjoint from every other tile's.
-        let out_rows = out.at(first_pixel * n);
-        crate::layer::with_scratch(tile_floats + scratch_floats, |buffer| {
-            let (tile, scratch) = buffer.split_at_mut(tile_floats);
-            let dw_tile = &mut tile[..pixels * c];
-            depthwise(first_pixel, dw_tile, scratch);
-            pointwise(first_pixel, dw_tile, pixels, out_rows, (0, panels));
-        })
-    };
-    crate::Pool::current(|pool| pool.run(tiles, &run_tile));
+    // In stages: the whole depthwise output in the calling thread's stage buffer, written
+    // by runs (disjoint pixels), read by the pointwise items once every run is done.
+    with_stage_buffer(pixels * c, |stage| {
+        let dw_out = SharedOut(stage.as_mut_ptr());
+        let run = |r: usize| {
+            let (first_pixel, len) = split.run(r);
+            // SAFETY: run r covers pixels first_pixel..first_pixel + len of the buffer's
+            // `pixels * c` floats, disjoint from every other run's; the buffer outlives the
+            // pool's run.
+            let part =
+                unsafe { std::slice::from_raw_parts_mut(dw_out.at(first_pixel * c), len * c) };
+            with_scratch(scratch_floats, |scratch| {
+                depthwise(first_pixel, part, scratch)
+            });
+        };
+        crate::Pool::current(|pool| pool.run(split.runs(), &run));
+        let stage: &[f32] = stage;
+        let item = |i: usize| {
+            let ((first_pixel, len), range) = split.chunk(i);
+            let rows = &stage[first_pixel * c..(first_pixel + len) * c];
+            pointwise(first_pixel, rows, len, out.at(first_pixel * n), range);
+        };
+        crate::Pool::current(|pool| pool.run(split.items(), &item));
+    });
 }
 
 /// The output of a parallel walk, shared by the threads that write its disjoint parts.
@@ -390,45 +405,78 @@ mod tests {
 
     #[test]
     fn fused_tiles_visit_every_pixel_once_in_order() {
-        // On one thread the tiles run in order; on three, each still runs once with the
-        // same extent, into its own part of the output.
-        for threads in [1, 3] {
-            let (n, c) = (2, 3);
-            let mut out = vec![0.0f32; 7 * n];
-            let firsts = std::sync::Mutex::new(Vec::new());
-            crate::Pool::new(threads).install(|| {
-                fused_tiles(
-                    &mut out,
-                    n,
-                    c,
-                    3,
-                    1,
-                    5,
-                    |first, tile, scratch| {
-                        assert_eq!(scratch.len(), 5);
-                        firsts.lock().unwrap().push((first, tile.len() / c));
-                        tile.fill(first as f32);
-                    },
-                    |first, tile, pixels, out_rows, panels| {
-                        assert_eq!(tile.len(), pixels * c);
-                        assert_eq!(tile[0], first as f32);
-                        assert_eq!(panels, (0, 1));
-                        // SAFETY: the walk hands each tile its own `pixels * n` floats.
-                        let out_tile =
-                            unsafe { std::slice::from_raw_parts_mut(out_rows, pixels * n) };
-                        out_tile.fill(tile[0] + 1.0);
-                    },
-                )
-            });
-            let mut firsts = firsts.into_inner().unwrap();
-            if threads > 1 {
-                firsts.sort_unstable();
+        // On one thread the items run in order; on three, each still runs once with the
+        // same extent, into its own part of the output. 7 pixels of 100 multiplications
+        // each: under the dispatch threshold, one item of three tiles. Of 10^5 each: too
+        // few pixels for 24 tiles of 4 row blocks, so in stages: the depthwise runs, then
+        // single pixels by single panels.
+        let (n, c) = (2, 3);
+        for (per_pixel, staged) in [(100, false), (100_000, true)] {
+            let rule = SplitRule {
+                tile_pixels: 3,
+                rows: 1,
+                panels: 2,
+                multiplications_per_pixel: per_pixel,
+                depthwise: true,
+            };
+            for threads in [1, 3] {
+                let mut out = vec![0.0f32; 7 * n];
+                let firsts = std::sync::Mutex::new(Vec::new());
+                let written = std::sync::Mutex::new(Vec::new());
+                crate::Pool::new(threads).install(|| {
+                    fused_tiles(
+                        &mut out,
+                        n,
+                        c,
+                        rule,
+                        5,
+                        |first, tile, scratch| {
+                            assert_eq!(scratch.len(), 5);
+                            firsts.lock().unwrap().push((first, tile.len() / c));
+                            tile.fill(first as f32);
+                        },
+                        |first, tile, pixels, out_rows, panels| {
+                            assert_eq!(tile.len(), pixels * c);
+                            written.lock().unwrap().push((first, pixels, panels));
+                            // Panels of one column here (n = 2, two panels).
+                            for p in 0..pixels {
+                                for col in panels.0..panels.1 {
+                                    // SAFETY: the walk hands each item its rows and panels.
+                                    unsafe { *out_rows.add(p * n + col) = tile[p * c] + 1.0 };
+                                }
+                            }
+                        },
+                    )
+                });
+                let mut firsts = firsts.into_inner().unwrap();
+                let mut written = written.into_inner().unwrap();
+                if threads > 1 {
+                    firsts.sort_unstable();
+                    written.sort_unstable();
+                }
+                if staged {
+                    // Depthwise runs of at least 8 pixels, capped at the tile the scratch
+                    // is sized for.
+                    assert_eq!(firsts, vec![(0, 3), (3, 3), (6, 1)]);
+                    assert!(written.iter().all(|w| w.2 .1 - w.2 .0 == 1));
+                    assert_eq!(written.len(), 7 * 2);
+                    // Each pixel holds its run's first pixel (+1).
+                    assert_eq!(
+                        out,
+                        [1., 1., 1., 1., 1., 1., 4., 4., 4., 4., 4., 4., 7., 7.]
+                    );
+                } else {
+                    assert_eq!(firsts, vec![(0, 3), (3, 3), (6, 1)]);
+                    assert_eq!(
+                        written,
+                        vec![(0, 3, (0, 2)), (3, 3, (0, 2)), (6, 1, (0, 2))]
+                    );
+                    assert_eq!(
+                        out,
+                        [1., 1., 1., 1., 1., 1., 4., 4., 4., 4., 4., 4., 7., 7.]
+                    );
+                }
             }
-            assert_eq!(firsts, vec![(0, 3), (3, 3), (6, 1)]);
-            assert_eq!(
-                out,
-                [1., 1., 1., 1., 1., 1., 4., 4., 4., 4., 4., 4., 7., 7.]
-            );
         }
     }
 

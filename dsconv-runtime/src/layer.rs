@@ -12,6 +12,7 @@ pub use crate::packing::{
 };
 pub use crate::pointwise::output_dims as pointwise_output_dims;
 use crate::{AlignedBuf, Dims, Error, LayerShape, Tensor};
+use std::cell::RefCell;
 
 /// Validated sizes of one `forward`-like call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -215,11 +216,29 @@ pub fn check_bias(
 /// thread, 64-byte aligned. The buffer grows once and is reused, so steady-state calls
 /// allocate nothing.
 pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    use std::cell::RefCell;
     thread_local! {
         static SCRATCH: RefCell<AlignedBuf> = RefCell::new(AlignedBuf::default());
     }
-    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+    with_buffer(&SCRATCH, len, f)
+}
+
+/// Runs `f` on the calling thread's stage buffer of `len` floats (as [`with_scratch`], a
+/// second buffer): a staged `forward` keeps its whole depthwise output there while the
+/// pool's threads compute runs of it, each depthwise kernel using its own thread's
+/// [`with_scratch`] buffer meanwhile.
+pub fn with_stage_buffer<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    thread_local! {
+        static STAGE: RefCell<AlignedBuf> = RefCell::new(AlignedBuf::default());
+    }
+    with_buffer(&STAGE, len, f)
+}
+
+fn with_buffer<R>(
+    key: &'static std::thread::LocalKey<RefCell<AlignedBuf>>,
+    len: usize,
+    f: impl FnOnce(&mut [f32]) -> R,
+) -> R {
+    key.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
             buf.grow_to(len);
             f(&mut buf[..len])

@@ -22,6 +22,7 @@ pub mod report;
 #[cfg(feature = "safetensors")]
 pub mod safetensors;
 mod shape;
+pub mod split;
 
 pub use activation::{Activation, Activations};
 pub use aligned::AlignedBuf;
@@ -35,6 +36,7 @@ pub use pointwise::PointwiseConv;
 pub use pool::{Pool, THREADS_ENV};
 pub use report::{DepthwiseStrategy, PlanSummary, PointwiseOrder, PointwisePrefetch};
 pub use shape::{output_extent, LayerShape, MulCount, Padding, Pads};
+pub use split::{Split, SplitRule};
 
 /// Weights and biases of a separable layer in PyTorch layouts, row-major.
 #[derive(Clone, Copy, Debug)]
@@ -199,16 +201,30 @@ pub trait SeparableConv: Send + Sync {
         }
         let g = layer::Geometry::new(Self::NAME, &Self::SHAPE, batch, h, w)?;
         g.check(input.len(), output.len(), Self::N)?;
-        for (image, out) in input
-            .chunks_exact(g.input_len)
-            .zip(output.chunks_exact_mut(g.pixels * Self::N))
-        {
+        let out_len = g.pixels * Self::N;
+        let out = drive::SharedOut(output.as_mut_ptr());
+        let image = |i: usize| {
+            // SAFETY: image i's output is floats i * out_len .. (i + 1) * out_len of
+            // `output`, disjoint from every other image's; `output` stays borrowed until
+            // every image has run.
+            let out = unsafe { std::slice::from_raw_parts_mut(out.at(i * out_len), out_len) };
+            let image = &input[i * g.input_len..(i + 1) * g.input_len];
             // SAFETY: `require` checked the backend runs on this CPU; `Geometry::new`
             // validated h, w and the shape; `check` validated that input holds
-            // `batch * h * w * M` and output `batch * ho * wo * N` floats, so each chunk has
-            // exactly the length `__forward_unchecked` requires.
+            // `batch * h * w * M` and output `batch * ho * wo * N` floats, so each image has
+            // exactly the lengths `__forward_unchecked` requires.
             unsafe { self.__forward_unchecked(backend, image, h, w, g.ho, g.wo, out) };
-        }
+        };
+        // At least as many images as threads: the images are the work items (each image's
+        // own split then runs inline on its thread); fewer, each image is split in turn.
+        // Either way each image is computed as alone: bit-identical for every thread count.
+        Pool::current(|pool| {
+            if batch > 1 && batch >= pool.threads() {
+                pool.run(batch, &image);
+            } else {
+                (0..batch).for_each(image);
+            }
+        });
         Ok(())
     }
 

@@ -7,7 +7,9 @@
 //! traits in scope never has two methods called `forward`.
 
 use crate::layer::{check_length, Geometry};
-use crate::{AlignedBuf, Backend, Dims, Error, MulCount, PlanSummary, SeparableConv, Tensor};
+use crate::{
+    AlignedBuf, Backend, Dims, Error, MulCount, PlanSummary, SeparableConv, Split, Tensor,
+};
 use std::fmt;
 
 /// A layer of any shape, as a trait object: what [`Chain`] runs.
@@ -34,6 +36,14 @@ pub trait Layer: Send + Sync {
 
     /// The plan of `backend`, if the layer has kernels for it on this target.
     fn plan_on(&self, backend: Backend) -> Option<&'static PlanSummary>;
+
+    /// How a call on an `h x w` input on `backend` is divided into the thread pool's work
+    /// items (the plan's rule for that output size), if the layer has kernels for `backend`
+    /// and takes that size.
+    fn split_on(&self, backend: Backend, h: usize, w: usize) -> Option<Split> {
+        let (ho, wo) = self.output_dims(h, w).ok()?;
+        Some(self.plan_on(backend)?.split.split(ho * wo))
+    }
 
     /// Runs the whole layer on one `h x w` HWC image on `backend`
     /// ([`SeparableConv::forward_on`] for a separable layer).

@@ -52,18 +52,28 @@ struct Shared {
     panicked: AtomicBool,
     /// Sleeping workers wait here for the epoch to move (or shutdown).
     sleep: Mutex<()>,
+    /// Workers asleep or about to sleep (counted under `sleep`): a job wakes them only if
+    /// there are any, so a dispatch to spinning workers makes no system call.
+    sleepers: AtomicUsize,
     wake: Condvar,
     shutdown: AtomicBool,
 }
 
-/// A pool of `threads - 1` workers plus the calling thread.
+/// A pool of `threads - 1` workers plus the calling thread (or, with the `rayon` feature,
+/// [`Pool::rayon`]: the rayon pool of the calling context).
 pub struct Pool {
     threads: usize,
+    /// Jobs go to rayon instead of this pool's own workers.
+    #[cfg(feature = "rayon")]
+    rayon: bool,
     shared: Arc<Shared>,
     workers: OnceLock<Vec<JoinHandle<()>>>,
     /// Held by the caller whose job runs on the workers.
     dispatch: Mutex<()>,
 }
+
+/// The process-wide pool ([`Pool::global`], [`Pool::set_global`]).
+static GLOBAL: OnceLock<Pool> = OnceLock::new();
 
 thread_local! {
     /// Set on the pool's worker threads: a job they start runs inline.
@@ -85,19 +95,42 @@ impl Pool {
                 active: AtomicUsize::new(0),
                 panicked: AtomicBool::new(false),
                 sleep: Mutex::new(()),
+                sleepers: AtomicUsize::new(0),
                 wake: Condvar::new(),
                 shutdown: AtomicBool::new(false),
             }),
             workers: OnceLock::new(),
             dispatch: Mutex::new(()),
+            #[cfg(feature = "rayon")]
+            rayon: false,
         }
+    }
+
+    /// A pool that runs dsconv's work items on rayon (cargo feature `rayon`): on the rayon
+    /// pool the call is made from (the one a `ThreadPool::install` closure runs on, else
+    /// rayon's global pool), as a parallel iterator over the items. It starts no thread of
+    /// its own. Use it for one call with [`install`](Self::install), or for every call with
+    /// [`set_global`](Self::set_global). The items, and so the outputs, are the same as on
+    /// dsconv's own pool.
+    #[cfg(feature = "rayon")]
+    pub fn rayon() -> Pool {
+        let mut pool = Pool::new(1);
+        pool.rayon = true;
+        pool
+    }
+
+    /// Makes `pool` the process-wide pool, the one calls use outside any
+    /// [`install`](Self::install) (for example `Pool::set_global(Pool::rayon())`). Only
+    /// before the first call that uses the global pool: afterwards the pool is given back as
+    /// `Err`.
+    pub fn set_global(pool: Pool) -> Result<(), Pool> {
+        GLOBAL.set(pool)
     }
 
     /// The process-wide pool: `DSCONV_THREADS` threads, or the cores available to the
     /// process ([`std::thread::available_parallelism`]) when the variable is unset or not a
     /// positive integer.
     pub fn global() -> &'static Pool {
-        static GLOBAL: OnceLock<Pool> = OnceLock::new();
         GLOBAL.get_or_init(|| Pool::new(threads_from_env()))
     }
 
@@ -112,8 +145,13 @@ impl Pool {
         }
     }
 
-    /// The number of threads (the caller included).
+    /// The number of threads (the caller included; for [`Pool::rayon`], the current rayon
+    /// pool's).
     pub fn threads(&self) -> usize {
+        #[cfg(feature = "rayon")]
+        if self.rayon {
+            return rayon::current_num_threads();
+        }
         self.threads
     }
 
@@ -138,9 +176,20 @@ impl Pool {
     /// Runs `f(i)` for every `i` in `0..items`, on this pool's threads and the caller's;
     /// returns when all have run. Inline, in order, when the pool has one thread, there is
     /// at most one item, the caller is one of the pool's workers, or the pool is busy with
-    /// another caller's job. A panic in `f` is raised again here.
+    /// another caller's job. A panic in `f` is raised again here. On [`Pool::rayon`], a
+    /// parallel iterator on the current rayon pool.
     pub fn run(&self, items: usize, f: &(dyn Fn(usize) + Sync)) {
         let inline = || (0..items).for_each(f);
+        #[cfg(feature = "rayon")]
+        if self.rayon {
+            use rayon::prelude::*;
+            // rayon has its own answer to nesting and busy pools: work stealing.
+            return if items <= 1 {
+                inline()
+            } else {
+                (0..items).into_par_iter().for_each(f)
+            };
+        }
         if self.threads == 1 || items <= 1 || IN_WORKER.with(Cell::get) {
             return inline();
         }
@@ -161,8 +210,11 @@ impl Pool {
         };
         let epoch = shared.epoch.load(Ordering::Relaxed) + 1;
         *lock(&shared.job) = Some((epoch, job));
-        shared.epoch.store(epoch, Ordering::Release);
-        {
+        // SeqCst store, then SeqCst load of `sleepers`; a worker going to sleep counts itself
+        // (SeqCst), then loads the epoch: one of the two sees the other's write, so a worker
+        // either sees this job or is counted and woken.
+        shared.epoch.store(epoch, Ordering::SeqCst);
+        if shared.sleepers.load(Ordering::SeqCst) > 0 {
             let _sleep = lock(&shared.sleep);
             shared.wake.notify_all();
         }
@@ -261,11 +313,13 @@ fn worker(shared: &Shared) {
                 continue;
             }
             let mut guard = lock(&shared.sleep);
-            while shared.epoch.load(Ordering::Acquire) == seen
+            shared.sleepers.fetch_add(1, Ordering::SeqCst);
+            while shared.epoch.load(Ordering::SeqCst) == seen
                 && !shared.shutdown.load(Ordering::Acquire)
             {
                 guard = shared.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
             }
+            shared.sleepers.fetch_sub(1, Ordering::SeqCst);
         }
         seen = shared.epoch.load(Ordering::Acquire);
         // Join the job if it is still up (under the lock, so the caller cannot take it down

@@ -144,13 +144,14 @@ pub struct PlanSummary {
     pub pointwise_loads_per_fma: f64,
     /// Useful pointwise multiplications / lane-multiplications issued.
     pub pointwise_lane_utilisation: f64,
-    /// Output pixels per fused tile of `forward` (depthwise tile kept in cache, then consumed
-    /// by the pointwise stage).
-    pub fused_tile_pixels: usize,
+    /// How a call is divided into the thread pool's work items ([`SplitRule::split`](crate::SplitRule::split) gives
+    /// the split of an image size): at most `split.tile_pixels` per fused tile of `forward`
+    /// (a depthwise tile kept in cache, then consumed by the pointwise stage).
+    pub split: crate::SplitRule,
     /// Whether the pointwise store adds a skip input (`residual = true`).
     pub residual: bool,
     /// A `#[pointwise_conv]` layer: no depthwise stage (the depthwise fields describe
-    /// nothing), and `fused_tile_pixels` is the length of the pointwise stage's chunks.
+    /// nothing), and `split.tile_pixels` is the length of the pointwise stage's chunks.
     pub pointwise_only: bool,
 }
 
@@ -181,11 +182,11 @@ impl fmt::Display for PlanSummary {
         if self.pointwise_only {
             return write!(
                 f,
-                "{} ({} lanes): 1x1 convolution, {}; chunks of {} px (the thread pool's work items)",
+                "{} ({} lanes): 1x1 convolution, {}; {}",
                 self.backend,
                 self.lanes,
                 self.pointwise_part(),
-                self.fused_tile_pixels
+                self.split
             );
         }
         // Width vectors hold output columns of one channel; channel vectors, channels of
@@ -204,7 +205,7 @@ impl fmt::Display for PlanSummary {
         write!(
             f,
             "{} ({} lanes): depthwise {}, activation {}: {}, {}, {:.2} loads/FMA, lane utilisation {:.1}%; \
-             pointwise {}; fused tiles of {} px (the thread pool's work items)",
+             pointwise {}; {}",
             self.backend,
             self.lanes,
             self.geometry,
@@ -214,7 +215,7 @@ impl fmt::Display for PlanSummary {
             self.depthwise_loads_per_fma,
             self.depthwise_lane_utilisation * 100.0,
             self.pointwise_part(),
-            self.fused_tile_pixels,
+            self.split,
         )
     }
 }

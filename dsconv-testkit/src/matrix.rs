@@ -318,6 +318,24 @@ pub fn run(mut trials: Vec<Trial>) -> ! {
         seed(),
         seed()
     );
+    let threads: Vec<String> = crate::other_pools()
+        .iter()
+        .map(|p| p.threads().to_string())
+        .collect();
+    println!(
+        "each forward also on pools of {} thread(s), for the same bits as the default pool",
+        threads.join(" and ")
+    );
+    if std::env::var_os("DSCONV_NO_THREADS").is_some() {
+        // Reported as skipped (ignored), with the reason, not dropped silently.
+        trials.push(
+            Trial::test(
+                "the same bits on 3 threads [skipped: starts threads, DSCONV_NO_THREADS is set]",
+                || Ok(()),
+            )
+            .with_ignored_flag(true),
+        );
+    }
     trials.push(Trial::test(
         "the default backend is the best this CPU runs",
         move || {

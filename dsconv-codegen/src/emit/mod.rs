@@ -274,9 +274,11 @@ fn backend_kernels(plan: &Plan) -> TokenStream {
     };
     let forward = &names.forward;
     let (dw_fn, pw_fn) = (&names.depthwise, &names.pointwise);
-    let (tile_pixels, n, c) = (plan.fusion.tile_pixels, plan.shape.n, plan.channels);
-    let dw_scratch = simd::depthwise_scratch(plan);
-    let panels = plan.pointwise.panels();
+    let (n, c) = (plan.shape.n, plan.channels);
+    // The depthwise scratch of the plan's tile: no split runs more pixels at once.
+    let tile_pixels = plan.fusion.tile_pixels;
+    let dw_scratch = simd::depthwise_scratch(plan, quote!(#tile_pixels));
+    let plan_name = plan_const_name(plan);
     let residual = plan.epilogue.residual;
     let skip_param = residual.then(|| quote!(, skip: ::core::option::Option<&[f32]>));
     let skip_tile =
@@ -285,9 +287,10 @@ fn backend_kernels(plan: &Plan) -> TokenStream {
         #dw
         #pw
 
-        /// `forward` of this backend: the runtime's fused tile walk (depthwise tiles of the
-        /// plan's size into per-thread scratch, each consumed by the pointwise stage while
-        /// it is in cache) over this backend's kernels.
+        /// `forward` of this backend: the runtime's fused walk (depthwise tiles into
+        /// per-thread scratch, each consumed by the pointwise stage while it is in cache;
+        /// for few pixels, the stages in turn) over this backend's kernels, split into the
+        /// thread pool's work items as the plan's rule says.
         ///
         /// # Safety
         /// As `SeparableConv::__forward_unchecked`, for this backend.
@@ -295,17 +298,16 @@ fn backend_kernels(plan: &Plan) -> TokenStream {
         #feature
         #[allow(unused_unsafe)]
         unsafe fn #forward(&self, input: &[f32], h: usize, w: usize, wo: usize, output: &mut [f32] #skip_param) {
-            let pixels = #tile_pixels;
             ::dsconv::__private::fused_tiles(
                 output,
                 #n,
                 #c,
-                #tile_pixels,
-                #panels,
+                Self::#plan_name.split,
                 #dw_scratch,
-                // SAFETY: each tile covers pixels first_pixel..first_pixel + pixels of the
-                // output grid; the tile and scratch have the lengths the kernels require;
-                // the caller checked the backend runs on this CPU.
+                // SAFETY: each tile (or run) covers pixels first_pixel..first_pixel + len of
+                // the output grid, at most the plan's tile; the tile and scratch have the
+                // lengths the kernels require; the caller checked the backend runs on this
+                // CPU.
                 |first_pixel, dw_tile, scratch| unsafe {
                     self.#dw_fn(input, h, w, wo, first_pixel, dw_tile, scratch)
                 },
@@ -406,10 +408,9 @@ fn trait_impl(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
     };
     let depthwise = dispatch(plans, |plan, k| {
         let f = &k.depthwise;
-        let scratch = simd::depthwise_scratch(plan);
         let c = plan.channels;
+        let scratch = simd::depthwise_scratch(plan, quote!(output.len() / #c));
         quote!({
-            let pixels = output.len() / #c;
             ::dsconv::__private::with_scratch(#scratch, |scratch| {
                 self.#f(input, h, w, wo, 0, output, scratch)
             })
@@ -573,14 +574,32 @@ fn plan_summary(plan: &Plan) -> TokenStream {
         r.depthwise_loads_per_fma,
         r.depthwise_lane_utilisation,
     );
-    let (rows, cols, wir, plpf, plu, tile) = (
+    let (rows, cols, wir, plpf, plu) = (
         r.pointwise_rows,
         r.pointwise_cols,
         r.pointwise_weights_in_registers,
         r.pointwise_loads_per_fma,
         r.pointwise_lane_utilisation,
-        r.fused_tile_pixels,
     );
+    let split = {
+        let s = r.split;
+        let (tile, rows, panels, per_pixel, depthwise) = (
+            s.tile_pixels,
+            s.rows,
+            s.panels,
+            s.multiplications_per_pixel,
+            s.depthwise,
+        );
+        quote! {
+            ::dsconv::SplitRule {
+                tile_pixels: #tile,
+                rows: #rows,
+                panels: #panels,
+                multiplications_per_pixel: #per_pixel,
+                depthwise: #depthwise,
+            }
+        }
+    };
     let geometry = r.geometry;
     let (residual, pointwise_only) = (r.residual, r.pointwise_only);
     let (dw_act, pw_act) = (
@@ -608,7 +627,7 @@ fn plan_summary(plan: &Plan) -> TokenStream {
             pointwise_weights_in_registers: #wir,
             pointwise_loads_per_fma: #plpf,
             pointwise_lane_utilisation: #plu,
-            fused_tile_pixels: #tile,
+            split: #split,
             residual: #residual,
             pointwise_only: #pointwise_only,
         }

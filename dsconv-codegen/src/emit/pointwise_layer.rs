@@ -116,10 +116,9 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
     });
     // A residual layer's kernels take the optional skip; a plain layer's take none.
     let skip_arg = residual.then(|| quote!(, skip));
-    let call = dispatch(&plans, |plan, k| {
+    let call = dispatch(&plans, |_, k| {
         let f = &k.pointwise;
-        let panels = plan.pointwise.panels();
-        quote!(self.#f(input, pixels, output.as_mut_ptr() #skip_arg, (0, #panels)))
+        quote!(self.#f(input, pixels, output #skip_arg, panels))
     });
     quote! {
         #(#attrs)*
@@ -183,8 +182,9 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
                 backend: ::dsconv::Backend,
                 input: &[f32],
                 pixels: usize,
-                output: &mut [f32],
+                output: *mut f32,
                 skip: ::core::option::Option<&[f32]>,
+                panels: (usize, usize),
             ) {
                 let _ = &skip;
                 #call

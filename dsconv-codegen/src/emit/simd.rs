@@ -248,13 +248,14 @@ fn scratch_layout(scratch: &PlanarScratch) -> TokenStream {
     }
 }
 
-/// Floats of depthwise scratch for a run of `pixels` output pixels, as an expression in
-/// `h`, `w`, `wo` and `pixels`: the plan's scratch layout's size, or 0 when the kernel needs none.
-pub fn depthwise_scratch(plan: &Plan) -> TokenStream {
+/// Floats of depthwise scratch for a run of `pixels` output pixels (an expression), as an
+/// expression in `h`, `w` and `wo`: the plan's scratch layout's size, or 0 when the kernel
+/// needs none.
+pub fn depthwise_scratch(plan: &Plan, pixels: TokenStream) -> TokenStream {
     match plan.depthwise.scratch() {
         Some(scratch) => {
             let layout = scratch_layout(&scratch);
-            quote!(#layout.floats(pixels, w, wo, <Self as ::dsconv::SeparableConv>::SHAPE.pads(h, w)))
+            quote!(#layout.floats(#pixels, w, wo, <Self as ::dsconv::SeparableConv>::SHAPE.pads(h, w)))
         }
         None => quote!(0usize),
     }
