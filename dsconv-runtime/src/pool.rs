@@ -1,5 +1,6 @@
-//! dsconv's own thread pool (std only): the calling thread takes part, work items are
-//! claimed from an atomic counter, and workers spin briefly after each job, then sleep on a
+//! dsconv's own thread pool (std only): the calling thread takes part, each thread claims
+//! the items of its own share of a job from an atomic counter, then helps with what is left
+//! of the others' shares, and workers spin briefly after each job, then sleep on a
 //! condition variable, so an idle process uses no CPU.
 //!
 //! - The process-wide pool ([`Pool::global`]) has `DSCONV_THREADS` threads if that variable
@@ -44,8 +45,13 @@ struct Shared {
     job: Mutex<Option<(u64, Job)>>,
     /// Incremented for every job; workers watch it.
     epoch: AtomicU64,
-    /// The next item to claim.
-    next: AtomicUsize,
+    /// Per thread (the caller is 0, worker `i` is `i`), the next item of its own share of
+    /// the job: thread `t` owns items `t * items / threads .. (t + 1) * items / threads`,
+    /// takes them in order, then helps the others from the front of what is left of
+    /// theirs. The same thread thus tends to get the same part of every layer's output
+    /// (a chain's next layer finds its input in that core's cache), and a slow thread's
+    /// items still go to whoever is free.
+    next: Vec<AtomicUsize>,
     /// Workers inside the current job.
     active: AtomicUsize,
     /// A worker's item panicked.
@@ -91,7 +97,7 @@ impl Pool {
             shared: Arc::new(Shared {
                 job: Mutex::new(None),
                 epoch: AtomicU64::new(0),
-                next: AtomicUsize::new(0),
+                next: (0..threads.max(1)).map(|_| AtomicUsize::new(0)).collect(),
                 active: AtomicUsize::new(0),
                 panicked: AtomicBool::new(false),
                 sleep: Mutex::new(()),
@@ -198,7 +204,9 @@ impl Pool {
         };
         let shared = &*self.shared;
         self.workers.get_or_init(|| self.spawn());
-        shared.next.store(0, Ordering::Relaxed);
+        for (t, next) in shared.next.iter().enumerate() {
+            next.store(share(t, items, self.threads).0, Ordering::Relaxed);
+        }
         shared.panicked.store(false, Ordering::Relaxed);
         // SAFETY (lifetime erasure): the job is taken down below, and this call returns only
         // once no worker is inside it, so no worker calls `f` after it returns.
@@ -218,7 +226,7 @@ impl Pool {
             let _sleep = lock(&shared.sleep);
             shared.wake.notify_all();
         }
-        let mine = catch_unwind(AssertUnwindSafe(|| claim(shared, f, items)));
+        let mine = catch_unwind(AssertUnwindSafe(|| claim(shared, f, items, 0)));
         // No worker joins from now on; wait for those inside to finish their items.
         *lock(&shared.job) = None;
         while shared.active.load(Ordering::Acquire) != 0 {
@@ -238,7 +246,7 @@ impl Pool {
                 let shared = Arc::clone(&self.shared);
                 std::thread::Builder::new()
                     .name(format!("dsconv-{i}"))
-                    .spawn(move || worker(&shared))
+                    .spawn(move || worker(&shared, i))
                     .expect("spawning a dsconv worker thread")
             })
             .collect()
@@ -283,18 +291,28 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Claims and runs items until none is left.
-fn claim(shared: &Shared, f: &(dyn Fn(usize) + Sync), items: usize) {
-    loop {
-        let i = shared.next.fetch_add(1, Ordering::Relaxed);
-        if i >= items {
-            return;
+/// Thread `t`'s own items of a job of `items` on `threads` threads.
+pub(crate) fn share(t: usize, items: usize, threads: usize) -> (usize, usize) {
+    (t * items / threads, (t + 1) * items / threads)
+}
+
+/// Claims and runs items until none is left: thread `me`'s own share first, then what is
+/// left of the others', in turn. Each share's counter hands out each of its items once.
+fn claim(shared: &Shared, f: &(dyn Fn(usize) + Sync), items: usize, me: usize) {
+    let threads = shared.next.len();
+    for t in (me..threads).chain(0..me) {
+        let end = share(t, items, threads).1;
+        loop {
+            let i = shared.next[t].fetch_add(1, Ordering::Relaxed);
+            if i >= end {
+                break;
+            }
+            f(i);
         }
-        f(i);
     }
 }
 
-fn worker(shared: &Shared) {
+fn worker(shared: &Shared, me: usize) {
     IN_WORKER.with(|w| w.set(true));
     let mut seen = 0u64;
     loop {
@@ -337,7 +355,7 @@ fn worker(shared: &Shared) {
         if let Some(job) = job {
             // SAFETY: the caller keeps `f` alive until `active` is back to 0.
             let f = unsafe { &*job.f };
-            if catch_unwind(AssertUnwindSafe(|| claim(shared, f, job.items))).is_err() {
+            if catch_unwind(AssertUnwindSafe(|| claim(shared, f, job.items, me))).is_err() {
                 shared.panicked.store(true, Ordering::Relaxed);
             }
             shared.active.fetch_sub(1, Ordering::AcqRel);

@@ -226,7 +226,9 @@ impl Split {
     }
 
     /// Pointwise item `i` of a staged split: its pixels `(first, len)` and its weight panels
-    /// `(lo, hi)`. Items of one chunk are consecutive (they share its inputs in cache).
+    /// `(lo, hi)`. Items of one panel group are consecutive: a thread's share of the items
+    /// (see [`Pool`](crate::Pool)) is a few groups of panels over every chunk, so each
+    /// thread streams only its part of the weights, which dominate these few-pixel layers.
     pub fn chunk(&self, i: usize) -> ((usize, usize), (usize, usize)) {
         match *self {
             Split::Staged {
@@ -236,9 +238,9 @@ impl Split {
                 pixels,
                 ..
             } => {
-                let groups = self.groups();
-                let (first, len) = piece(i / groups, chunk_pixels, pixels);
-                let (lo, n) = piece(i % groups, group_panels, panels);
+                let chunks = self.chunks();
+                let (first, len) = piece(i % chunks, chunk_pixels, pixels);
+                let (lo, n) = piece(i / chunks, group_panels, panels);
                 ((first, len), (lo, lo + n))
             }
             _ => ((0, 0), (0, 0)),
@@ -275,17 +277,26 @@ impl Split {
         }
     }
 
-    /// How well `threads` threads share the items, as the pool claims them (in order, each
-    /// by the first thread free): the work over `threads` times the busiest thread's
-    /// (1.0 = no thread idles; an inline split counts as one thread's work).
+    /// How well `threads` threads share the items, as the pool claims them (each thread its
+    /// own share of consecutive items, then, whenever it is free, the next item of the
+    /// first share after its own with any left): the work over `threads` times the busiest
+    /// thread's (1.0 = no thread idles; an inline split counts as one thread's work).
     pub fn balance(&self, threads: usize) -> f64 {
         let threads = if self.parallel() { threads.max(1) } else { 1 };
         let costs = self.costs();
         let total: usize = costs.iter().sum();
+        let shares: Vec<(usize, usize)> = (0..threads)
+            .map(|t| crate::pool::share(t, costs.len(), threads))
+            .collect();
+        let mut next: Vec<usize> = shares.iter().map(|s| s.0).collect();
         let mut busy = vec![0usize; threads];
-        for c in costs {
-            let first_free = busy.iter_mut().min().expect("at least one thread");
-            *first_free += c;
+        loop {
+            let me = (0..threads).min_by_key(|&t| busy[t]).expect("a thread");
+            let Some(owner) = (me..threads).chain(0..me).find(|&o| next[o] < shares[o].1) else {
+                break;
+            };
+            busy[me] += costs[next[owner]];
+            next[owner] += 1;
         }
         let makespan = busy.into_iter().max().unwrap_or(0).max(1);
         total as f64 / (threads * makespan) as f64
