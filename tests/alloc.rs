@@ -119,13 +119,37 @@ fn chain_steady_state(backend: Backend) {
     assert_eq!(n, 0, "{n} allocations in steady state");
 }
 
+/// On 2 threads too, once every thread has sized its buffers: the fused tiles (56x56) and
+/// the stages (14x14: the caller's stage buffer, the workers' depthwise scratch). Twenty
+/// warm-up rounds let the worker take part (it claims its own share of every job first).
+fn two_threads(backend: Backend) {
+    static TWO: std::sync::LazyLock<Pool> = std::sync::LazyLock::new(|| Pool::new(2));
+    TWO.install(|| {
+        for (h, w) in [(56, 56), (14, 14)] {
+            for _ in 0..20 {
+                steady_state_allocations::<Block>(backend, h, w);
+            }
+            let n = steady_state_allocations::<Block>(backend, h, w);
+            assert_eq!(
+                n, 0,
+                "{n} allocations in steady state on 2 threads at {h}x{w}"
+            );
+        }
+        assert!(TWO.started());
+    });
+}
+
 fn main() {
     // The harness runs each test on the main thread, one at a time, so nothing else
     // allocates between a test's two counter readings.
-    dsconv_testkit::run_backend_tests(dsconv_testkit::backend_tests![
-        block_56x56,
-        seed_8x8,
-        multiplier_9x7,
-        chain_of_three
-    ]);
+    dsconv_testkit::run_backend_tests_with(
+        dsconv_testkit::backend_tests![
+            block_56x56,
+            seed_8x8,
+            multiplier_9x7,
+            chain_of_three,
+            two_threads
+        ],
+        &["two_threads"],
+    );
 }

@@ -254,15 +254,33 @@ pub type BackendTest = (&'static str, fn(Backend));
 /// `backend::name`, running `test(backend)`; a backend that cannot run here is reported as
 /// ignored with the reason, never passed silently.
 pub fn run_backend_tests(tests: &[BackendTest]) {
+    run_backend_tests_with(tests, &[])
+}
+
+/// [`run_backend_tests`], the tests named in `needs_threads` reported as ignored (with the
+/// reason) when `DSCONV_NO_THREADS` is set.
+pub fn run_backend_tests_with(tests: &[BackendTest], needs_threads: &[&str]) {
     let mut args = libtest_mimic::Arguments::from_args();
     args.test_threads = Some(1);
+    let no_threads = std::env::var_os("DSCONV_NO_THREADS").is_some();
     let mut trials = Vec::new();
     for backend in Backend::ALL {
         for &(name, test) in tests {
-            trials.push(backend_trial(backend, name, move |b| {
-                test(b);
-                Ok(())
-            }));
+            let trial = if no_threads && needs_threads.contains(&name) {
+                libtest_mimic::Trial::test(
+                    format!(
+                        "{backend}::{name} [skipped: starts threads, DSCONV_NO_THREADS is set]"
+                    ),
+                    || Ok(()),
+                )
+                .with_ignored_flag(true)
+            } else {
+                backend_trial(backend, name, move |b| {
+                    test(b);
+                    Ok(())
+                })
+            };
+            trials.push(trial);
         }
     }
     libtest_mimic::run(&args, trials).exit();
