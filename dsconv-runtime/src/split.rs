@@ -157,8 +157,8 @@ impl Split {
         !matches!(self, Split::Inline { .. })
     }
 
-    /// Tiles of an inline or tiled split (0 for a staged one).
-    pub fn tiles(&self) -> usize {
+    /// `(tile_pixels, pixels)` of an inline or tiled split.
+    fn tiling(&self) -> Option<(usize, usize)> {
         match *self {
             Split::Inline {
                 tile_pixels,
@@ -167,9 +167,15 @@ impl Split {
             | Split::Tiles {
                 tile_pixels,
                 pixels,
-            } => pixels.div_ceil(tile_pixels),
-            Split::Staged { .. } => 0,
+            } => Some((tile_pixels, pixels)),
+            Split::Staged { .. } => None,
         }
+    }
+
+    /// Tiles of an inline or tiled split (0 for a staged one).
+    pub fn tiles(&self) -> usize {
+        self.tiling()
+            .map_or(0, |(tile, pixels)| pixels.div_ceil(tile))
     }
 
     /// Depthwise runs of a staged split (0 otherwise).
@@ -247,18 +253,13 @@ impl Split {
         }
     }
 
-    /// The pixels `(first, len)` of tile `i` of a tiled or inline split.
+    /// The pixels `(first, len)` of tile `i` of a tiled or inline split (of a staged one,
+    /// every pixel).
     pub fn tile(&self, i: usize) -> (usize, usize) {
-        match *self {
-            Split::Inline {
-                tile_pixels,
-                pixels,
-            }
-            | Split::Tiles {
-                tile_pixels,
-                pixels,
-            } => piece(i, tile_pixels, pixels),
-            Split::Staged { pixels, .. } => (0, pixels),
+        match (self.tiling(), *self) {
+            (Some((tile, pixels)), _) => piece(i, tile, pixels),
+            (None, Split::Staged { pixels, .. }) => (0, pixels),
+            (None, _) => (0, 0),
         }
     }
 
