@@ -257,6 +257,10 @@ fn env(name: &str, default: usize) -> usize {
 }
 
 fn main() {
+    // One thread unless DSCONV_THREADS says otherwise.
+    if std::env::var_os(dsconv::THREADS_ENV).is_none() {
+        let _ = dsconv::Pool::set_global(dsconv::Pool::new(1));
+    }
     let backend = std::env::var("B").ok().map_or_else(Backend::detect, |v| {
         Backend::ALL.into_iter().find(|b| b.name() == v).unwrap()
     });

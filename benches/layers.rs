@@ -2,7 +2,8 @@
 //! on in `../shared/bench/peers`: the seed's layer, the MobileNetV1-224 blocks L1..L9, a 5x5
 //! layer E5, and the 13-block body; also DM2 (depth multiplier 2), CEIL (a pointwise stage
 //! held in L1, the attainable ceiling), and issue 12's features (per-stage activations,
-//! TensorFlow padding, dilation, hard-swish, SiLU) beside their base layers. Single thread, batch 1, f32. For each layer: `forward`,
+//! TensorFlow padding, dilation, hard-swish, SiLU) beside their base layers. One thread
+//! (unless `DSCONV_THREADS` is set), batch 1, f32. For each layer: `forward`,
 //! the depthwise stage and the pointwise stage, on every backend this CPU has, and the naive
 //! reference. Throughput is declared in floating-point operations (2 per multiply-add), so
 //! criterion's "Gelem/s" reads as GFLOP/s. Inputs and outputs live in 64-byte aligned
@@ -12,7 +13,7 @@
 //! Run: `cargo bench --bench layers` (all), or `cargo bench --bench layers -- L3` (one).
 //! `DSCONV_BENCH_REFERENCE=0` skips the reference kernels (slow on the big layers).
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use dsconv::{reference, separable_conv, AlignedBuf, Backend, Chain, SeparableConv, Weights};
 use std::hint::black_box;
 
@@ -250,4 +251,12 @@ fn ceiling(c: &mut Criterion) {
 }
 
 criterion_group!(benches, layers, body, ceiling);
-criterion_main!(benches);
+fn main() {
+    // One thread unless DSCONV_THREADS says otherwise (`cargo bench --bench threads` times
+    // 2 threads against 1).
+    if std::env::var_os(dsconv::THREADS_ENV).is_none() {
+        let _ = dsconv::Pool::set_global(dsconv::Pool::new(1));
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo bench --bench seed`
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use dsconv::{reference, separable_conv, AlignedBuf, Backend, SeparableConv, Weights};
 use std::hint::black_box;
 
@@ -80,4 +80,12 @@ fn seed(c: &mut Criterion) {
 }
 
 criterion_group!(benches, seed);
-criterion_main!(benches);
+fn main() {
+    // One thread unless DSCONV_THREADS says otherwise (`cargo bench --bench threads` times
+    // 2 threads against 1).
+    if std::env::var_os(dsconv::THREADS_ENV).is_none() {
+        let _ = dsconv::Pool::set_global(dsconv::Pool::new(1));
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
