@@ -24,7 +24,7 @@ export DSCONV_NO_THREADS=1
 export DSCONV_THREADS=1
 # Emulation is slow: fewer random cases per layer than natively (still every layer, backend
 # and tail).
-export DSCONV_CASES=${DSCONV_CASES:-6}
+export DSCONV_CASES=${DSCONV_CASES:-5}
 # The matrix's 130-pixel images (over a million random values per case) are reported as
 # ignored under emulation; they run natively.
 export DSCONV_MAX_DRAWN=${DSCONV_MAX_DRAWN:-300000}

@@ -322,10 +322,15 @@ pub fn run(mut trials: Vec<Trial>) -> ! {
         .iter()
         .map(|p| p.threads().to_string())
         .collect();
-    println!(
-        "each forward also on pools of {} thread(s), for the same bits as the default pool",
-        threads.join(" and ")
-    );
+    let global = dsconv_runtime::Pool::global().threads();
+    if threads.is_empty() {
+        println!("each forward on the default pool of {global} thread(s) only");
+    } else {
+        println!(
+            "each forward also on pools of {} thread(s), for the same bits as the default pool of {global}",
+            threads.join(" and ")
+        );
+    }
     if std::env::var_os("DSCONV_NO_THREADS").is_some() {
         // Reported as skipped (ignored), with the reason, not dropped silently.
         trials.push(
