@@ -9,12 +9,13 @@
 //! for instruction counts under `valgrind --tool=callgrind` (not AVX-512).
 use dsconv::{
     pointwise_conv, separable_conv, AlignedBuf, Backend, Chain, PointwiseConv, SeparableConv,
-    Weights,
 };
-use std::time::Instant;
 
+#[path = "common/ab.rs"]
+mod ab;
 #[path = "common/v1.rs"]
 mod v1;
+use ab::{loaded, runner, vals, Pair};
 use v1::{body_layers, L2, L3};
 
 // MobileNetV2's inverted-residual tail (ReLU6 after the depthwise stage, a linear 1x1).
@@ -49,47 +50,6 @@ struct V2Residual;
 struct Expand;
 #[separable_conv(dk = 1, m = 24, n = 144, pw_activation = "relu6")]
 struct ExpandWorkaround;
-
-fn vals(n: usize, seed: u32) -> Vec<f32> {
-    dsconv_testkit::lcg_values(n, seed, 0.5)
-}
-
-/// A loaded layer with its input, a skip and an output buffer.
-struct Loaded<L> {
-    layer: L,
-    input: AlignedBuf,
-    skip: AlignedBuf,
-    out: AlignedBuf,
-}
-
-fn loaded<L: SeparableConv>(h: usize, w: usize) -> Loaded<L> {
-    let c = L::M * L::DEPTH_MULTIPLIER;
-    let layer = L::load(&Weights {
-        depthwise: &vals(c * L::DK * L::DK, 1),
-        depthwise_bias: None,
-        pointwise: &vals(L::N * c, 2),
-        pointwise_bias: None,
-    })
-    .unwrap();
-    let (ho, wo) = L::output_size(h, w);
-    Loaded {
-        layer,
-        input: AlignedBuf::from_slice(&vals(h * w * L::M, 3)),
-        skip: AlignedBuf::from_slice(&vals(ho * wo * L::N, 4)),
-        out: AlignedBuf::zeroed(ho * wo * L::N),
-    }
-}
-
-/// A closure that runs `forward` once.
-fn runner<L: SeparableConv + 'static>(h: usize, w: usize, backend: Backend) -> Box<dyn FnMut()> {
-    let mut l = loaded::<L>(h, w);
-    Box::new(move || {
-        l.layer
-            .forward_on(backend, &l.input, h, w, &mut l.out)
-            .unwrap();
-        std::hint::black_box(&l.out);
-    })
-}
 
 /// `forward_residual` of a residual layer, with a skip of the output's shape.
 fn residual_runner<L: SeparableConv + 'static>(
@@ -175,56 +135,54 @@ fn layers_runner(backend: Backend) -> Box<dyn FnMut()> {
     })
 }
 
-type Pair = (&'static str, Box<dyn FnMut()>, Box<dyn FnMut()>);
-
 fn pairs(backend: Backend) -> Vec<Pair> {
     vec![
-        (
+        Pair::new(
             "V2 dw relu6 / none, 56x56x144 -> 24",
             runner::<V2Base>(56, 56, backend),
             runner::<V2>(56, 56, backend),
         ),
-        (
+        Pair::new(
             "same_upper / same, L2 112x112 s2",
             runner::<L2>(112, 112, backend),
             runner::<L2Tf>(112, 112, backend),
         ),
-        (
+        Pair::new(
             "dilation 2 / 1, L3 56x56",
             runner::<L3>(56, 56, backend),
             runner::<L3Dilated>(56, 56, backend),
         ),
-        (
+        Pair::new(
             "hardswish / none, L3 56x56",
             runner::<L3>(56, 56, backend),
             runner::<L3HardSwish>(56, 56, backend),
         ),
-        (
+        Pair::new(
             "silu / none, L3 56x56",
             runner::<L3>(56, 56, backend),
             runner::<L3Silu>(56, 56, backend),
         ),
-        (
+        Pair::new(
             "EfficientNet dw silu / none, 112x112x96 s2 -> 24",
             runner::<EffBase>(112, 112, backend),
             runner::<EffSilu>(112, 112, backend),
         ),
-        (
+        Pair::new(
             "V2 residual / none, 56x56x144 -> 24",
             runner::<V2>(56, 56, backend),
             residual_runner::<V2Residual>(56, 56, backend),
         ),
-        (
+        Pair::new(
             "V2 residual / forward then a hand-written add, 56x56x144 -> 24",
             add_by_hand_runner::<V2>(56, 56, backend),
             residual_runner::<V2Residual>(56, 56, backend),
         ),
-        (
+        Pair::new(
             "MobileNetV1 body: Chain / the 13 layers called in turn",
             layers_runner(backend),
             chain_runner(backend),
         ),
-        (
+        Pair::new(
             "pointwise_conv / dk = 1 separable, 56x56x24 -> 144",
             runner::<ExpandWorkaround>(56, 56, backend),
             pointwise_runner::<Expand>(56, 56, backend),
@@ -232,84 +190,6 @@ fn pairs(backend: Backend) -> Vec<Pair> {
     ]
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
-fn time(f: &mut dyn FnMut(), calls: usize) -> f64 {
-    median(
-        (0..calls)
-            .map(|_| {
-                let s = Instant::now();
-                f();
-                s.elapsed().as_secs_f64() * 1e6
-            })
-            .collect(),
-    )
-}
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    // One thread unless DSCONV_THREADS says otherwise.
-    if std::env::var_os(dsconv::THREADS_ENV).is_none() {
-        let _ = dsconv::Pool::set_global(dsconv::Pool::new(1));
-    }
-    let backend = std::env::var("B").ok().map_or_else(Backend::detect, |v| {
-        Backend::ALL.into_iter().find(|b| b.name() == v).unwrap()
-    });
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
-    let mut pairs = pairs(backend);
-    if args.first().map(String::as_str) == Some("count") {
-        let (i, side, reps): (usize, &str, usize) =
-            (args[1].parse().unwrap(), &args[2], args[3].parse().unwrap());
-        let (_, a, b) = &mut pairs[i];
-        let f = if side == "a" { a } else { b };
-        for _ in 0..reps {
-            f();
-        }
-        return;
-    }
-    let (rounds, calls) = (env("ROUNDS", 15), env("CALLS", 21));
-    println!(
-        "backend {backend}, {rounds} rounds of {calls} calls a side (median ratio [min, max])"
-    );
-    for (name, a, b) in &mut pairs {
-        for _ in 0..3 {
-            a();
-            b();
-        }
-        let mut ratios = Vec::new();
-        let (mut ta, mut tb) = (Vec::new(), Vec::new());
-        for r in 0..rounds {
-            let (x, y) = if r % 2 == 0 {
-                let x = time(a.as_mut(), calls);
-                (x, time(b.as_mut(), calls))
-            } else {
-                let y = time(b.as_mut(), calls);
-                (time(a.as_mut(), calls), y)
-            };
-            ratios.push(y / x);
-            ta.push(x);
-            tb.push(y);
-        }
-        let (lo, hi) = ratios
-            .iter()
-            .fold((f64::MAX, 0.0f64), |(l, h), &r| (l.min(r), h.max(r)));
-        println!(
-            "{name}: {:.3}x [{lo:.3}, {hi:.3}] ({:.1} us against {:.1} us)",
-            median(ratios),
-            median(tb),
-            median(ta)
-        );
-    }
+    ab::main(pairs)
 }

@@ -32,6 +32,8 @@ struct L9;
 struct E5;
 #[separable_conv(dk = 3, m = 64, n = 128, depth_multiplier = 2)]
 struct Dm2;
+#[separable_conv(dk = 3, m = 64, n = 128, depth_multiplier = 3)]
+struct Dm3;
 #[separable_conv(dk = 3, m = 128, n = 32)]
 struct Ceil;
 
@@ -132,6 +134,7 @@ fn main() {
         "L9" => run(7, 7, reps, |d, p| L9::from_weights(d, p).unwrap()),
         "E5" => run(56, 56, reps, |d, p| E5::from_weights(d, p).unwrap()),
         "Dm2" => run(56, 56, reps, |d, p| Dm2::from_weights(d, p).unwrap()),
+        "Dm3" => run(56, 56, reps, |d, p| Dm3::from_weights(d, p).unwrap()),
         "Ceil" => run(14, 14, reps, |d, p| Ceil::from_weights(d, p).unwrap()),
         x => panic!("{x}"),
     }

@@ -17,8 +17,11 @@ dsconv_testkit::matrix_layers! {
     T09: (dk = 3, m = 7, n = 33, depth_multiplier = 2, stride = 2, h = 9, w = 1);
     T10: (dk = 3, m = 8, n = 1, h = 1, w = 23, activation = "relu6");
     T11: (dk = 1, m = 15, n = 9, stride = 2, bias = true);
-    // Depth multipliers: 2, 4, 8 and 16 expand input lanes where they divide the lanes
-    // (tails of M * DM channels included); 3, and 8 or 16 on narrower vectors, run scalar.
+    // Depth multipliers 2..=8 and 16, every one on expanded channel vectors: where DM
+    // divides the lanes one permute serves every vector; elsewhere (3, 5, 6, 7; 16 on AVX2;
+    // 8 and 16 on NEON) each vector has its own load offset and permute from the plan's
+    // table. Tails of M * DM channels, loads wider than M (masked), a single input channel
+    // (a broadcast), and many vectors (the table's period) included.
     D01: (dk = 3, m = 5, n = 9, depth_multiplier = 4);
     D02: (dk = 5, m = 3, n = 7, depth_multiplier = 8, stride = 2, activation = "relu");
     D03: (dk = 3, m = 3, n = 5, depth_multiplier = 3, bias = true);
@@ -27,9 +30,13 @@ dsconv_testkit::matrix_layers! {
     D06: (dk = 5, m = 9, n = 3, depth_multiplier = 4, stride = 2, h = 11, w = 13);
     D07: (dk = 3, m = 6, n = 5, depth_multiplier = 2, stride = 2, activation = "relu6");
     D08: (dk = 3, m = 11, n = 4, depth_multiplier = 4, bias = true);
+    D09: (dk = 3, m = 13, n = 6, depth_multiplier = 5, stride = 2);
+    D10: (dk = 5, m = 7, n = 9, depth_multiplier = 6, bias = true);
+    D11: (dk = 3, m = 19, n = 5, depth_multiplier = 7, padding = "valid", activation = "relu6");
+    D12: (dk = 3, m = 40, n = 8, depth_multiplier = 3, dilation = 2);
+    D13: (dk = 3, m = 1, n = 4, depth_multiplier = 5, h = 6, w = 17);
     // Per-stage activations: the MobileNetV2 pattern (ReLU6 after the depthwise stage, a
-    // linear 1x1), and the reverse, on channel vectors, width vectors, expanded loads and the
-    // scalar depthwise.
+    // linear 1x1), and the reverse, on channel vectors, width vectors and expanded loads.
     P01MobileNetV2: (dk = 3, m = 24, n = 16, bias = true, dw_activation = "relu6");
     P02: (dk = 3, m = 3, n = 8, bias = true, pw_activation = "relu");
     P03: (dk = 5, m = 4, n = 9, depth_multiplier = 2, stride = 2, dw_activation = "relu", pw_activation = "relu6");

@@ -17,12 +17,12 @@ dsconv_testkit::matrix_layers! {
     E04KerasZeroPad: (dk = 3, m = 16, n = 16, stride = 2, padding = [0, 0, 1, 1]);
     E05Explicit: (dk = 5, m = 33, n = 9, padding = [1, 2, 4, 0], bias = true, activation = "relu");
     // Dilation: symmetric "same" (2 zeros a side for 3x3 at d = 2), TensorFlow-padded at
-    // stride 2, width vectors, expanded depth-multiplier loads, the scalar depthwise.
+    // stride 2, width vectors, expanded depth-multiplier loads (DM 2 and 3).
     E06Dilated: (dk = 3, m = 16, n = 8, dilation = 2);
     E07DilatedTfStride2: (dk = 5, m = 16, n = 8, stride = 2, dilation = 2, padding = "same_upper");
     E08DilatedNarrowValid: (dk = 3, m = 3, n = 8, dilation = 3, padding = "valid");
     E09DilatedExpanded: (dk = 3, m = 5, n = 8, depth_multiplier = 2, stride = 2, dilation = 2, padding = "same_lower");
-    E10ScalarDm: (dk = 2, m = 3, n = 5, depth_multiplier = 3, padding = [1, 0, 0, 1]);
+    E10Dm3: (dk = 2, m = 3, n = 5, depth_multiplier = 3, padding = [1, 0, 0, 1]);
     E11FixedTf: (dk = 3, m = 8, n = 8, stride = 2, padding = "same_upper", h = 8, w = 10, pw_activation = "hardswish");
     E12DilatedLower: (dk = 5, m = 16, n = 8, dilation = 2, padding = "same_lower", dw_activation = "silu");
 }

@@ -17,13 +17,22 @@ struct Stride2;
 #[separable_conv(dk = 5, m = 3, n = 33, activation = "relu")]
 struct Wide;
 /// Depth multiplier 2 with odd m: 14 channels, one full expanded AVX2 vector (4 input
-/// floats, a 128-bit load) and a 6-lane tail (3 input floats, masked).
+/// floats, a 128-bit load) and a 6-lane tail (3 input floats, its 4-float load moved back
+/// one channel so that it ends at the pixel's last).
 #[separable_conv(dk = 3, m = 7, n = 5, depth_multiplier = 2)]
 struct Multiplier;
 /// Depth multiplier 4, stride 2: 12 channels, one full expanded AVX2 vector (2 input floats,
-/// a 64-bit load) and a 4-lane tail (1 input float, a broadcast).
+/// a 64-bit load) and a 4-lane tail (1 input float, its 2-float load moved back one).
 #[separable_conv(dk = 3, m = 3, n = 5, depth_multiplier = 4, stride = 2)]
 struct Multiplier4;
+/// Depth multiplier 3 on 3 channels: every vector reads 3 input floats, fewer than the 4 of
+/// a 128-bit load, so a masked load of 3.
+#[separable_conv(dk = 3, m = 3, n = 4, depth_multiplier = 3)]
+struct Multiplier3;
+/// Depth multiplier 5: 25 channels, vectors starting mid-way through a channel's copies
+/// (their own offsets and permutes), the last ones moved back to stay inside the pixel.
+#[separable_conv(dk = 3, m = 5, n = 6, depth_multiplier = 5, stride = 2)]
+struct Multiplier5;
 /// 2 channels, stride 2: the width-vector depthwise (output columns across lanes), with
 /// rows of more than one vector and a partial last one.
 #[separable_conv(dk = 3, m = 2, n = 7, stride = 2)]
@@ -157,6 +166,8 @@ fn images_smaller_than_the_kernel_are_in_bounds(backend: Backend) {
 fn depth_multiplier_is_in_bounds(backend: Backend) {
     check::<Multiplier>(backend, &[(2, 2), (3, 4)]);
     check::<Multiplier4>(backend, &[(1, 1), (3, 5), (4, 4)]);
+    check::<Multiplier3>(backend, &[(1, 1), (2, 5)]);
+    check::<Multiplier5>(backend, &[(1, 2), (5, 3)]);
 }
 
 fn few_channels_width_vectors_are_in_bounds(backend: Backend) {

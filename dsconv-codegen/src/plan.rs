@@ -71,11 +71,7 @@ pub struct DepthwisePlan {
 #[derive(Clone, Debug, PartialEq)]
 pub enum DepthwiseKernel {
     /// One lane: channels in a loop, taps unrolled.
-    Scalar {
-        /// Whether a vector backend runs it because its depth multiplier does not divide
-        /// the lanes ([`DepthwiseStrategy::ScalarForDepthMultiplier`]).
-        for_depth_multiplier: bool,
-    },
+    Scalar,
     /// Channels across lanes, a sliding window of pixel blocks along each row.
     ChannelVectors(ChannelVectorPlan),
     /// Output columns across lanes over a planar copy.
@@ -91,9 +87,9 @@ pub struct ChannelVectorPlan {
     pub full_vectors: usize,
     /// Channels in a last, masked vector (`None` when the channels fill whole vectors).
     pub tail_lanes: Option<usize>,
-    /// With a depth multiplier dividing the lanes: each input load holds `lanes / DM`
-    /// channels, repeated DM times by a permute (`Some(DM)`); `None` otherwise.
-    pub expand: Option<usize>,
+    /// With a depth multiplier `DM > 1`: how each input load is made and permuted into a
+    /// vector of output channels (`None` for `DM = 1`).
+    pub expand: Option<Expansion>,
     /// Floats per input pixel (`M`).
     pub input_channels: usize,
     /// Interior block sizes, largest first: the planned block, then halves down to 1, so a
@@ -107,6 +103,69 @@ pub struct ChannelVectorPlan {
     /// The columns each emitted block loads (every interior block size, every left and
     /// right edge variant).
     pub block_columns: Vec<BlockColumns>,
+}
+
+/// How an expanded channel vector's input is loaded: output channel `o` reads input channel
+/// `o / DM`, so the `lanes` output channels of vector `v` (channels `v * lanes..`) read a short
+/// run of consecutive input channels, each repeated up to `DM` times, starting mid-way
+/// through a channel's copies when `DM` does not divide the lanes. Every input load of
+/// vector `v` reads `load_floats` floats from input channel `offsets[v]` of a pixel, and one
+/// permute puts loaded float `indices[v][l]` in lane `l`. The same code serves every `DM`:
+/// only the table differs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expansion {
+    /// The depth multiplier.
+    pub dm: usize,
+    /// Floats per input load: a power of two up to the lanes (a plain load of that width),
+    /// at least the most input channels a vector reads and at most `M` (else `M` itself, a
+    /// masked load, for inputs narrower than the load).
+    pub load_floats: usize,
+    /// Per channel vector (the masked tail last): the first input channel its loads read,
+    /// at most `M - load_floats`, so no load reads past a pixel's channels.
+    pub offsets: Vec<usize>,
+    /// Per channel vector: the loaded float each lane takes (the valid lanes of a tail; the
+    /// others repeat its last).
+    pub indices: Vec<Vec<usize>>,
+}
+
+impl Expansion {
+    /// Plans the loads of `m * dm` output channels in vectors of `lanes`.
+    pub fn new(m: usize, dm: usize, lanes: usize) -> Expansion {
+        let channels = m * dm;
+        let starts: Vec<usize> = (0..channels.div_ceil(lanes)).map(|v| v * lanes).collect();
+        let last = |c0: usize| (c0 + lanes).min(channels) - 1;
+        let needed = starts
+            .iter()
+            .map(|&c0| last(c0) / dm - c0 / dm + 1)
+            .max()
+            .unwrap_or(1);
+        let load_floats = needed.next_power_of_two().min(lanes);
+        let load_floats = if load_floats <= m { load_floats } else { m };
+        let offsets: Vec<usize> = starts
+            .iter()
+            .map(|&c0| (c0 / dm).min(m - load_floats))
+            .collect();
+        let indices = starts
+            .iter()
+            .zip(&offsets)
+            .map(|(&c0, &off)| {
+                (0..lanes)
+                    .map(|l| (c0 + l).min(last(c0)) / dm - off)
+                    .collect()
+            })
+            .collect();
+        Expansion {
+            dm,
+            load_floats,
+            offsets,
+            indices,
+        }
+    }
+
+    /// Whether every lane takes the load's first float (a broadcast needs no permute).
+    pub fn is_broadcast(&self) -> bool {
+        self.load_floats == 1
+    }
 }
 
 /// The window columns one emitted block loads, with the taps each feeds.
@@ -180,12 +239,7 @@ impl DepthwisePlan {
     /// The strategy, for reports.
     pub fn strategy(&self) -> DepthwiseStrategy {
         match &self.kernel {
-            DepthwiseKernel::Scalar {
-                for_depth_multiplier: false,
-            } => DepthwiseStrategy::Scalar,
-            DepthwiseKernel::Scalar {
-                for_depth_multiplier: true,
-            } => DepthwiseStrategy::ScalarForDepthMultiplier,
+            DepthwiseKernel::Scalar => DepthwiseStrategy::Scalar,
             DepthwiseKernel::ChannelVectors(cv) if cv.expand.is_some() => {
                 DepthwiseStrategy::ExpandedChannelVectors
             }
@@ -206,7 +260,7 @@ impl DepthwisePlan {
     /// columns one vector holds; 1 for scalar).
     pub fn pixels_per_block(&self) -> usize {
         match &self.kernel {
-            DepthwiseKernel::Scalar { .. } => 1,
+            DepthwiseKernel::Scalar => 1,
             DepthwiseKernel::ChannelVectors(cv) => cv.blocks[0],
             DepthwiseKernel::WidthVectors(wv) => wv.lanes,
         }
@@ -432,21 +486,16 @@ fn plan_depthwise(shape: &LayerShape, isa: Backend) -> DepthwisePlan {
     let taps = shape.dk * shape.dk;
     let strategy = match isa {
         Backend::Scalar => DepthwiseStrategy::Scalar,
-        _ if shape.depth_multiplier > 1 && !lanes.is_multiple_of(shape.depth_multiplier) => {
-            DepthwiseStrategy::ScalarForDepthMultiplier
-        }
         _ if shape.depth_multiplier > 1 => DepthwiseStrategy::ExpandedChannelVectors,
         // Channel vectors would use under half their lanes.
         _ if channels * 2 <= lanes => DepthwiseStrategy::WidthVectors,
         _ => DepthwiseStrategy::ChannelVectors,
     };
     match strategy {
-        DepthwiseStrategy::Scalar | DepthwiseStrategy::ScalarForDepthMultiplier => {
+        DepthwiseStrategy::Scalar => {
             DepthwisePlan {
                 taps,
-                kernel: DepthwiseKernel::Scalar {
-                    for_depth_multiplier: strategy == DepthwiseStrategy::ScalarForDepthMultiplier,
-                },
+                kernel: DepthwiseKernel::Scalar,
                 // A weight and an input load per multiply-add.
                 loads_per_fma: 2.0,
                 lane_utilisation: 1.0,
@@ -564,7 +613,7 @@ fn plan_channel_vectors(
             full_vectors: channels / lanes,
             tail_lanes: (tail > 0).then_some(tail),
             expand: (strategy == DepthwiseStrategy::ExpandedChannelVectors)
-                .then_some(shape.depth_multiplier),
+                .then(|| Expansion::new(shape.m, shape.depth_multiplier, lanes)),
             input_channels: shape.m,
             blocks,
             edges: EdgePlan {
@@ -934,32 +983,18 @@ mod tests {
     }
 
     #[test]
-    fn depth_multipliers_dividing_the_lanes_expand_channel_vectors() {
-        use DepthwiseStrategy::{ExpandedChannelVectors, Scalar, ScalarForDepthMultiplier};
+    fn every_depth_multiplier_expands_channel_vectors() {
+        use DepthwiseStrategy::{ExpandedChannelVectors, Scalar};
         let strategy = |dm, isa| {
             Plan::for_spec(&shape(3, 9, 17, 1, dm), isa)
                 .depthwise
                 .strategy()
         };
-        for dm in [2, 4, 8] {
-            assert_eq!(
-                strategy(dm, Backend::Avx2),
-                ExpandedChannelVectors,
-                "dm {dm}"
-            );
+        for isa in [Backend::Avx2, Backend::Avx512, Backend::Neon] {
+            for dm in (2..=8).chain([16]) {
+                assert_eq!(strategy(dm, isa), ExpandedChannelVectors, "{isa} dm {dm}");
+            }
         }
-        for dm in [2, 4, 8, 16] {
-            assert_eq!(
-                strategy(dm, Backend::Avx512),
-                ExpandedChannelVectors,
-                "dm {dm}"
-            );
-        }
-        assert_eq!(strategy(2, Backend::Neon), ExpandedChannelVectors);
-        assert_eq!(strategy(4, Backend::Neon), ExpandedChannelVectors);
-        assert_eq!(strategy(8, Backend::Neon), ScalarForDepthMultiplier);
-        assert_eq!(strategy(3, Backend::Avx2), ScalarForDepthMultiplier);
-        assert_eq!(strategy(6, Backend::Avx512), ScalarForDepthMultiplier);
         assert_eq!(strategy(2, Backend::Scalar), Scalar);
         // Few channels do not switch to width vectors when DM > 1 (their planar copy reads
         // input channel `ch`, not `ch / DM`).
@@ -973,6 +1008,50 @@ mod tests {
             },
             (0, Some(2))
         );
+    }
+
+    /// The expanded-load table, for every depth multiplier 2..=16, many `M` and every
+    /// vector width: each lane of each vector (the tail's valid lanes) takes input channel
+    /// `o / DM` of its output channel `o`, no load reads past the pixel's `M` channels, and
+    /// the load is a width the emitter has (a power of two up to the lanes, or `M`).
+    #[test]
+    fn expanded_loads_take_each_output_channels_input() {
+        for lanes in [4, 8, 16] {
+            for dm in 2..=16 {
+                for m in (1..=40).chain([64, 127, 256]) {
+                    let e = Expansion::new(m, dm, lanes);
+                    let channels = m * dm;
+                    assert_eq!(e.offsets.len(), channels.div_ceil(lanes));
+                    let w = e.load_floats;
+                    assert!(
+                        (w.is_power_of_two() && w <= lanes) || w == m,
+                        "lanes {lanes} dm {dm} m {m}: {w}"
+                    );
+                    for (v, (&off, idx)) in e.offsets.iter().zip(&e.indices).enumerate() {
+                        assert!(off + w <= m, "lanes {lanes} dm {dm} m {m} v {v}");
+                        assert_eq!(idx.len(), lanes);
+                        for (l, &i) in idx.iter().enumerate() {
+                            assert!(i < w);
+                            let o = v * lanes + l;
+                            if o < channels {
+                                assert_eq!(off + i, o / dm, "lanes {lanes} dm {dm} m {m} o {o}");
+                            }
+                        }
+                    }
+                    // A depth multiplier dividing the lanes reads lanes / DM floats a load
+                    // (one: a broadcast, no permute), as before the table.
+                    if lanes % dm == 0 && m * dm >= lanes && (lanes / dm) <= m {
+                        assert_eq!(w, lanes / dm, "lanes {lanes} dm {dm} m {m}");
+                        assert_eq!(e.is_broadcast(), dm == lanes);
+                    }
+                }
+            }
+        }
+        // DM 3 on AVX2: vector 1 (outputs 8..16) starts at input channel 2, its third copy.
+        let e = Expansion::new(16, 3, 8);
+        assert_eq!(e.load_floats, 4);
+        assert_eq!(e.offsets[..3], [0, 2, 5]);
+        assert_eq!(e.indices[1], [0, 1, 1, 1, 2, 2, 2, 3]);
     }
 
     #[test]

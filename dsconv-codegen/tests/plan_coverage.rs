@@ -54,7 +54,7 @@ fn choices(plan: &Plan) -> Vec<String> {
                 wv.narrow_rows.is_some()
             ));
         }
-        DepthwiseKernel::Scalar { .. } => {}
+        DepthwiseKernel::Scalar => {}
     }
     out
 }

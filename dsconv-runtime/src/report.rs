@@ -14,15 +14,13 @@ pub enum DepthwiseStrategy {
     /// channel vector, each input vector loaded once per kernel row and reused for every tap
     /// it meets; the last channel vector masked when the channels do not fill it.
     ChannelVectors,
-    /// [`DepthwiseStrategy::ChannelVectors`] for a depth multiplier `DM > 1` that divides the lanes:
-    /// output channel `o` reads input channel `o / DM`, so the `lanes` output channels of a
-    /// vector read `lanes / DM` consecutive input channels; each input load takes those (a
-    /// narrower or masked load) and one permute repeats every channel `DM` times.
+    /// [`DepthwiseStrategy::ChannelVectors`] for a depth multiplier `DM > 1`: output channel
+    /// `o` reads input channel `o / DM`, so the `lanes` output channels of a vector read a
+    /// short run of consecutive input channels; each input load takes those (a narrower
+    /// load) and one permute repeats every channel up to `DM` times. When `DM` does not
+    /// divide the lanes, a vector starts mid-way through a channel's copies: each vector has
+    /// its own load offset and permute, from a table the plan computes.
     ExpandedChannelVectors,
-    /// Depth multiplier > 1 that does not divide the lanes (a vector's output channels would
-    /// start mid-way through an input channel's copies, with a different permute per
-    /// vector): the scalar kernel runs the depthwise stage.
-    ScalarForDepthMultiplier,
     /// Few channels (channel vectors would leave most lanes idle, as for the seed's m = 3):
     /// the input rows a pixel run reads are copied once into a zero-padded planar scratch
     /// (`[channel][row][column phase][column / stride]`), then each vector holds `lanes`
@@ -41,10 +39,7 @@ impl DepthwiseStrategy {
             }
             DepthwiseStrategy::ExpandedChannelVectors => {
                 "channel vectors, sliding window along the row, taps unrolled; each input load \
-                 holds lanes/DM channels, repeated DM times by one permute"
-            }
-            DepthwiseStrategy::ScalarForDepthMultiplier => {
-                "scalar (a depth multiplier that does not divide the lanes is not vectorised)"
+                 holds the few input channels a vector reads, repeated DM times by one permute"
             }
             DepthwiseStrategy::WidthVectors => {
                 "width vectors (output columns across lanes) over a planar copy, taps unrolled"

@@ -161,50 +161,96 @@ impl VectorOps {
         }
     }
 
-    /// Loads `count` floats from `ptr` (touching no memory past `ptr + count`) and repeats
-    /// each `dm` times: lane `i` of the result is `ptr[i / dm]` for `i < count * dm`, and
-    /// unspecified (but initialised) above. `dm` divides the lanes; `count * dm <= lanes`.
-    ///
-    /// One float is a broadcast. Otherwise one permute repeats the lanes of a load that is
-    /// as narrow as the floats needed: on AVX2 a 128- or 64-bit load (no mask register
-    /// beside the block's accumulators and weights) or, for tails, a masked load; on AVX-512
-    /// a masked load (its mask lives in a mask register).
-    pub fn load_expanded(&self, ptr: TokenStream, count: usize, dm: usize) -> TokenStream {
+    /// Loads `count` floats from `ptr` into the low lanes, touching no memory past
+    /// `ptr + count`; the other lanes are unspecified (but initialised). One float is a
+    /// broadcast, a power of two below the lanes a narrower plain load, the lanes a whole
+    /// vector, any other count a masked load.
+    pub fn load_floats(&self, ptr: TokenStream, count: usize) -> TokenStream {
         let lanes = self.lanes();
-        assert!(dm > 1 && lanes.is_multiple_of(dm) && count >= 1 && count * dm <= lanes);
+        assert!(count >= 1 && count <= lanes);
+        if count == lanes {
+            return self.load(ptr);
+        }
         if count == 1 {
             return self.broadcast(ptr);
         }
-        // Lane i takes source lane i / dm; lanes past count * dm repeat the last source.
-        let index = (0..lanes).map(|i| ((i / dm).min(count - 1)) as i32);
-        match self.isa {
-            Backend::Avx2 => {
-                let narrow = match count {
-                    4 => quote!(_mm256_castps128_ps256(_mm_loadu_ps(#ptr))),
-                    2 => quote!(_mm256_castps128_ps256(_mm_castsi128_ps(_mm_loadl_epi64(
-                        #ptr as *const __m128i
-                    )))),
-                    _ => self.load_partial(ptr, quote!(#count)),
-                };
-                quote!(_mm256_permutevar8x32_ps(
-                    #narrow,
-                    _mm256_setr_epi32(#(#index),*),
-                ))
+        if !count.is_power_of_two() {
+            return self.load_partial(ptr, quote!(#count));
+        }
+        match (self.isa, count) {
+            (Backend::Avx2 | Backend::Avx512, 2) => {
+                let pair = quote!(_mm_castsi128_ps(_mm_loadl_epi64(#ptr as *const __m128i)));
+                self.widen_128(pair)
             }
-            Backend::Avx512 => {
-                let partial = self.load_partial(ptr, quote!(#count));
-                quote!(_mm512_permutexvar_ps(
-                    _mm512_setr_epi32(#(#index),*),
-                    #partial,
-                ))
-            }
-            // Four lanes and count >= 2: two channels, each twice.
-            Backend::Neon => quote!({
+            (Backend::Avx2 | Backend::Avx512, 4) => self.widen_128(quote!(_mm_loadu_ps(#ptr))),
+            (Backend::Avx512, 8) => quote!(_mm512_castps256_ps512(_mm256_loadu_ps(#ptr))),
+            (Backend::Neon, 2) => quote!({
                 let pair = vld1_f32(#ptr);
-                let both = vcombine_f32(pair, pair);
-                vzip1q_f32(both, both)
+                vcombine_f32(pair, pair)
             }),
-            Backend::Scalar => unreachable!("the scalar backend has no lanes to expand"),
+            _ => unreachable!("{} has no {count}-float load", self.isa),
+        }
+    }
+
+    /// A 128-bit vector as the low lanes of a full one.
+    fn widen_128(&self, v: TokenStream) -> TokenStream {
+        match self.isa {
+            Backend::Avx2 => quote!(_mm256_castps128_ps256(#v)),
+            Backend::Avx512 => quote!(_mm512_castps128_ps512(#v)),
+            _ => v,
+        }
+    }
+
+    /// The element type of a permute table's rows and the row for `indices` (lane `l` takes
+    /// lane `indices[l]`): 32-bit lane indices on x86, byte indices (4 per lane, for a table
+    /// lookup) on NEON.
+    pub fn permute_row(&self, indices: &[usize]) -> (TokenStream, TokenStream) {
+        match self.isa {
+            Backend::Neon => {
+                let bytes = indices
+                    .iter()
+                    .flat_map(|&i| (0..4).map(move |b| (4 * i + b) as u8));
+                (quote!([u8; 16]), quote!([#(#bytes),*]))
+            }
+            _ => {
+                let lanes = self.lanes();
+                let idx = indices.iter().map(|&i| i as i32);
+                (quote!([i32; #lanes]), quote!([#(#idx),*]))
+            }
+        }
+    }
+
+    /// The permute index vector of the table row at `row` (a pointer to a row of
+    /// [`Self::permute_row`]'s type).
+    pub fn load_permute(&self, row: TokenStream) -> TokenStream {
+        match self.isa {
+            Backend::Avx2 => quote!(_mm256_loadu_si256(#row as *const __m256i)),
+            Backend::Avx512 => quote!(_mm512_loadu_epi32(#row as *const i32)),
+            Backend::Neon => quote!(vld1q_u8(#row as *const u8)),
+            Backend::Scalar => unreachable!("the scalar backend has no lanes to permute"),
+        }
+    }
+
+    /// `value` with lane `l` taken from lane `index[l]` (`index` from [`Self::load_permute`]).
+    pub fn permute(&self, value: TokenStream, index: TokenStream) -> TokenStream {
+        match self.isa {
+            Backend::Avx2 => quote!(_mm256_permutevar8x32_ps(#value, #index)),
+            Backend::Avx512 => quote!(_mm512_permutexvar_ps(#index, #value)),
+            Backend::Neon => quote!(vreinterpretq_f32_u8(vqtbl1q_u8(
+                vreinterpretq_u8_f32(#value),
+                #index
+            ))),
+            Backend::Scalar => unreachable!("the scalar backend has no lanes to permute"),
+        }
+    }
+
+    /// The type of a permute index vector.
+    pub fn permute_ty(&self) -> TokenStream {
+        match self.isa {
+            Backend::Avx2 => quote!(__m256i),
+            Backend::Avx512 => quote!(__m512i),
+            Backend::Neon => quote!(uint8x16_t),
+            Backend::Scalar => unreachable!("the scalar backend has no lanes to permute"),
         }
     }
 

@@ -6,8 +6,9 @@
 //! and last block of a row are edge blocks that leave out the columns outside the image;
 //! pixels no block covers run the taps through per-pixel pointers (padding taps read a zero
 //! vector), so nothing outside the image is read; the last channel vector uses masked
-//! (partial) loads and stores. With a depth multiplier DM dividing the lanes, each input
-//! load takes `lanes / DM` channels and a permute repeats each DM times
+//! (partial) loads and stores. With a depth multiplier DM > 1, each input load takes the few
+//! input channels a vector reads and a permute repeats each DM times, the load offset and
+//! permute per channel vector from the plan's table
 //! ([`DepthwiseStrategy::ExpandedChannelVectors`]).
 //!
 //! Pointwise: a register-tiled micro-kernel (rows of pixels x vectors of output channels),
@@ -17,8 +18,8 @@
 
 use super::isa::VectorOps;
 use crate::plan::{
-    ChannelVectorPlan, ColumnBlock, DepthwiseKernel, Plan, PointwiseOrder, PointwisePlan,
-    PointwisePrefetch, WidthVectorPlan, PANEL_WIDTH,
+    ChannelVectorPlan, ColumnBlock, DepthwiseKernel, Expansion, Plan, PointwiseOrder,
+    PointwisePlan, PointwisePrefetch, WidthVectorPlan, PANEL_WIDTH,
 };
 use dsconv_runtime::drive::PlanarScratch;
 use proc_macro2::{Ident, TokenStream};
@@ -58,7 +59,7 @@ pub fn depthwise(plan: &Plan, names: &KernelNames, scalar: &Ident) -> TokenStrea
     let cv = match &plan.depthwise.kernel {
         DepthwiseKernel::ChannelVectors(cv) => cv,
         DepthwiseKernel::WidthVectors(wv) => return width_depthwise(plan, wv, name),
-        DepthwiseKernel::Scalar { .. } => {
+        DepthwiseKernel::Scalar => {
             return quote! {
                 #cfg
                 #[inline]
@@ -85,6 +86,7 @@ pub fn depthwise(plan: &Plan, names: &KernelNames, scalar: &Ident) -> TokenStrea
         find_right_edge,
         right_edge,
     } = edge_code(&kernels, &border);
+    let tables = cv.expand.as_ref().map(|e| expand_tables(&ops, e));
     let interior_runs = cv.blocks.iter().map(|&n| {
         let body = kernels.over_channels(&|partial| kernels.interior_block(n, partial));
         quote! {
@@ -112,6 +114,7 @@ pub fn depthwise(plan: &Plan, names: &KernelNames, scalar: &Ident) -> TokenStrea
             let wts = self.dw.as_ptr();
             let bias = self.dw_bias.as_ptr();
             let zeros = self.zeros.as_ptr();
+            #tables
             let end = first_pixel + out.len() / #c;
             const EDGES: ::dsconv::__private::RowEdges = ::dsconv::__private::RowEdges {
                 block: #n_edge,
@@ -154,6 +157,24 @@ pub fn depthwise(plan: &Plan, names: &KernelNames, scalar: &Ident) -> TokenStrea
                 #right_edge
             }
         }
+    }
+}
+
+/// The plan's expanded-load table as constants: each channel vector's first input channel
+/// and its permute row.
+fn expand_tables(ops: &VectorOps, e: &Expansion) -> TokenStream {
+    let vectors = e.offsets.len();
+    let offsets = &e.offsets;
+    let rows: Vec<(TokenStream, TokenStream)> =
+        e.indices.iter().map(|i| ops.permute_row(i)).collect();
+    let index = (!e.is_broadcast()).then(|| {
+        let ty = &rows[0].0;
+        let rows = rows.iter().map(|(_, r)| r);
+        quote!(static EXPAND_INDEX: [#ty; #vectors] = [#(#rows),*];)
+    });
+    quote! {
+        const EXPAND_OFFSETS: [usize; #vectors] = [#(#offsets),*];
+        #index
     }
 }
 
@@ -445,9 +466,8 @@ struct PixelKernels<'a> {
     cv: &'a ChannelVectorPlan,
     ops: &'a VectorOps,
     weight_names: Vec<Ident>,
-    /// Output channels per input channel that a load expands to (the plan's `expand`, else
-    /// 1).
-    dm: usize,
+    /// The plan's table of expanded loads (a depth multiplier above 1).
+    expand: Option<&'a Expansion>,
     /// Floats per input pixel, `M`.
     cin: usize,
 }
@@ -461,7 +481,7 @@ impl<'a> PixelKernels<'a> {
             weight_names: (0..plan.depthwise.taps)
                 .map(|t| format_ident!("w{}", t))
                 .collect(),
-            dm: cv.expand.unwrap_or(1),
+            expand: cv.expand.as_ref(),
             cin: cv.input_channels,
         }
     }
@@ -478,6 +498,7 @@ impl<'a> PixelKernels<'a> {
             let prologue = self.prologue(Some(tail));
             quote! {
                 {
+                    let cv = #full_vectors;
                     let c0 = #full_vectors * #lanes;
                     #prologue
                     #body
@@ -508,12 +529,15 @@ impl<'a> PixelKernels<'a> {
     }
 
     /// The input vector at `ptr` for a channel vector of `partial` (or all) lanes: with a
-    /// depth multiplier, `lanes / DM` input channels (a tail: `partial / DM`, exact since DM
-    /// divides both), each repeated DM times.
+    /// depth multiplier, the plan's `load_floats` input channels permuted by the vector's
+    /// row of the table (`perm`, loaded by the prologue) into its output channels.
     fn load_input(&self, ptr: TokenStream, partial: Option<usize>) -> TokenStream {
-        if self.dm > 1 {
-            let lanes = partial.unwrap_or(self.ops.lanes());
-            return self.ops.load_expanded(ptr, lanes / self.dm, self.dm);
+        if let Some(e) = self.expand {
+            let load = self.ops.load_floats(ptr, e.load_floats);
+            if e.is_broadcast() {
+                return load;
+            }
+            return self.ops.permute(load, quote!(perm));
         }
         match partial {
             None => self.ops.load(ptr),
@@ -550,10 +574,28 @@ impl<'a> PixelKernels<'a> {
                 quote!(let #wn: #ty = #load;)
             });
         let bias = self.ops.load(quote!(bias.add(c0)));
+        // The first input channel the vector's loads read, and with a depth multiplier the
+        // permute from the loaded floats to its output channels.
+        let input = match self.expand {
+            None => quote!(let in0 = c0;),
+            Some(e) if e.is_broadcast() => quote!(let in0 = EXPAND_OFFSETS[cv];),
+            Some(_) => {
+                let (pty, load) = (
+                    self.ops.permute_ty(),
+                    self.ops.load_permute(quote!(EXPAND_INDEX.as_ptr().add(cv))),
+                );
+                quote! {
+                    let in0 = EXPAND_OFFSETS[cv];
+                    // SAFETY: the table has a row per channel vector, cv among them.
+                    let perm: #pty = #load;
+                }
+            }
+        };
         quote! {
             // SAFETY: c0 + lanes <= CP, the padded length of every tap's weights and the bias.
             #(#weights)*
             let bv: #ty = #bias;
+            #input
         }
     }
 
@@ -576,7 +618,7 @@ impl<'a> PixelKernels<'a> {
     ) -> TokenStream {
         let s = &self.plan.shape;
         let (dk, stride, d, c) = (s.dk, s.stride, s.dilation, self.plan.channels);
-        let (cin, dm) = (self.cin, self.dm);
+        let cin = self.cin;
         let ty = self.ops.ty();
         let accs: Vec<Ident> = (0..n).map(|i| format_ident!("acc{}", i)).collect();
         let columns = self.cv.columns(n, skip_lo, skip_hi);
@@ -602,8 +644,9 @@ impl<'a> PixelKernels<'a> {
                     // SAFETY: row y0 + ky * D - PT is inside the image (ky_lo..ky_hi), and
                     // the columns loaded, x_first..x_first + span - skip_lo - skip_hi, are
                     // inside the row (the caller checked it for this block); a load reads
-                    // input channels c0 / DM.. of a pixel, at most M - c0 / DM of them.
-                    let row = inp.add(((y0 + #dy - pt) * w + x_first) * #cin + c0 / #dm);
+                    // input channels in0.. of a pixel, at most M - in0 of them (the plan's
+                    // offsets leave room for its loads).
+                    let row = inp.add(((y0 + #dy - pt) * w + x_first) * #cin + in0);
                     #(#loads)*
                 }
             }
@@ -654,12 +697,12 @@ impl<'a> PixelKernels<'a> {
     /// the tap pointers of [`Self::border_pointers`].
     fn border_pixel(&self, partial: Option<usize>) -> TokenStream {
         let s = &self.plan.shape;
-        let (dk, c, dm) = (s.dk, self.plan.channels, self.dm);
+        let (dk, c) = (s.dk, self.plan.channels);
         let ty = self.ops.ty();
         let taps = (0..dk * dk).map(|t| {
             let wn = self.weight(t);
             let tap = format_ident!("tap{}", t);
-            let load = self.load_input(quote!(#tap.add(c0 / #dm)), partial);
+            let load = self.load_input(quote!(#tap.add(in0)), partial);
             let f = self.ops.fma(quote!(acc), quote!(x), wn);
             quote! {
                 let x: #ty = #load;
@@ -673,7 +716,7 @@ impl<'a> PixelKernels<'a> {
         quote! {
             let mut acc: #ty = bv;
             // SAFETY: each tap points at an input pixel or at the zero vector, both holding
-            // the channels c0 / DM.. a load reads (M per pixel; the zero vector holds CP).
+            // the channels in0.. a load reads (M per pixel; the zero vector holds CP).
             #(#taps)*
             // SAFETY: pixel ox lies in the segment, which lies in `out`.
             #store;
