@@ -1,7 +1,8 @@
 //! Criterion benchmarks of the layers the peers (XNNPACK, ONNX Runtime, tract) are measured
 //! on in `../shared/bench/peers`: the seed's layer, the MobileNetV1-224 blocks L1..L9, a 5x5
 //! layer E5, and the 13-block body; also DM2 (depth multiplier 2), CEIL (a pointwise stage
-//! held in L1, the attainable ceiling), and issue 12's features (per-stage activations,
+//! held in L1, the attainable ceiling), issue 15's layers (DM 3, 5, 7; 7x7, 9x9 and 31x31
+//! kernels; L3 and L5 from `Vec` buffers), and issue 12's features (per-stage activations,
 //! TensorFlow padding, dilation, hard-swish, SiLU) beside their base layers. One thread
 //! (unless `DSCONV_THREADS` is set), batch 1, f32. For each layer: `forward`,
 //! the depthwise stage and the pointwise stage, on every backend this CPU has, and the naive
@@ -30,6 +31,25 @@ struct E5;
 /// depthwise against the scalar one it replaced.
 #[separable_conv(dk = 3, m = 64, n = 128, depth_multiplier = 2)]
 struct Dm2;
+/// Issue 15's layers: depth multipliers that do not divide the lanes (beside DM2), 7x7 and
+/// 9x9 kernels (beside E5 and the 5x5 pairs of `benches/kernels.rs`), and a 31x31 kernel
+/// past the unrolling limit.
+#[separable_conv(dk = 3, m = 64, n = 128, depth_multiplier = 3)]
+struct Dm3;
+#[separable_conv(dk = 3, m = 64, n = 128, depth_multiplier = 5)]
+struct Dm5;
+#[separable_conv(dk = 3, m = 64, n = 128, depth_multiplier = 7)]
+struct Dm7;
+#[separable_conv(dk = 7, m = 128, n = 128)]
+struct K7a;
+#[separable_conv(dk = 9, m = 128, n = 128)]
+struct K9a;
+#[separable_conv(dk = 7, m = 256, n = 256)]
+struct K7b;
+#[separable_conv(dk = 9, m = 256, n = 256)]
+struct K9b;
+#[separable_conv(dk = 31, m = 256, n = 256)]
+struct K31;
 /// Issue 12's layers, each beside the same layer without its feature (`benches/features.rs`
 /// times the pairs interleaved, for same-run ratios): MobileNetV2's tail (ReLU6 after the
 /// depthwise stage, a linear 1x1) against V2BASE, TensorFlow "SAME" at stride 2 on an even
@@ -171,6 +191,14 @@ fn layers(c: &mut Criterion) {
     bench_layer::<L9>(c, "L9", 7, 7);
     bench_layer::<E5>(c, "E5", 56, 56);
     bench_layer::<Dm2>(c, "DM2", 56, 56);
+    bench_layer::<Dm3>(c, "DM3", 56, 56);
+    bench_layer::<Dm5>(c, "DM5", 56, 56);
+    bench_layer::<Dm7>(c, "DM7", 56, 56);
+    bench_layer::<K7a>(c, "K7A", 56, 56);
+    bench_layer::<K9a>(c, "K9A", 56, 56);
+    bench_layer::<K7b>(c, "K7B", 28, 28);
+    bench_layer::<K9b>(c, "K9B", 28, 28);
+    bench_layer::<K31>(c, "K31", 14, 14);
     bench_layer::<V2Base>(c, "V2BASE", 56, 56);
     bench_layer::<V2>(c, "V2", 56, 56);
     bench_layer::<L2Tf>(c, "L2TF", 112, 112);
@@ -250,7 +278,50 @@ fn ceiling(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, layers, body, ceiling);
+/// `forward` of L3 and L5 with input and output in `Vec<f32>`s (as users pass them; a large
+/// `Vec` from `malloc` typically starts 16 bytes into a cache line) beside the same call
+/// with 64-byte aligned buffers.
+fn vec_buffers(c: &mut Criterion) {
+    fn one<L: SeparableConv>(c: &mut Criterion, name: &str, h: usize, w: usize) {
+        let l = layer::<L>(7);
+        let input = values(h * w * L::M, 3);
+        let (ho, wo) = L::output_size(h, w);
+        let mut out = vec![0.0f32; ho * wo * L::N];
+        let aligned_in = AlignedBuf::from_slice(&input);
+        let mut aligned_out = AlignedBuf::zeroed(ho * wo * L::N);
+        let offset = |p: *const f32| p as usize % 64;
+        let mut g = c.benchmark_group(format!(
+            "{name} Vec buffers (input {} and output {} bytes into a line) against aligned",
+            offset(input.as_ptr()),
+            offset(out.as_ptr())
+        ));
+        g.warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2))
+            .sample_size(20)
+            .throughput(Throughput::Elements(
+                2 * L::multiplications(h, w).total() as u64,
+            ));
+        for b in Backend::available() {
+            g.bench_function(BenchmarkId::new("forward vec", b), |bench| {
+                bench.iter(|| {
+                    l.forward_on(b, black_box(&input), h, w, black_box(&mut out))
+                        .unwrap()
+                })
+            });
+            g.bench_function(BenchmarkId::new("forward aligned", b), |bench| {
+                bench.iter(|| {
+                    l.forward_on(b, black_box(&aligned_in), h, w, black_box(&mut aligned_out))
+                        .unwrap()
+                })
+            });
+        }
+        g.finish();
+    }
+    one::<L3>(c, "L3", 56, 56);
+    one::<L5>(c, "L5", 28, 28);
+}
+
+criterion_group!(benches, layers, body, ceiling, vec_buffers);
 fn main() {
     // One thread unless DSCONV_THREADS says otherwise (`cargo bench --bench threads` times
     // 2 threads against 1).

@@ -1,4 +1,4 @@
-//! Property matrix, TensorFlow / ONNX / explicit padding and dilation: every layer against
+//! Property matrix, TensorFlow / ONNX / explicit padding, dilation and large kernels: every layer against
 //! the f64 reference (which pads by each framework's definition, written out on its own) on
 //! random inputs and weights, random sizes from the smallest with an output to 40 (so both
 //! parities of the size-dependent pads), on every backend this CPU has
@@ -25,6 +25,16 @@ dsconv_testkit::matrix_layers! {
     E10Dm3: (dk = 2, m = 3, n = 5, depth_multiplier = 3, padding = [1, 0, 0, 1]);
     E11FixedTf: (dk = 3, m = 8, n = 8, stride = 2, padding = "same_upper", h = 8, w = 10, pw_activation = "hardswish");
     E12DilatedLower: (dk = 5, m = 16, n = 8, dilation = 2, padding = "same_lower", dw_activation = "silu");
+    // Large kernels, past the unrolling limit (9x9): the kernel rows run as a loop, one
+    // row's taps unrolled; borders loop over the taps inside the image. Odd and even dk,
+    // stride 2, dilation, a depth multiplier, few channels (channel vectors with a tail:
+    // width vectors unroll every tap), images smaller than the kernel.
+    E13Dk11: (dk = 11, m = 9, n = 8, bias = true);
+    E14Dk13Stride2: (dk = 13, m = 9, n = 5, stride = 2, padding = "same_upper", activation = "relu6");
+    E15Dk10Valid: (dk = 10, m = 9, n = 4, padding = "valid");
+    E16Dk31Stride2: (dk = 31, m = 9, n = 8, stride = 2);
+    E17Dk11Dilated: (dk = 11, m = 4, n = 3, dilation = 2, depth_multiplier = 3);
+    E18Dk15Few: (dk = 15, m = 2, n = 5, padding = [7, 3, 0, 9]);
 }
 
 fn main() {

@@ -27,6 +27,25 @@ pub const BIG_WEIGHTS_BYTES: usize = 1024 * 1024;
 pub const MIN_ROWS_FOR_ROWS_OUTER: usize = 12;
 /// Most pixels per fused tile.
 pub const MAX_TILE_PIXELS: usize = 512;
+/// Most taps a depthwise kernel unrolls: up to 9x9 every tap of a block is straight-line
+/// code; past it the kernel loops over the kernel rows at run time and unrolls one row's
+/// taps ([`DepthwisePlan::row_loop`]), so a 31x31 kernel costs 31 taps of code, not 961.
+pub const MAX_UNROLLED_TAPS: usize = 81;
+/// Most output pixels the interior depthwise kernel computes together when the weights do
+/// not fit in registers (each FMA then takes its weight from memory): a pixel's accumulator
+/// gets one FMA per tap in a dependent chain, so more pixels keep more chains in flight.
+/// Measured on AVX2 (Zen, 16 registers; depthwise stage, medians of 3 runs of 3
+/// interleaved rounds, µs) against 4 pixels: dk 5 on 56x56x128 400 -> 355, on 28x28x256
+/// 220 -> 203; dk 7 906 -> 766 and 517 -> 377; dk 9 1630 -> 1184 and 820 -> 593. Twelve
+/// pixels were better on the 28x28 layers (185, 302, 566) and worse on the 56x56 ones
+/// (407, 918, 1386). Loading each weight once per block for every pixel instead
+/// (weight-stationary, the block's input columns in registers) measured no better than 4
+/// pixels this way.
+pub const MAX_DEPTHWISE_BLOCK_MEMORY_WEIGHTS: usize = 8;
+/// Bytes of weights and input window a pass of the channel-vector depthwise kernel over a
+/// row keeps in L1 (half of a 32 KiB L1): the channel vectors are taken in groups this
+/// size allows ([`ChannelVectorPlan::group`]).
+pub const DEPTHWISE_L1_BYTES: usize = 16 * 1024;
 /// Most output pixels the interior depthwise kernel computes together. Measured on an
 /// AVX-512 Xeon: blocks of 6 and 8 (fewer loads per FMA on paper) ran 30-45% slower than 4
 /// on L3 (56x56x128), the larger live set of input vectors costing more than it saves.
@@ -57,8 +76,11 @@ pub fn round_up(x: usize, m: usize) -> usize {
 /// own payload.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DepthwisePlan {
-    /// `dk * dk`, all unrolled.
+    /// `dk * dk`.
     pub taps: usize,
+    /// Whether the kernel rows run as a loop, each row's `dk` taps unrolled (more than
+    /// [`MAX_UNROLLED_TAPS`] taps); else every tap is unrolled.
+    pub row_loop: bool,
     /// The kernel and its decisions.
     pub kernel: DepthwiseKernel,
     /// Loads per multiply-add in the interior inner loop.
@@ -100,6 +122,11 @@ pub struct ChannelVectorPlan {
     /// Whether the tap weights are loaded into registers once per channel vector (else each
     /// FMA takes its weight from memory).
     pub weights_in_registers: bool,
+    /// Channel vectors per pass over a row's pixel blocks: a group's tap weights and the
+    /// input window of a block (kernel rows x window columns) fit in
+    /// [`DEPTHWISE_L1_BYTES`], so walking the row's blocks reuses them from L1; the next
+    /// group then walks the row again. All the vectors (one pass) when they fit.
+    pub group: usize,
     /// The columns each emitted block loads (every interior block size, every left and
     /// right edge variant).
     pub block_columns: Vec<BlockColumns>,
@@ -484,17 +511,20 @@ fn plan_depthwise(shape: &LayerShape, isa: Backend) -> DepthwisePlan {
     let lanes = isa.lanes();
     let channels = shape.m * shape.depth_multiplier;
     let taps = shape.dk * shape.dk;
+    let row_loop = taps > MAX_UNROLLED_TAPS;
     let strategy = match isa {
         Backend::Scalar => DepthwiseStrategy::Scalar,
         _ if shape.depth_multiplier > 1 => DepthwiseStrategy::ExpandedChannelVectors,
-        // Channel vectors would use under half their lanes.
-        _ if channels * 2 <= lanes => DepthwiseStrategy::WidthVectors,
+        // Channel vectors would use under half their lanes (width vectors unroll every tap:
+        // not for kernels past the unrolling limit).
+        _ if channels * 2 <= lanes && !row_loop => DepthwiseStrategy::WidthVectors,
         _ => DepthwiseStrategy::ChannelVectors,
     };
     match strategy {
         DepthwiseStrategy::Scalar => {
             DepthwisePlan {
                 taps,
+                row_loop,
                 kernel: DepthwiseKernel::Scalar,
                 // A weight and an input load per multiply-add.
                 loads_per_fma: 2.0,
@@ -531,6 +561,7 @@ fn plan_width_vectors(shape: &LayerShape, isa: Backend) -> DepthwisePlan {
     let weights_in_registers = taps + 3 <= registers;
     DepthwisePlan {
         taps,
+        row_loop: false,
         kernel: DepthwiseKernel::WidthVectors(WidthVectorPlan {
             lanes,
             accumulators: 2,
@@ -569,7 +600,7 @@ fn plan_channel_vectors(
     let block = if weights_in_registers {
         (registers - taps - 2).clamp(1, MAX_DEPTHWISE_BLOCK)
     } else {
-        (registers - 2).min(MAX_DEPTHWISE_BLOCK)
+        (registers - 4).min(MAX_DEPTHWISE_BLOCK_MEMORY_WEIGHTS)
     };
     let mut blocks = vec![block];
     let mut half = block.next_power_of_two() / 2;
@@ -586,9 +617,12 @@ fn plan_channel_vectors(
         stride: shape.stride,
     };
     // With dilation some columns of the window feed no tap: they are not loaded.
-    let input_loads = shape.dk * used_columns(shape, block, 0, 0).len();
     let fmas = block * taps;
+    let input_loads = shape.dk * used_columns(shape, block, 0, 0).len();
     let weight_loads = if weights_in_registers { taps } else { fmas };
+    // L1 bytes per channel vector: its tap weights and a block's input window.
+    let vector_bytes = (taps + shape.dk * span) * lanes * 4;
+    let group = (DEPTHWISE_L1_BYTES / vector_bytes).clamp(1, vectors);
     let (left_misses, right_misses) = (
         left_edge_misses(shape, span),
         right_edge_misses(shape, &edges),
@@ -608,6 +642,7 @@ fn plan_channel_vectors(
         .collect();
     DepthwisePlan {
         taps,
+        row_loop: taps > MAX_UNROLLED_TAPS,
         kernel: DepthwiseKernel::ChannelVectors(ChannelVectorPlan {
             lanes,
             full_vectors: channels / lanes,
@@ -623,6 +658,7 @@ fn plan_channel_vectors(
                 right_misses,
             },
             weights_in_registers,
+            group,
             block_columns,
         }),
         loads_per_fma: (input_loads + weight_loads) as f64 / fmas as f64,
@@ -838,6 +874,7 @@ impl Plan {
             depthwise_pixels_per_block: d.pixels_per_block(),
             depthwise_channel_vectors: d.channel_vectors(self.channels),
             depthwise_loads_per_fma: d.loads_per_fma,
+            depthwise_row_loop: d.row_loop,
             depthwise_lane_utilisation: d.lane_utilisation,
             pointwise_rows: p.rows,
             pointwise_cols: p.vectors * self.isa.lanes(),
@@ -1007,6 +1044,36 @@ mod tests {
                 _ => panic!("channel vectors"),
             },
             (0, Some(2))
+        );
+    }
+
+    /// Up to 9x9 every tap is unrolled; past it the kernel rows loop (on every backend),
+    /// few channels take channel vectors (width vectors unroll every tap), and the plan's
+    /// text says so.
+    #[test]
+    fn kernels_past_9x9_loop_over_their_rows() {
+        for isa in Backend::ALL {
+            for (dk, m) in [(3, 64), (9, 64), (9, 2), (10, 64), (31, 256), (31, 2)] {
+                let p = Plan::for_spec(&shape(dk, m, 16, 1, 1), isa);
+                assert_eq!(
+                    p.depthwise.row_loop,
+                    dk * dk > MAX_UNROLLED_TAPS,
+                    "{isa} dk {dk}"
+                );
+                let text = p.to_string();
+                if p.depthwise.row_loop {
+                    assert!(text.contains("kernel rows looped"), "{text}");
+                    assert_ne!(p.depthwise.strategy(), DepthwiseStrategy::WidthVectors);
+                } else {
+                    assert!(text.contains("taps unrolled"), "{text}");
+                }
+            }
+        }
+        assert_eq!(
+            Plan::for_spec(&shape(9, 2, 16, 1, 1), Backend::Avx2)
+                .depthwise
+                .strategy(),
+            DepthwiseStrategy::WidthVectors
         );
     }
 

@@ -33,16 +33,14 @@ impl DepthwiseStrategy {
     /// In words, for plans.
     pub fn describe(self) -> &'static str {
         match self {
-            DepthwiseStrategy::Scalar => "scalar, taps unrolled",
-            DepthwiseStrategy::ChannelVectors => {
-                "channel vectors, sliding window along the row, taps unrolled"
-            }
+            DepthwiseStrategy::Scalar => "scalar",
+            DepthwiseStrategy::ChannelVectors => "channel vectors, sliding window along the row",
             DepthwiseStrategy::ExpandedChannelVectors => {
-                "channel vectors, sliding window along the row, taps unrolled; each input load \
+                "channel vectors, sliding window along the row; each input load \
                  holds the few input channels a vector reads, repeated DM times by one permute"
             }
             DepthwiseStrategy::WidthVectors => {
-                "width vectors (output columns across lanes) over a planar copy, taps unrolled"
+                "width vectors (output columns across lanes) over a planar copy"
             }
         }
     }
@@ -122,6 +120,9 @@ pub struct PlanSummary {
     pub depthwise_channel_vectors: usize,
     /// Loads (input + weight) per multiply-add in the interior depthwise inner loop.
     pub depthwise_loads_per_fma: f64,
+    /// Whether the depthwise kernel loops over the kernel rows at run time, one row's taps
+    /// unrolled (large kernels); else every tap is unrolled.
+    pub depthwise_row_loop: bool,
     /// Useful depthwise multiplications / lane-multiplications issued.
     pub depthwise_lane_utilisation: f64,
     /// Pointwise micro-kernel rows (output pixels).
@@ -199,13 +200,18 @@ impl fmt::Display for PlanSummary {
         };
         write!(
             f,
-            "{} ({} lanes): depthwise {}, activation {}: {}, {}, {:.2} loads/FMA, lane utilisation {:.1}%; \
+            "{} ({} lanes): depthwise {}, activation {}: {}, {}, {}, {:.2} loads/FMA, lane utilisation {:.1}%; \
              pointwise {}; {}",
             self.backend,
             self.lanes,
             self.geometry,
             self.activations.depthwise.name(),
             self.depthwise_strategy.describe(),
+            if self.depthwise_row_loop {
+                "kernel rows looped, one row's taps unrolled"
+            } else {
+                "taps unrolled"
+            },
             blocking,
             self.depthwise_loads_per_fma,
             self.depthwise_lane_utilisation * 100.0,

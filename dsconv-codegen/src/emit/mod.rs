@@ -601,6 +601,7 @@ fn plan_summary(plan: &Plan) -> TokenStream {
         }
     };
     let geometry = r.geometry;
+    let row_loop = r.depthwise_row_loop;
     let (residual, pointwise_only) = (r.residual, r.pointwise_only);
     let (dw_act, pw_act) = (
         activation_path(r.activations.depthwise),
@@ -619,6 +620,7 @@ fn plan_summary(plan: &Plan) -> TokenStream {
             depthwise_pixels_per_block: #ppb,
             depthwise_channel_vectors: #cv,
             depthwise_loads_per_fma: #dlpf,
+            depthwise_row_loop: #row_loop,
             depthwise_lane_utilisation: #dlu,
             pointwise_rows: #rows,
             pointwise_cols: #cols,

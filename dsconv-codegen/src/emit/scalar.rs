@@ -23,25 +23,52 @@ pub fn depthwise(plan: &Plan, name: &Ident) -> TokenStream {
         plan.padded_channels,
     );
 
-    // Interior: one slice per kernel row, then every tap unrolled in (ky, kx) order.
-    let rows: Vec<Ident> = (0..dk).map(|ky| format_ident!("row_{}", ky)).collect();
+    // Interior: one slice per kernel row, then every tap unrolled in (ky, kx) order; past
+    // the unrolling limit, a loop over the kernel rows with one row's taps unrolled.
+    let row_loop = plan.depthwise.row_loop;
+    let rows: Vec<Ident> = if row_loop {
+        vec![format_ident!("row")]
+    } else {
+        (0..dk).map(|ky| format_ident!("row_{}", ky)).collect()
+    };
     let row_len = window * m;
-    let row_slices = rows.iter().enumerate().map(|(ky, row)| {
-        let start = if ky == 0 {
-            quote!(base)
-        } else {
-            let dy = ky * d;
-            quote!(base + #dy * w * #m)
-        };
-        quote!(let #row = &input[#start..#start + #row_len];)
-    });
-    let taps = (0..dk)
-        .flat_map(|ky| (0..dk).map(move |kx| (ky, kx)))
-        .map(|(ky, kx)| {
-            let row = &rows[ky];
-            let (column, weight) = (kx * d * m, (ky * dk + kx) * cp);
-            quote!(acc += #row[#column + ci] * self.dw[#weight + o];)
+    let row_slices = rows
+        .iter()
+        .enumerate()
+        .filter(|_| !row_loop)
+        .map(|(ky, row)| {
+            let start = if ky == 0 {
+                quote!(base)
+            } else {
+                let dy = ky * d;
+                quote!(base + #dy * w * #m)
+            };
+            quote!(let #row = &input[#start..#start + #row_len];)
         });
+    let row_slices = quote!(#(#row_slices)*);
+    let taps: Vec<TokenStream> = if row_loop {
+        let row_taps = (0..dk).map(|kx| {
+            let (column, weight) = (kx * d * m, kx * cp);
+            quote!(acc += row[#column + ci] * wrow[#weight + o];)
+        });
+        vec![quote! {
+            for ky in 0..#dk {
+                let start = base + ky * #d * w * #m;
+                let row = &input[start..start + #row_len];
+                let wrow = &self.dw[ky * #dk * #cp..(ky + 1) * #dk * #cp];
+                #(#row_taps)*
+            }
+        }]
+    } else {
+        (0..dk)
+            .flat_map(|ky| (0..dk).map(move |kx| (ky, kx)))
+            .map(|(ky, kx)| {
+                let row = &rows[ky];
+                let (column, weight) = (kx * d * m, (ky * dk + kx) * cp);
+                quote!(acc += #row[#column + ci] * self.dw[#weight + o];)
+            })
+            .collect()
+    };
     let store = activate_scalar(plan.epilogue.activations.depthwise, quote!(acc));
     let signature = super::depthwise_signature(name, "_scratch");
 
@@ -59,7 +86,7 @@ pub fn depthwise(plan: &Plan, name: &Ident) -> TokenStream {
                 let (y0, x0) = ((p / wo) * #stride, (p % wo) * #stride);
                 if y0 >= pt && x0 >= pl && y0 - pt + #window <= h && x0 - pl + #window <= w {
                     let base = ((y0 - pt) * w + (x0 - pl)) * #m;
-                    #(#row_slices)*
+                    #row_slices
                     for ci in 0..#m {
                         for j in 0..#dm {
                             let o = ci * #dm + j;

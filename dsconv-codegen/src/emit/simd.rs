@@ -87,6 +87,25 @@ pub fn depthwise(plan: &Plan, names: &KernelNames, scalar: &Ident) -> TokenStrea
         right_edge,
     } = edge_code(&kernels, &border);
     let tables = cv.expand.as_ref().map(|e| expand_tables(&ops, e));
+    // The channel vectors g0..g1 of a pass over the row (the plan's groups; one pass when
+    // they all fit in L1 together).
+    let vectors = cv.full_vectors + usize::from(cv.tail_lanes.is_some());
+    let group = cv.group;
+    let over_groups = |walk: TokenStream| {
+        if group >= vectors {
+            quote! {
+                let (g0, g1) = (0usize, #vectors);
+                #walk
+            }
+        } else {
+            quote! {
+                for g0 in (0..#vectors).step_by(#group) {
+                    let g1 = (g0 + #group).min(#vectors);
+                    #walk
+                }
+            }
+        }
+    };
     let interior_runs = cv.blocks.iter().map(|&n| {
         let body = kernels.over_channels(&|partial| kernels.interior_block(n, partial));
         quote! {
@@ -95,6 +114,27 @@ pub fn depthwise(plan: &Plan, names: &KernelNames, scalar: &Ident) -> TokenStrea
                 ox += #n;
             }
         }
+    });
+    let row_walk = over_groups(quote! {
+                    let mut ox = ox0;
+                    // A right edge block covers wo - N..wo when the run reaches the row's
+                    // end, its first column is inside the image and 1..=PAD of its columns
+                    // are not.
+                    let mut right_missing = 0;
+                    let mut stop = ox1;
+                    #find_right_edge
+                    #left_edge
+                    while ox < a.min(stop) {
+                        #border
+                        ox += 1;
+                    }
+                    let b = b.min(stop);
+                    #(#interior_runs)*
+                    while ox < stop {
+                        #border
+                        ox += 1;
+                    }
+                    #right_edge
     });
     quote! {
         /// Depthwise stage for output pixels `first_pixel..first_pixel + out.len() / C`
@@ -137,24 +177,7 @@ pub fn depthwise(plan: &Plan, names: &KernelNames, scalar: &Ident) -> TokenStrea
                 let b = interior_hi.clamp(a, ox1);
                 // SAFETY: pixel `offset` of the run < out.len() / C.
                 let seg = outp.add(offset * #c);
-                let mut ox = ox0;
-                // A right edge block covers wo - N..wo when the run reaches the row's end,
-                // its first column is inside the image and 1..=PAD of its columns are not.
-                let mut right_missing = 0;
-                let mut stop = ox1;
-                #find_right_edge
-                #left_edge
-                while ox < a.min(stop) {
-                    #border
-                    ox += 1;
-                }
-                let b = b.min(stop);
-                #(#interior_runs)*
-                while ox < stop {
-                    #border
-                    ox += 1;
-                }
-                #right_edge
+                #row_walk
             }
         }
     }
@@ -497,7 +520,7 @@ impl<'a> PixelKernels<'a> {
             let body = kind(Some(tail));
             let prologue = self.prologue(Some(tail));
             quote! {
-                {
+                if g1 > #full_vectors {
                     let cv = #full_vectors;
                     let c0 = #full_vectors * #lanes;
                     #prologue
@@ -506,7 +529,7 @@ impl<'a> PixelKernels<'a> {
             }
         });
         quote! {
-            for cv in 0..#full_vectors {
+            for cv in g0..g1.min(#full_vectors) {
                 let c0 = cv * #lanes;
                 #prologue_full
                 #full
@@ -622,35 +645,58 @@ impl<'a> PixelKernels<'a> {
         let ty = self.ops.ty();
         let accs: Vec<Ident> = (0..n).map(|i| format_ident!("acc{}", i)).collect();
         let columns = self.cv.columns(n, skip_lo, skip_hi);
-        let rows = (0..dk).map(|ky| {
+        // One kernel row's loads and FMAs; `weight(kx)` is tap (row, kx)'s weight vector.
+        let load_column = |j: usize| {
+            let x = format_ident!("x{}", j);
+            let col = j - skip_lo;
+            let load = self.load_input(quote!(row.add(#col * #cin)), partial);
+            quote!(let #x: #ty = #load;)
+        };
+        let row_body = |weight: &dyn Fn(usize) -> TokenStream| {
+            // Each column loaded once, fed to every tap it meets.
             let loads = columns.iter().map(|(j, taps)| {
                 let x = format_ident!("x{}", j);
-                let col = j - skip_lo;
-                let load = self.load_input(quote!(row.add(#col * #cin)), partial);
+                let load = load_column(*j);
                 let fmas = taps.iter().map(|&(i, kx)| {
                     let acc = &accs[i];
-                    let wn = self.weight(ky * dk + kx);
-                    let f = self.ops.fma(quote!(#acc), quote!(#x), wn);
+                    let f = self.ops.fma(quote!(#acc), quote!(#x), weight(kx));
                     quote!(#acc = #f;)
                 });
                 quote! {
-                    let #x: #ty = #load;
+                    #load
                     #(#fmas)*
                 }
             });
-            let dy = ky * d;
+            quote!(#(#loads)*)
+        };
+        // SAFETY (every row): row y0 + ky * D - PT is inside the image (ky_lo..ky_hi), and
+        // the columns loaded, x_first..x_first + span - skip_lo - skip_hi, are inside the
+        // row (the caller checked it for this block); a load reads input channels in0.. of
+        // a pixel, at most M - in0 of them (the plan's offsets leave room for its loads).
+        let rows = if self.plan.depthwise.row_loop {
+            let cp = self.plan.padded_channels;
+            let body = row_body(&|kx| self.ops.load(quote!(wrow.add(#kx * #cp))));
             quote! {
-                if ky_lo <= #ky && #ky < ky_hi {
-                    // SAFETY: row y0 + ky * D - PT is inside the image (ky_lo..ky_hi), and
-                    // the columns loaded, x_first..x_first + span - skip_lo - skip_hi, are
-                    // inside the row (the caller checked it for this block); a load reads
-                    // input channels in0.. of a pixel, at most M - in0 of them (the plan's
-                    // offsets leave room for its loads).
-                    let row = inp.add(((y0 + #dy - pt) * w + x_first) * #cin + in0);
-                    #(#loads)*
+                for ky in ky_lo..ky_hi {
+                    let row = inp.add(((y0 + ky * #d - pt) * w + x_first) * #cin + in0);
+                    // SAFETY: row ky's weights, dk taps of CP floats, c0 + lanes <= CP.
+                    let wrow = wts.add(ky * #dk * #cp + c0);
+                    #body
                 }
             }
-        });
+        } else {
+            let rows = (0..dk).map(|ky| {
+                let body = row_body(&|kx| self.weight(ky * dk + kx));
+                let dy = ky * d;
+                quote! {
+                    if ky_lo <= #ky && #ky < ky_hi {
+                        let row = inp.add(((y0 + #dy - pt) * w + x_first) * #cin + in0);
+                        #body
+                    }
+                }
+            });
+            quote!(#(#rows)*)
+        };
         let stores = accs.iter().enumerate().map(|(i, acc)| {
             let v = self
                 .ops
@@ -662,7 +708,7 @@ impl<'a> PixelKernels<'a> {
             // First column loaded (the block's window starts skip_lo columns left of it).
             let x_first = ox * #stride + #skip_lo - pl;
             #(let mut #accs: #ty = bv;)*
-            #(#rows)*
+            #rows
             // SAFETY: pixels ox..ox + n lie in the segment, which lies in `out`.
             #(#stores)*
         }
@@ -674,6 +720,13 @@ impl<'a> PixelKernels<'a> {
     fn border_pointers(&self) -> TokenStream {
         let s = &self.plan.shape;
         let (dk, stride, d, cin) = (s.dk, s.stride, s.dilation, self.cin);
+        if self.plan.depthwise.row_loop {
+            // The taps loop over the image's part of the window instead (border_pixel).
+            return quote! {
+                let x0 = ox * #stride;
+                let (kx_lo, kx_hi) = ::dsconv::__private::tap_range(x0, pl, w, #dk, #d);
+            };
+        }
         let taps = (0..dk).flat_map(|ky| (0..dk).map(move |kx| (ky, kx))).map(|(ky, kx)| {
             let name = format_ident!("tap{}", ky * dk + kx);
             let (dy, dx) = (ky * d, kx * d);
@@ -699,6 +752,60 @@ impl<'a> PixelKernels<'a> {
         let s = &self.plan.shape;
         let (dk, c) = (s.dk, self.plan.channels);
         let ty = self.ops.ty();
+        let store =
+            |v: TokenStream| self.store_output(quote!(seg.add((ox - ox0) * #c + c0)), v, partial);
+        if self.plan.depthwise.row_loop {
+            // A large kernel: a loop over the taps that read the image (padding taps add
+            // nothing: their inputs are zero and the weights finite), four accumulators
+            // taking the columns in turn so that four FMA chains are in flight.
+            let (d, cin, cp) = (s.dilation, self.cin, self.plan.padded_channels);
+            let tap = |acc: &Ident, dx: usize| {
+                let load = self.load_input(
+                    quote!(inp.add(((y0 + ky * #d - pt) * w + x0 + (kx + #dx) * #d - pl) * #cin + in0)),
+                    partial,
+                );
+                let weight = self
+                    .ops
+                    .load(quote!(wts.add((ky * #dk + kx + #dx) * #cp + c0)));
+                let f = self.ops.fma(quote!(#acc), load, weight);
+                quote!(#acc = #f;)
+            };
+            let accs: Vec<Ident> = (0..4usize).map(|i| format_ident!("acc{}", i)).collect();
+            let four = accs.iter().enumerate().map(|(i, a)| tap(a, i));
+            let one = tap(&accs[0], 0);
+            let zero = self.ops.zero();
+            let sum = {
+                let (a0, a1, a2, a3) = (&accs[0], &accs[1], &accs[2], &accs[3]);
+                let lo = self.ops.add(quote!(#a0), quote!(#a1));
+                let hi = self.ops.add(quote!(#a2), quote!(#a3));
+                self.ops.add(lo, hi)
+            };
+            let v = self
+                .ops
+                .activate(self.plan.epilogue.activations.depthwise, quote!(acc));
+            let store = store(v);
+            return quote! {
+                let (mut acc0, mut acc1, mut acc2, mut acc3): (#ty, #ty, #ty, #ty) =
+                    (bv, #zero, #zero, #zero);
+                // SAFETY (every tap): the tap ranges keep row and column inside the image; a
+                // load reads channels in0.. of the pixel (at most M - in0); the tap's
+                // weights hold CP >= c0 + lanes floats.
+                for ky in ky_lo..ky_hi {
+                    let mut kx = kx_lo;
+                    while kx + 4 <= kx_hi {
+                        #(#four)*
+                        kx += 4;
+                    }
+                    while kx < kx_hi {
+                        #one
+                        kx += 1;
+                    }
+                }
+                let acc: #ty = #sum;
+                // SAFETY: pixel ox lies in the segment, which lies in `out`.
+                #store;
+            };
+        }
         let taps = (0..dk * dk).map(|t| {
             let wn = self.weight(t);
             let tap = format_ident!("tap{}", t);
@@ -712,7 +819,7 @@ impl<'a> PixelKernels<'a> {
         let v = self
             .ops
             .activate(self.plan.epilogue.activations.depthwise, quote!(acc));
-        let store = self.store_output(quote!(seg.add((ox - ox0) * #c + c0)), v, partial);
+        let store = store(v);
         quote! {
             let mut acc: #ty = bv;
             // SAFETY: each tap points at an input pixel or at the zero vector, both holding
