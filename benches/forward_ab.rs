@@ -4,7 +4,7 @@
 //! `forward_ab LAYER REPS` runs `forward` REPS times (for instruction counts: run it under
 //! `valgrind --tool=callgrind` with REPS 1 and 3, and halve the difference); with `TIME=1`
 //! it prints the median time of REPS calls in microseconds. `B=<backend>` picks the backend
-//! (default scalar). `BODY` is MobileNetV1-224's 13 blocks as one `Chain` (commits since
+//! (default scalar); `STAGE=pw` times the pointwise stage alone. `BODY` is MobileNetV1-224's 13 blocks as one `Chain` (commits since
 //! the chain). Plain `main`, no criterion: it must build at older commits too.
 use dsconv::{separable_conv, AlignedBuf, Backend, Chain, Layer, SeparableConv};
 
@@ -52,24 +52,32 @@ fn run<L: SeparableConv>(h: usize, w: usize, reps: usize, make: impl Fn(&[f32], 
     let b: Backend = std::env::var("B").ok().map_or(Backend::Scalar, |v| {
         Backend::ALL.into_iter().find(|b| b.name() == v).unwrap()
     });
-    if std::env::var("TIME").is_ok() {
-        // Median of `reps` timed calls after two warm-ups, in microseconds.
-        for _ in 0..2 {
+    // `STAGE=pw`: the pointwise stage alone, on the depthwise output grid (the GEMM of
+    // `../shared/bench/peers/bench_gemm.py`).
+    let pointwise_only = std::env::var("STAGE").is_ok_and(|v| v == "pw");
+    let mid = AlignedBuf::from_slice(&vals(ho * wo * c));
+    let mut once = || {
+        if pointwise_only {
+            l.pointwise_on(b, &mid, ho, wo, &mut out).unwrap();
+        } else {
             l.forward_on(b, &input, h, w, &mut out).unwrap();
         }
+    };
+    if std::env::var("TIME").is_ok() {
+        // Median of `reps` timed calls after two warm-ups, in microseconds.
+        once();
+        once();
         let mut t: Vec<f64> = (0..reps)
             .map(|_| {
                 let s = std::time::Instant::now();
-                l.forward_on(b, &input, h, w, &mut out).unwrap();
+                once();
                 s.elapsed().as_secs_f64() * 1e6
             })
             .collect();
         t.sort_by(|a, b| a.partial_cmp(b).unwrap());
         println!("{:.2}", t[t.len() / 2]);
     } else {
-        for _ in 0..reps {
-            l.forward_on(b, &input, h, w, &mut out).unwrap();
-        }
+        (0..reps).for_each(|_| once());
     }
     std::hint::black_box(&out);
 }
