@@ -14,43 +14,17 @@
 //!
 //! Run: `cargo bench --bench kernels` (`ROUNDS`, `CALLS`, `ONLY=<part of a name>` in the
 //! environment); `-- count PAIR a|b REPS` for instruction counts.
-use dsconv::{separable_conv, AlignedBuf, Backend, SeparableConv};
+use dsconv::{AlignedBuf, Backend, SeparableConv};
 
 #[path = "common/ab.rs"]
 mod ab;
+#[path = "common/issue15.rs"]
+mod issue15;
+#[path = "common/v1.rs"]
+mod v1;
 use ab::{loaded, runner, Pair};
-
-#[separable_conv(dk = 3, m = 64, n = 128, depth_multiplier = 2)]
-struct Dm2;
-#[separable_conv(dk = 3, m = 64, n = 128, depth_multiplier = 3)]
-struct Dm3;
-#[separable_conv(dk = 3, m = 64, n = 128, depth_multiplier = 5)]
-struct Dm5;
-#[separable_conv(dk = 3, m = 64, n = 128, depth_multiplier = 6)]
-struct Dm6;
-#[separable_conv(dk = 3, m = 64, n = 128, depth_multiplier = 7)]
-struct Dm7;
-
-#[separable_conv(dk = 5, m = 128, n = 128)]
-struct K5a;
-#[separable_conv(dk = 7, m = 128, n = 128)]
-struct K7a;
-#[separable_conv(dk = 9, m = 128, n = 128)]
-struct K9a;
-#[separable_conv(dk = 5, m = 256, n = 256)]
-struct K5b;
-#[separable_conv(dk = 7, m = 256, n = 256)]
-struct K7b;
-#[separable_conv(dk = 9, m = 256, n = 256)]
-struct K9b;
-#[separable_conv(dk = 3, m = 256, n = 256)]
-struct K3c;
-#[separable_conv(dk = 31, m = 256, n = 256)]
-struct K31c;
-#[separable_conv(dk = 3, m = 128, n = 128)]
-struct L3;
-#[separable_conv(dk = 3, m = 256, n = 256)]
-struct L5;
+use issue15::{Dm2, Dm3, Dm5, Dm6, Dm7, K5a, K5b, K7a, K7b, K9a, K9b, K31};
+use v1::{L3, L5};
 
 /// A closure running `L`'s depthwise stage on `backend`, and the stage's multiplications.
 fn depthwise<L: SeparableConv + 'static>(
@@ -167,8 +141,8 @@ fn pairs(b: Backend) -> Vec<Pair> {
         ),
         per_mult(
             "depthwise dk31 / dk3 per multiplication, 14x14x256",
-            depthwise::<K3c>(14, 14, b),
-            depthwise::<K31c>(14, 14, b),
+            depthwise::<L5>(14, 14, b),
+            depthwise::<K31>(14, 14, b),
         ),
         Pair::new(
             "forward L3, buffers 16 bytes into a line / aligned",

@@ -18,8 +18,11 @@ use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use dsconv::{reference, separable_conv, AlignedBuf, Backend, Chain, SeparableConv, Weights};
 use std::hint::black_box;
 
+#[path = "common/issue15.rs"]
+mod issue15;
 #[path = "common/v1.rs"]
 mod v1;
+use issue15::{Dm2, Dm3, Dm5, Dm7, K7a, K7b, K9a, K9b, K31};
 use std::time::Duration;
 use v1::{body_layers, layer, values, weights_for, L1, L2, L3, L4, L5, L6, L7, L8, L9};
 
@@ -27,29 +30,6 @@ use v1::{body_layers, layer, values, weights_for, L1, L2, L3, L4, L5, L6, L7, L8
 struct S0;
 #[separable_conv(dk = 5, m = 144, n = 40)]
 struct E5;
-/// A depth multiplier of 2 (not among the peers' layers): the expanded channel-vector
-/// depthwise against the scalar one it replaced.
-#[separable_conv(dk = 3, m = 64, n = 128, depth_multiplier = 2)]
-struct Dm2;
-/// Issue 15's layers: depth multipliers that do not divide the lanes (beside DM2), 7x7 and
-/// 9x9 kernels (beside E5 and the 5x5 pairs of `benches/kernels.rs`), and a 31x31 kernel
-/// past the unrolling limit.
-#[separable_conv(dk = 3, m = 64, n = 128, depth_multiplier = 3)]
-struct Dm3;
-#[separable_conv(dk = 3, m = 64, n = 128, depth_multiplier = 5)]
-struct Dm5;
-#[separable_conv(dk = 3, m = 64, n = 128, depth_multiplier = 7)]
-struct Dm7;
-#[separable_conv(dk = 7, m = 128, n = 128)]
-struct K7a;
-#[separable_conv(dk = 9, m = 128, n = 128)]
-struct K9a;
-#[separable_conv(dk = 7, m = 256, n = 256)]
-struct K7b;
-#[separable_conv(dk = 9, m = 256, n = 256)]
-struct K9b;
-#[separable_conv(dk = 31, m = 256, n = 256)]
-struct K31;
 /// Issue 12's layers, each beside the same layer without its feature (`benches/features.rs`
 /// times the pairs interleaved, for same-run ratios): MobileNetV2's tail (ReLU6 after the
 /// depthwise stage, a linear 1x1) against V2BASE, TensorFlow "SAME" at stride 2 on an even

@@ -8,8 +8,11 @@
 use dsconv::{separable_conv, AlignedBuf, Backend, Chain, Layer, Pool};
 use std::time::Instant;
 
+#[path = "common/ab.rs"]
+mod ab;
 #[path = "common/v1.rs"]
 mod v1;
+use ab::{env, median, time};
 use v1::{body_layers, layer, values, L1, L2, L3, L4, L5, L6, L7, L8, L9};
 
 #[separable_conv(dk = 5, m = 3, n = 256)]
@@ -17,31 +20,6 @@ struct S0;
 
 /// A named closure that runs one call.
 type Case = (&'static str, Box<dyn FnMut()>);
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// Median of `calls` timings of `f`, in microseconds.
-fn time(f: &mut dyn FnMut(), calls: usize) -> f64 {
-    median(
-        (0..calls)
-            .map(|_| {
-                let s = Instant::now();
-                f();
-                s.elapsed().as_secs_f64() * 1e6
-            })
-            .collect(),
-    )
-}
 
 /// A layer on an `h x w` input, behind a closure that runs it once on `backend`.
 fn runner(l: Box<dyn Layer>, h: usize, w: usize, backend: Backend) -> Box<dyn FnMut()> {

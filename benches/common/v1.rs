@@ -1,5 +1,6 @@
 //! MobileNetV1-224's separable blocks L1..L9 (shared by the benchmarks), deterministic
 //! weights, and the 13-block body as trait objects.
+#![allow(dead_code)]
 
 use dsconv::{separable_conv, Layer, SeparableConv, Weights};
 
