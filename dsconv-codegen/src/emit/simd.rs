@@ -89,7 +89,7 @@ pub fn depthwise(plan: &Plan, names: &KernelNames, scalar: &Ident) -> TokenStrea
     let tables = cv.expand.as_ref().map(|e| expand_tables(&ops, e));
     // The channel vectors g0..g1 of a pass over the row (the plan's groups; one pass when
     // they all fit in L1 together).
-    let vectors = cv.full_vectors + usize::from(cv.tail_lanes.is_some());
+    let vectors = plan.depthwise.channel_vectors(c);
     let group = cv.group;
     let over_groups = |walk: TokenStream| {
         if group >= vectors {
