@@ -611,9 +611,14 @@ fn plan_channel_vectors(
         half /= 2;
     }
     let span = (block - 1) * shape.stride + shape.window();
+    // Edge blocks run twice a row at most, each variant unrolled: no larger than the
+    // register-weights block, which keeps the code of the large blocks' layers near
+    // theirs.
+    let edge_block = block.min(MAX_DEPTHWISE_BLOCK);
+    let edge_span = (edge_block - 1) * shape.stride + shape.window();
     let edges = RowEdges {
-        block,
-        span,
+        block: edge_block,
+        span: edge_span,
         stride: shape.stride,
     };
     // With dilation some columns of the window feed no tap: they are not loaded.
@@ -624,14 +629,14 @@ fn plan_channel_vectors(
     let vector_bytes = (taps + shape.dk * span) * lanes * 4;
     let group = (DEPTHWISE_L1_BYTES / vector_bytes).clamp(1, vectors);
     let (left_misses, right_misses) = (
-        left_edge_misses(shape, span),
+        left_edge_misses(shape, edge_span),
         right_edge_misses(shape, &edges),
     );
     let emitted = blocks
         .iter()
         .map(|&n| (n, 0, 0))
-        .chain(left_misses.iter().map(|&m| (block, m, 0)))
-        .chain(right_misses.iter().map(|&m| (block, 0, m)));
+        .chain(left_misses.iter().map(|&m| (edge_block, m, 0)))
+        .chain(right_misses.iter().map(|&m| (edge_block, 0, m)));
     let block_columns = emitted
         .map(|(n, skip_lo, skip_hi)| BlockColumns {
             block: n,
@@ -652,8 +657,8 @@ fn plan_channel_vectors(
             input_channels: shape.m,
             blocks,
             edges: EdgePlan {
-                block,
-                span,
+                block: edge_block,
+                span: edge_span,
                 left_misses,
                 right_misses,
             },
@@ -1045,6 +1050,30 @@ mod tests {
             },
             (0, Some(2))
         );
+    }
+
+    /// Kernels whose weights stay in memory run 8-pixel interior blocks, but their edge
+    /// blocks (one unrolled variant per reachable miss) stay at the register-weights size,
+    /// with the span and misses of that size.
+    #[test]
+    fn edge_blocks_stay_small_when_the_interior_grows() {
+        for (dk, stride) in [(5, 1), (7, 1), (9, 2), (11, 1)] {
+            let s = shape(dk, 64, 16, stride, 1);
+            let p = Plan::for_spec(&s, Backend::Avx2);
+            let DepthwiseKernel::ChannelVectors(cv) = &p.depthwise.kernel else {
+                panic!("channel vectors")
+            };
+            assert!(!cv.weights_in_registers);
+            assert_eq!(cv.blocks[0], MAX_DEPTHWISE_BLOCK_MEMORY_WEIGHTS, "dk {dk}");
+            assert_eq!(cv.edges.block, MAX_DEPTHWISE_BLOCK, "dk {dk}");
+            assert_eq!(cv.edges.span, (MAX_DEPTHWISE_BLOCK - 1) * stride + dk);
+            assert!(!cv.edges.right_misses.is_empty() && !cv.edges.left_misses.is_empty());
+            for b in &cv.block_columns {
+                if b.skip_lo > 0 || b.skip_hi > 0 {
+                    assert_eq!(b.block, MAX_DEPTHWISE_BLOCK, "dk {dk}");
+                }
+            }
+        }
     }
 
     /// Up to 9x9 every tap is unrolled; past it the kernel rows loop (on every backend),

@@ -26,17 +26,11 @@ pub fn depthwise(plan: &Plan, name: &Ident) -> TokenStream {
     // Interior: one slice per kernel row, then every tap unrolled in (ky, kx) order; past
     // the unrolling limit, a loop over the kernel rows with one row's taps unrolled.
     let row_loop = plan.depthwise.row_loop;
-    let rows: Vec<Ident> = if row_loop {
-        vec![format_ident!("row")]
-    } else {
-        (0..dk).map(|ky| format_ident!("row_{}", ky)).collect()
-    };
+    let rows: Vec<Ident> = (0..dk).map(|ky| format_ident!("row_{}", ky)).collect();
     let row_len = window * m;
-    let row_slices = rows
-        .iter()
-        .enumerate()
-        .filter(|_| !row_loop)
-        .map(|(ky, row)| {
+    // The unrolled path's row slices (the row loop takes its row inside the loop).
+    let row_slices = (!row_loop).then(|| {
+        let slices = rows.iter().enumerate().map(|(ky, row)| {
             let start = if ky == 0 {
                 quote!(base)
             } else {
@@ -45,7 +39,8 @@ pub fn depthwise(plan: &Plan, name: &Ident) -> TokenStream {
             };
             quote!(let #row = &input[#start..#start + #row_len];)
         });
-    let row_slices = quote!(#(#row_slices)*);
+        quote!(#(#slices)*)
+    });
     let taps: Vec<TokenStream> = if row_loop {
         let row_taps = (0..dk).map(|kx| {
             let (column, weight) = (kx * d * m, kx * cp);

@@ -646,17 +646,13 @@ impl<'a> PixelKernels<'a> {
         let accs: Vec<Ident> = (0..n).map(|i| format_ident!("acc{}", i)).collect();
         let columns = self.cv.columns(n, skip_lo, skip_hi);
         // One kernel row's loads and FMAs; `weight(kx)` is tap (row, kx)'s weight vector.
-        let load_column = |j: usize| {
-            let x = format_ident!("x{}", j);
-            let col = j - skip_lo;
-            let load = self.load_input(quote!(row.add(#col * #cin)), partial);
-            quote!(let #x: #ty = #load;)
-        };
         let row_body = |weight: &dyn Fn(usize) -> TokenStream| {
             // Each column loaded once, fed to every tap it meets.
             let loads = columns.iter().map(|(j, taps)| {
                 let x = format_ident!("x{}", j);
-                let load = load_column(*j);
+                let col = j - skip_lo;
+                let load = self.load_input(quote!(row.add(#col * #cin)), partial);
+                let load = quote!(let #x: #ty = #load;);
                 let fmas = taps.iter().map(|&(i, kx)| {
                     let acc = &accs[i];
                     let f = self.ops.fma(quote!(#acc), quote!(#x), weight(kx));
