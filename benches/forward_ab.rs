@@ -4,7 +4,7 @@
 //! `forward_ab LAYER REPS` runs `forward` REPS times (for instruction counts: run it under
 //! `valgrind --tool=callgrind` with REPS 1 and 3, and halve the difference); with `TIME=1`
 //! it prints the median time of REPS calls in microseconds. `B=<backend>` picks the backend
-//! (default scalar); `STAGE=pw` times the pointwise stage alone. `BODY` is MobileNetV1-224's 13 blocks as one `Chain` (commits since
+//! (default scalar); `STAGE=pw` times the pointwise stage alone, `STAGE=dw` the depthwise. `BODY` is MobileNetV1-224's 13 blocks as one `Chain` (commits since
 //! the chain). Plain `main`, no criterion: it must build at older commits too.
 use dsconv::{separable_conv, AlignedBuf, Backend, Chain, Layer, SeparableConv};
 
@@ -36,6 +36,20 @@ struct Dm2;
 struct Dm3;
 #[separable_conv(dk = 3, m = 128, n = 32)]
 struct Ceil;
+// Issue 15's kernel sizes: 5, 7 and 9 on 56x56x128 -> 128 (`K5a`..) and 28x28x256 -> 256
+// (`K5b`..), the layers of `../shared/bench/peers` extended by `scripts/peer_layers.py`.
+#[separable_conv(dk = 5, m = 128, n = 128)]
+struct K5a;
+#[separable_conv(dk = 7, m = 128, n = 128)]
+struct K7a;
+#[separable_conv(dk = 9, m = 128, n = 128)]
+struct K9a;
+#[separable_conv(dk = 5, m = 256, n = 256)]
+struct K5b;
+#[separable_conv(dk = 7, m = 256, n = 256)]
+struct K7b;
+#[separable_conv(dk = 9, m = 256, n = 256)]
+struct K9b;
 
 fn vals(n: usize) -> Vec<f32> {
     (0..n)
@@ -53,15 +67,13 @@ fn run<L: SeparableConv>(h: usize, w: usize, reps: usize, make: impl Fn(&[f32], 
         Backend::ALL.into_iter().find(|b| b.name() == v).unwrap()
     });
     // `STAGE=pw`: the pointwise stage alone, on the depthwise output grid (the GEMM of
-    // `../shared/bench/peers/bench_gemm.py`).
-    let pointwise_only = std::env::var("STAGE").is_ok_and(|v| v == "pw");
-    let mid = AlignedBuf::from_slice(&vals(ho * wo * c));
-    let mut once = || {
-        if pointwise_only {
-            l.pointwise_on(b, &mid, ho, wo, &mut out).unwrap();
-        } else {
-            l.forward_on(b, &input, h, w, &mut out).unwrap();
-        }
+    // `../shared/bench/peers/bench_gemm.py`); `STAGE=dw`: the depthwise stage alone.
+    let stage = std::env::var("STAGE").unwrap_or_default();
+    let mut mid = AlignedBuf::from_slice(&vals(ho * wo * c));
+    let mut once = || match stage.as_str() {
+        "pw" => l.pointwise_on(b, &mid, ho, wo, &mut out).unwrap(),
+        "dw" => l.depthwise_on(b, &input, h, w, &mut mid).unwrap(),
+        _ => l.forward_on(b, &input, h, w, &mut out).unwrap(),
     };
     if std::env::var("TIME").is_ok() {
         // Median of `reps` timed calls after two warm-ups, in microseconds.
@@ -144,6 +156,12 @@ fn main() {
         "Dm2" => run(56, 56, reps, |d, p| Dm2::from_weights(d, p).unwrap()),
         "Dm3" => run(56, 56, reps, |d, p| Dm3::from_weights(d, p).unwrap()),
         "Ceil" => run(14, 14, reps, |d, p| Ceil::from_weights(d, p).unwrap()),
+        "K5A" => run(56, 56, reps, |d, p| K5a::from_weights(d, p).unwrap()),
+        "K7A" => run(56, 56, reps, |d, p| K7a::from_weights(d, p).unwrap()),
+        "K9A" => run(56, 56, reps, |d, p| K9a::from_weights(d, p).unwrap()),
+        "K5B" => run(28, 28, reps, |d, p| K5b::from_weights(d, p).unwrap()),
+        "K7B" => run(28, 28, reps, |d, p| K7b::from_weights(d, p).unwrap()),
+        "K9B" => run(28, 28, reps, |d, p| K9b::from_weights(d, p).unwrap()),
         x => panic!("{x}"),
     }
 }
