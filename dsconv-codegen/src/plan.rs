@@ -613,9 +613,9 @@ fn plan_channel_vectors(
         half /= 2;
     }
     let span = (block - 1) * shape.stride + shape.window();
-    // Edge blocks run twice a row at most, each variant unrolled: no larger than the
-    // register-weights block, which keeps the code of the large blocks' layers near
-    // theirs.
+    // Edge blocks run at most twice a row, yet each reachable variant is unrolled code of
+    // its own: they keep the register-weights size (4) when the interior runs 8, so the
+    // unrolled code does not double with the interior block.
     let edge_block = block.min(MAX_DEPTHWISE_BLOCK);
     let edge_span = (edge_block - 1) * shape.stride + shape.window();
     let edges = RowEdges {
