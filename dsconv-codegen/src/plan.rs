@@ -612,12 +612,12 @@ fn plan_channel_vectors(
         }
         half /= 2;
     }
-    let span = (block - 1) * shape.stride + shape.window();
+    let span = block_span(shape, block);
     // Edge blocks run at most twice a row, yet each reachable variant is unrolled code of
     // its own: they keep the register-weights size (4) when the interior runs 8, so the
     // unrolled code does not double with the interior block.
     let edge_block = block.min(MAX_DEPTHWISE_BLOCK);
-    let edge_span = (edge_block - 1) * shape.stride + shape.window();
+    let edge_span = block_span(shape, edge_block);
     let edges = RowEdges {
         block: edge_block,
         span: edge_span,
@@ -680,6 +680,12 @@ fn plan_channel_vectors(
     }
 }
 
+/// Input columns the window of a block of `n` output pixels spans,
+/// `(n - 1) * stride + window`.
+fn block_span(shape: &LayerShape, n: usize) -> usize {
+    (n - 1) * shape.stride + shape.window()
+}
+
 /// The columns `j` of a block of `n` pixels' window (`0..span`, skipping `skip_lo` on the
 /// left and `skip_hi` on the right) that feed a tap, with the `(pixel, kx)` taps each feeds:
 /// pixel `i`'s tap `kx` reads column `i * stride + kx * dilation`.
@@ -689,7 +695,7 @@ pub fn used_columns(
     skip_lo: usize,
     skip_hi: usize,
 ) -> Vec<(usize, Vec<(usize, usize)>)> {
-    let span = (n - 1) * shape.stride + shape.window();
+    let span = block_span(shape, n);
     (skip_lo..span - skip_hi)
         .map(|j| {
             let taps: Vec<(usize, usize)> = (0..n)
