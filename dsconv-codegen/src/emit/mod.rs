@@ -40,11 +40,28 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
     let fixed = fixed_consts(&shape);
     let plan_consts = plans.iter().map(plan_const);
     let constructor = constructor(spec);
-    let kernels = plans.iter().map(backend_kernels);
+    let forwards = plans.iter().map(forward_fn);
+    let shape_literal = shape_literal(&shape);
+    let kernels = KernelModule {
+        layer: name,
+        tensors: vec![
+            (format_ident!("dw"), layout.dw_packed()),
+            (format_ident!("dw_bias"), layout.cp),
+            (format_ident!("pw"), layout.pw_packed()),
+            (format_ident!("pw_bias"), layout.np),
+            (format_ident!("zeros"), layout.cp),
+        ],
+        consts: quote! {
+            /// The layer's shape (its `SeparableConv::SHAPE`), for the kernels' pads.
+            const SHAPE: ::dsconv::LayerShape = #shape_literal;
+        },
+    }
+    .emit(plans.iter().map(|plan| (plan, backend_kernels(plan))));
     let debug = debug_impl(spec);
     let trait_impl = trait_impl(spec, &plans, &layout);
     quote! {
         #layer
+        #kernels
 
         // Generated arithmetic on literal constants trips style lints (`x - 0 + 1 <= y`)
         // that say nothing about the user's code.
@@ -53,7 +70,7 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
             #fixed
             #(#plan_consts)*
             #constructor
-            #(#kernels)*
+            #(#forwards)*
         }
 
         #debug
@@ -76,6 +93,16 @@ struct Layout {
 }
 
 impl Layout {
+    /// Floats of the packed depthwise weights.
+    fn dw_packed(&self) -> usize {
+        self.taps * self.cp
+    }
+
+    /// Floats of the packed pointwise weights.
+    fn pw_packed(&self) -> usize {
+        self.np * self.c
+    }
+
     fn of(plan: &Plan) -> Layout {
         let pw = &plan.pointwise;
         Layout {
@@ -111,8 +138,8 @@ fn layer_struct(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
     let plan_docs: Vec<String> = plans.iter().map(|p| format!("- {p}")).collect();
     // Clone copies the packed weights; it steps aside when the user derives it.
     let clone_derive = (!derives(&item.attrs, "Clone")).then(|| quote!(#[derive(Clone)]));
-    let (dw_packed, cp) = (l.taps * l.cp, l.cp);
-    let (pw_packed, np) = (l.np * l.c, l.np);
+    let (dw_packed, cp) = (l.dw_packed(), l.cp);
+    let (pw_packed, np) = (l.pw_packed(), l.np);
     quote! {
         #(#attrs)*
         #[doc = #summary]
@@ -254,24 +281,27 @@ fn debug_impl(spec: &LayerSpec) -> Option<TokenStream> {
     })
 }
 
-/// One backend's kernels: depthwise, pointwise, and `forward` (the runtime's fused tile
-/// walk over them).
+/// One backend's kernels, depthwise and pointwise (methods of the kernel module's
+/// `Tensors`, see [`KernelModule`]).
 fn backend_kernels(plan: &Plan) -> TokenStream {
+    let names = simd::KernelNames::new(plan.isa.name());
+    if plan.isa == Backend::Scalar {
+        let dw = scalar::depthwise(plan, &names.depthwise);
+        let pw = scalar::pointwise(plan, &names.pointwise);
+        quote!(#dw #pw)
+    } else {
+        let scalar = simd::KernelNames::new(Backend::Scalar.name());
+        let dw = simd::depthwise(plan, &names, &scalar.depthwise);
+        let pw = simd::pointwise(plan, &names);
+        quote!(#dw #pw)
+    }
+}
+
+/// One backend's `forward`: the runtime's fused tile walk over its kernels.
+fn forward_fn(plan: &Plan) -> TokenStream {
     let names = simd::KernelNames::new(plan.isa.name());
     let ops = isa::VectorOps { isa: plan.isa };
     let (cfg, feature) = (ops.cfg(), ops.target_feature());
-    let (dw, pw) = if plan.isa == Backend::Scalar {
-        (
-            scalar::depthwise(plan, &names.depthwise),
-            scalar::pointwise(plan, &names.pointwise),
-        )
-    } else {
-        let scalar = simd::KernelNames::new(Backend::Scalar.name());
-        (
-            simd::depthwise(plan, &names, &scalar.depthwise),
-            simd::pointwise(plan, &names),
-        )
-    };
     let forward = &names.forward;
     let (dw_fn, pw_fn) = (&names.depthwise, &names.pointwise);
     let (n, c) = (plan.shape.n, plan.channels);
@@ -284,9 +314,6 @@ fn backend_kernels(plan: &Plan) -> TokenStream {
     let skip_tile =
         residual.then(|| quote!(, skip.map(|s| &s[first_pixel * #n..(first_pixel + pixels) * #n])));
     quote! {
-        #dw
-        #pw
-
         /// `forward` of this backend: the runtime's fused walk (depthwise tiles into
         /// per-thread scratch, each consumed by the pointwise stage while it is in cache;
         /// for few pixels, the stages in turn) over this backend's kernels, split into the
@@ -298,6 +325,7 @@ fn backend_kernels(plan: &Plan) -> TokenStream {
         #feature
         #[allow(unused_unsafe)]
         unsafe fn #forward(&self, input: &[f32], h: usize, w: usize, wo: usize, output: &mut [f32] #skip_param) {
+            let kernels = self.__dsconv_kernels();
             ::dsconv::__private::fused_tiles(
                 output,
                 #n,
@@ -309,15 +337,83 @@ fn backend_kernels(plan: &Plan) -> TokenStream {
                 // lengths the kernels require; the caller checked the backend runs on this
                 // CPU.
                 |first_pixel, dw_tile, scratch| unsafe {
-                    self.#dw_fn(input, h, w, wo, first_pixel, dw_tile, scratch)
+                    kernels.#dw_fn(input, h, w, wo, first_pixel, dw_tile, scratch)
                 },
                 // SAFETY: as above; `out_rows` points at `pixels * N` floats of the output
                 // (and the skip rows, from a skip of the output's length, are as many);
                 // `panels` lies in 0..PANELS.
                 |first_pixel, dw_tile, pixels, out_rows, panels| unsafe {
-                    self.#pw_fn(dw_tile, pixels, out_rows #skip_tile, panels)
+                    kernels.#pw_fn(dw_tile, pixels, out_rows #skip_tile, panels)
                 },
             )
+        }
+    }
+}
+
+/// Where a layer's kernels live: a module of their own, `__dsconv_kernels_<Layer>`, with one
+/// child module per backend. rustc compiles the functions of one module in one codegen unit,
+/// and units in parallel; with the kernels beside the struct, every layer of a file (and
+/// every backend of a layer) was one unit, compiled on one core. (Modules inside a function
+/// body join the function's unit: a layer declared in a function builds as before.)
+///
+/// The kernels are methods of `Tensors`, the layer's packed tensors borrowed, since a
+/// module inside a function cannot name the layer's type; the layer's
+/// `__dsconv_kernels()` lends them.
+struct KernelModule<'a> {
+    /// The layer's type.
+    layer: &'a syn::Ident,
+    /// The packed tensors the kernels read: field name and length in floats (each an
+    /// `AlignedArray` of the layer struct).
+    tensors: Vec<(syn::Ident, usize)>,
+    /// Associated items of `Tensors` the kernels use.
+    consts: TokenStream,
+}
+
+impl KernelModule<'_> {
+    /// The module, holding each backend's `kernels` under the backend's `cfg`, and the
+    /// layer's `__dsconv_kernels()`.
+    fn emit<'p>(&self, kernels: impl Iterator<Item = (&'p Plan, TokenStream)>) -> TokenStream {
+        use syn::ext::IdentExt;
+        let layer = self.layer;
+        let module = format_ident!("__dsconv_kernels_{}", layer.unraw());
+        let consts = &self.consts;
+        let (fields, lens): (Vec<_>, Vec<_>) = self.tensors.iter().cloned().unzip();
+        let backends = kernels.map(|(plan, kernels)| {
+            let cfg = isa::VectorOps { isa: plan.isa }.cfg();
+            let backend = format_ident!("{}", plan.isa.name());
+            quote! {
+                #cfg
+                mod #backend {
+                    impl super::Tensors<'_> {
+                        #kernels
+                    }
+                }
+            }
+        });
+        quote! {
+            #[doc(hidden)]
+            #[allow(non_snake_case, clippy::all, clippy::pedantic, clippy::nursery)]
+            mod #module {
+                /// The layer's packed tensors, borrowed: what its kernels read.
+                pub(super) struct Tensors<'a> {
+                    #(pub(super) #fields: &'a ::dsconv::__private::AlignedArray<#lens>,)*
+                }
+
+                impl Tensors<'_> {
+                    #consts
+                }
+
+                #(#backends)*
+            }
+
+            #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
+            impl #layer {
+                /// The packed tensors as the kernels read them.
+                #[inline(always)]
+                fn __dsconv_kernels(&self) -> #module::Tensors<'_> {
+                    #module::Tensors { #(#fields: &self.#fields,)* }
+                }
+            }
         }
     }
 }
@@ -362,24 +458,12 @@ fn trait_impl(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
     let shape = spec.shape();
     let name = &spec.item.ident;
     let name_str = name.to_string();
-    let (dk, m, n, stride, dm) = (
-        shape.dk,
-        shape.m,
-        shape.n,
-        shape.stride,
-        shape.depth_multiplier,
-    );
-    let padding = padding_tokens(shape.padding);
-    let dilation = shape.dilation;
+    let shape_literal = shape_literal(&shape);
     let act = activation_path;
     let (dw_act, pw_act) = (
         act(spec.activations.depthwise),
         act(spec.activations.pointwise),
     );
-    let fixed = match shape.fixed_size {
-        Some((h, w)) => quote!(::core::option::Option::Some((#h, #w))),
-        None => quote!(::core::option::Option::None),
-    };
     let bias = spec.bias;
     let plan_items = plans.iter().map(|plan| {
         let cfg = isa::VectorOps { isa: plan.isa }.cfg();
@@ -412,29 +496,20 @@ fn trait_impl(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
         let scratch = simd::depthwise_scratch(plan, quote!(output.len() / #c));
         quote!({
             ::dsconv::__private::with_scratch(#scratch, |scratch| {
-                self.#f(input, h, w, wo, 0, output, scratch)
+                self.__dsconv_kernels().#f(input, h, w, wo, 0, output, scratch)
             })
         })
     });
     let pointwise = dispatch(plans, |plan, k| {
         let f = &k.pointwise;
         let panels = plan.pointwise.panels();
-        quote!(self.#f(input, pixels, output.as_mut_ptr() #none, (0, #panels)))
+        quote!(self.__dsconv_kernels().#f(input, pixels, output.as_mut_ptr() #none, (0, #panels)))
     });
     quote! {
         #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
         impl ::dsconv::SeparableConv for #name {
             const NAME: &'static str = #name_str;
-            const SHAPE: ::dsconv::LayerShape = ::dsconv::LayerShape {
-                dk: #dk,
-                m: #m,
-                n: #n,
-                stride: #stride,
-                dilation: #dilation,
-                padding: #padding,
-                depth_multiplier: #dm,
-                fixed_size: #fixed,
-            };
+            const SHAPE: ::dsconv::LayerShape = #shape_literal;
             const ACTIVATIONS: ::dsconv::Activations = ::dsconv::Activations {
                 depthwise: #dw_act,
                 pointwise: #pw_act,
@@ -494,6 +569,35 @@ fn trait_impl(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
             ) {
                 #pointwise
             }
+        }
+    }
+}
+
+/// The `LayerShape` literal of a layer (its `SeparableConv::SHAPE`).
+fn shape_literal(shape: &dsconv_runtime::LayerShape) -> TokenStream {
+    let (dk, m, n, stride, dm) = (
+        shape.dk,
+        shape.m,
+        shape.n,
+        shape.stride,
+        shape.depth_multiplier,
+    );
+    let padding = padding_tokens(shape.padding);
+    let dilation = shape.dilation;
+    let fixed = match shape.fixed_size {
+        Some((h, w)) => quote!(::core::option::Option::Some((#h, #w))),
+        None => quote!(::core::option::Option::None),
+    };
+    quote! {
+        ::dsconv::LayerShape {
+            dk: #dk,
+            m: #m,
+            n: #n,
+            stride: #stride,
+            dilation: #dilation,
+            padding: #padding,
+            depth_multiplier: #dm,
+            fixed_size: #fixed,
         }
     }
 }

@@ -2,7 +2,10 @@
 //! pointwise kernels of every backend (the very functions a separable layer's second stage
 //! uses, read from the plan), `PointwiseConv` and `Layer`.
 
-use super::{activation_path, derives, dispatch, isa, plan_const, plan_const_name, scalar, simd};
+use super::{
+    activation_path, derives, dispatch, isa, plan_const, plan_const_name, scalar, simd,
+    KernelModule,
+};
 use crate::model::LayerSpec;
 use crate::plan::{Backend, Epilogue, Plan, PANEL_WIDTH};
 use proc_macro2::TokenStream;
@@ -45,14 +48,23 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
     let clone_derive = (!derives(&item.attrs, "Clone")).then(|| quote!(#[derive(Clone)]));
     let pw_packed = np * m;
     let plan_consts = plans.iter().map(plan_const);
-    let kernels = plans.iter().map(|plan| {
+    let kernels = KernelModule {
+        layer: name,
+        tensors: vec![
+            (quote::format_ident!("pw"), pw_packed),
+            (quote::format_ident!("pw_bias"), np),
+        ],
+        consts: TokenStream::new(),
+    }
+    .emit(plans.iter().map(|plan| {
         let names = simd::KernelNames::new(plan.isa.name());
-        if plan.isa == Backend::Scalar {
+        let kernel = if plan.isa == Backend::Scalar {
             scalar::pointwise(plan, &names.pointwise)
         } else {
             simd::pointwise(plan, &names)
-        }
-    });
+        };
+        (plan, kernel)
+    }));
     let fixed_consts = fixed.map(|(h, w)| {
         let muls = h * w * m * n;
         quote! {
@@ -118,7 +130,7 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
     let skip_arg = residual.then(|| quote!(, skip));
     let call = dispatch(&plans, |_, k| {
         let f = &k.pointwise;
-        quote!(self.#f(input, pixels, output #skip_arg, panels))
+        quote!(self.__dsconv_kernels().#f(input, pixels, output #skip_arg, panels))
     });
     quote! {
         #(#attrs)*
@@ -139,8 +151,9 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
             #fixed_consts
             #(#plan_consts)*
             #constructor
-            #(#kernels)*
         }
+
+        #kernels
 
         #debug
 

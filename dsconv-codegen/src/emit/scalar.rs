@@ -70,11 +70,11 @@ pub fn depthwise(plan: &Plan, name: &Ident) -> TokenStream {
     quote! {
         /// Depthwise stage of the scalar backend for a run of output pixels (no scratch needed).
         #[inline]
-        #signature {
+        pub(crate) #signature {
             let (pixels, _) = out.as_chunks_mut::<#c>();
             // Zeros above and left of the image (the rule's, for this size).
             let ::dsconv::Pads { top: pt, left: pl, .. } =
-                <Self as ::dsconv::SeparableConv>::SHAPE.pads(h, w);
+                Self::SHAPE.pads(h, w);
             for (i, px) in pixels.iter_mut().enumerate() {
                 let p = first_pixel + i;
                 // Window origin in padded coordinates; input row = y0 + ky * D - PT.
@@ -183,7 +183,7 @@ pub fn pointwise(plan: &Plan, name: &Ident) -> TokenStream {
         /// `out` holds `pixels * N` floats (`input.len() / K` pixels).
         #[inline]
         #[allow(unused_unsafe)]
-        unsafe #signature {
+        pub(crate) unsafe #signature {
             let (inputs, _) = input.as_chunks::<#k>();
             for (p, x) in inputs.iter().enumerate() {
                 for panel_index in panels.0..panels.1.min(#full_panels) {

@@ -63,7 +63,7 @@ pub fn depthwise(plan: &Plan, names: &KernelNames, scalar: &Ident) -> TokenStrea
             return quote! {
                 #cfg
                 #[inline]
-                unsafe #signature {
+                pub(crate) unsafe #signature {
                     self.#scalar(input, h, w, wo, first_pixel, out, scratch)
                 }
             };
@@ -147,7 +147,7 @@ pub fn depthwise(plan: &Plan, names: &KernelNames, scalar: &Ident) -> TokenStrea
         #cfg
         #feature
         #[allow(unused_unsafe, unused_comparisons, unused_variables, unused_mut)]
-        unsafe #signature {
+        pub(crate) unsafe #signature {
             #import
             let inp = input.as_ptr();
             let outp = out.as_mut_ptr();
@@ -163,7 +163,7 @@ pub fn depthwise(plan: &Plan, names: &KernelNames, scalar: &Ident) -> TokenStrea
             };
             // Zeros above and left of the image (the rule's, for this size).
             let ::dsconv::Pads { top: pt, left: pl, .. } =
-                <Self as ::dsconv::SeparableConv>::SHAPE.pads(h, w);
+                Self::SHAPE.pads(h, w);
             // Interior columns: the whole window lies inside the row.
             let interior_lo = (pl + #stride - 1) / #stride;
             let interior_hi = if w + pl >= #window { (w + pl - #window) / #stride + 1 } else { 0 };
@@ -353,7 +353,7 @@ fn width_depthwise(plan: &Plan, wv: &WidthVectorPlan, name: &Ident) -> TokenStre
         #cfg
         #feature
         #[allow(unused_unsafe, unused_comparisons, unused_variables, unused_mut, clippy::identity_op)]
-        unsafe #signature {
+        pub(crate) unsafe #signature {
             #import
             #narrow
             let pixels = out.len() / #c;
@@ -366,7 +366,7 @@ fn width_depthwise(plan: &Plan, wv: &WidthVectorPlan, name: &Ident) -> TokenStre
             // rows (padded column x at phase x % STRIDE, index x / STRIDE), zero outside the
             // image.
             const SCRATCH: ::dsconv::__private::PlanarScratch = #layout;
-            let pads = <Self as ::dsconv::SeparableConv>::SHAPE.pads(h, w);
+            let pads = Self::SHAPE.pads(h, w);
             let rows = SCRATCH.rows(oy_first, oy_last);
             let span = SCRATCH.span(w, wo, pads);
             let plane_len = SCRATCH.plane_len(rows, span);
@@ -1142,7 +1142,7 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
         #cfg
         #feature
         #[allow(unused_unsafe, unused_variables, unused_mut, unused_assignments)]
-        unsafe #pw_signature {
+        pub(crate) unsafe #pw_signature {
             let b = self.pw.as_ptr();
             let bias = self.pw_bias.as_ptr();
             for (chunk_start, pixels) in ::dsconv::__private::PixelChunks::new(pixels, #chunk) {
