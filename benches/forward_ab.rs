@@ -50,6 +50,12 @@ struct K5b;
 struct K7b;
 #[separable_conv(dk = 9, m = 256, n = 256)]
 struct K9b;
+// L9's depthwise stage with 1024 channels (input pixels 4 KiB apart, in one L1 set at each
+// channel offset) and with 1040 (64 bytes more per pixel): what the input's stride costs.
+#[separable_conv(dk = 3, m = 1024, n = 16)]
+struct Ch1024;
+#[separable_conv(dk = 3, m = 1040, n = 16)]
+struct Ch1040;
 
 fn vals(n: usize) -> Vec<f32> {
     (0..n)
@@ -152,6 +158,8 @@ fn main() {
         "L7" => run(14, 14, reps, |d, p| L7::from_weights(d, p).unwrap()),
         "L8" => run(14, 14, reps, |d, p| L8::from_weights(d, p).unwrap()),
         "L9" => run(7, 7, reps, |d, p| L9::from_weights(d, p).unwrap()),
+        "Ch1024" => run(7, 7, reps, |d, p| Ch1024::from_weights(d, p).unwrap()),
+        "Ch1040" => run(7, 7, reps, |d, p| Ch1040::from_weights(d, p).unwrap()),
         "E5" => run(56, 56, reps, |d, p| E5::from_weights(d, p).unwrap()),
         "Dm2" => run(56, 56, reps, |d, p| Dm2::from_weights(d, p).unwrap()),
         "Dm3" => run(56, 56, reps, |d, p| Dm3::from_weights(d, p).unwrap()),

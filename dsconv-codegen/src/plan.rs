@@ -437,6 +437,9 @@ pub struct Plan {
     pub channels: usize,
     /// Depthwise channels padded for packing ([`CHANNEL_PAD`]).
     pub padded_channels: usize,
+    /// Floats from one tap's packed depthwise weights to the next ([`weight_stride`]): the
+    /// padded channels, plus a cache line when they span a multiple of 1 KiB.
+    pub weight_stride: usize,
     /// Depthwise strategy.
     pub depthwise: DepthwisePlan,
     /// Pointwise strategy.
@@ -500,12 +503,26 @@ impl Plan {
             shape: *shape,
             channels,
             padded_channels: round_up(channels, CHANNEL_PAD),
+            weight_stride: weight_stride(round_up(channels, CHANNEL_PAD)),
             depthwise,
             pointwise,
             fusion: FusionPlan { tile_pixels },
             epilogue,
             pointwise_only: false,
         }
+    }
+}
+
+/// Floats from one tap's packed depthwise weights to the next, for `padded_channels`: one
+/// cache line more when the rows would be a multiple of 1 KiB apart. Then the taps' rows at
+/// one channel offset would share a few L1 sets (every row the same set at 4 KiB), beside
+/// the input pixels, which share them too at those channel counts (their stride is the
+/// user's layout). The layout is the same for every backend: one packed array serves all.
+pub fn weight_stride(padded_channels: usize) -> usize {
+    if (padded_channels * 4).is_multiple_of(1024) {
+        padded_channels + CACHE_LINE_FLOATS
+    } else {
+        padded_channels
     }
 }
 
@@ -1077,6 +1094,30 @@ mod tests {
     /// Kernels whose weights stay in memory run 8-pixel interior blocks, but their edge
     /// blocks (one unrolled variant per reachable miss) stay at the register-weights size,
     /// with the span and misses of that size.
+    #[test]
+    fn weight_rows_a_multiple_of_1_kib_apart_are_skewed_by_a_line() {
+        // 256 padded channels are 1 KiB: every tap's row one line further.
+        assert_eq!(weight_stride(256), 256 + CACHE_LINE_FLOATS);
+        assert_eq!(weight_stride(1024), 1024 + CACHE_LINE_FLOATS);
+        assert_eq!(weight_stride(768), 768 + CACHE_LINE_FLOATS);
+        // Others keep the padded channels.
+        for cp in [16, 32, 64, 128, 144, 240, 272, 1040] {
+            assert_eq!(weight_stride(cp), cp, "{cp}");
+        }
+        // The one layout every backend of a layer reads: the same stride on each, and the
+        // rows no longer a multiple of 1 KiB apart.
+        for m in [256, 512, 1024] {
+            let shape = shape(3, m, 64, 1, 1);
+            let strides: Vec<usize> = Backend::ALL
+                .into_iter()
+                .map(|b| Plan::for_spec(&shape, b).weight_stride)
+                .collect();
+            assert!(strides.iter().all(|&s| s == strides[0]), "{strides:?}");
+            let bytes = strides[0] * 4;
+            assert!(!bytes.is_multiple_of(1024), "m = {m}");
+        }
+    }
+
     #[test]
     fn edge_blocks_stay_small_when_the_interior_grows() {
         for (dk, stride) in [(5, 1), (7, 1), (9, 2), (11, 1)] {

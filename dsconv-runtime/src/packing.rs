@@ -11,10 +11,11 @@ pub const CHANNEL_PAD: usize = 16;
 /// backend: a micro-kernel covers one or more vectors of a panel.
 pub const PANEL_WIDTH: usize = 32;
 
-/// Packs PyTorch `(C, 1, DK, DK)` depthwise weights (`taps = DK * DK`) tap-major with the
-/// channels padded to `padded_channels`: `[tap][channel]`, zeros past `c`.
-pub fn pack_depthwise(src: &[f32], c: usize, taps: usize, padded_channels: usize) -> Box<[f32]> {
-    pad_columns(&transpose(src, c, taps), taps, c, padded_channels)
+/// Packs PyTorch `(C, 1, DK, DK)` depthwise weights (`taps = DK * DK`) tap-major, each
+/// tap's `c` channels followed by zeros up to `stride` floats (the plan's weight stride):
+/// `[tap][channel]`.
+pub fn pack_depthwise(src: &[f32], c: usize, taps: usize, stride: usize) -> Box<[f32]> {
+    pad_columns(&transpose(src, c, taps), taps, c, stride)
 }
 
 /// Transposes a row-major `rows x cols` matrix into a row-major `cols x rows` one.

@@ -84,6 +84,8 @@ struct Layout {
     c: usize,
     /// Channels padded for packing.
     cp: usize,
+    /// Floats from one tap's packed weights to the next (the plan's `weight_stride`).
+    ws: usize,
     /// `dk * dk`.
     taps: usize,
     /// Output channels padded to whole panels.
@@ -95,7 +97,7 @@ struct Layout {
 impl Layout {
     /// Floats of the packed depthwise weights.
     fn dw_packed(&self) -> usize {
-        self.taps * self.cp
+        self.taps * self.ws
     }
 
     /// Floats of the packed pointwise weights.
@@ -108,6 +110,7 @@ impl Layout {
         Layout {
             c: plan.channels,
             cp: plan.padded_channels,
+            ws: plan.weight_stride,
             taps: plan.depthwise.taps,
             np: pw.full_panels * PANEL_WIDTH + pw.tail_panel_width,
             tail_width: pw.tail_panel_width,
@@ -148,7 +151,8 @@ fn layer_struct(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
         #(#[doc = #plan_docs])*
         #clone_derive
         #vis #struct_token #name {
-            /// Depthwise weights, tap-major, channels padded: `[tap][CP]`.
+            /// Depthwise weights, tap-major, each tap's channels padded to the plan's weight
+            /// stride: `[tap][weight_stride]`.
             dw: ::dsconv::__private::AlignedArray<#dw_packed>,
             /// Depthwise bias (zeros without `bias = true`), padded to `CP`.
             dw_bias: ::dsconv::__private::AlignedArray<#cp>,
@@ -605,7 +609,7 @@ fn shape_literal(shape: &dsconv_runtime::LayerShape) -> TokenStream {
 /// `SeparableConv::load`: checks, then packs every tensor with the runtime's packing
 /// functions.
 fn load_fn(spec: &LayerSpec, l: &Layout) -> TokenStream {
-    let (c, cp, taps, np, tail_width) = (l.c, l.cp, l.taps, l.np, l.tail_width);
+    let (c, cp, ws, taps, np, tail_width) = (l.c, l.cp, l.ws, l.taps, l.np, l.tail_width);
     let n = spec.n.value;
     let dk = spec.shape().dk;
     let bias = spec.bias;
@@ -629,7 +633,7 @@ fn load_fn(spec: &LayerSpec, l: &Layout) -> TokenStream {
                 dw: __rt::to_array(
                     name,
                     Tensor::DepthwiseWeights,
-                    &__rt::pack_depthwise(weights.depthwise, #c, #taps, #cp),
+                    &__rt::pack_depthwise(weights.depthwise, #c, #taps, #ws),
                 )?,
                 dw_bias: __rt::to_array(name, Tensor::DepthwiseBias, &__rt::pad_columns(dw_bias, 1, #c, #cp))?,
                 pw: __rt::to_array(

@@ -20,7 +20,7 @@ pub fn depthwise(plan: &Plan, name: &Ident) -> TokenStream {
         s.dilation,
         s.window(),
         plan.channels,
-        plan.padded_channels,
+        plan.weight_stride,
     );
 
     // Interior: one slice per kernel row, then every tap unrolled in (ky, kx) order; past

@@ -433,7 +433,7 @@ struct WidthTaps {
 
 fn width_taps(plan: &Plan, wv: &WidthVectorPlan, ops: &VectorOps) -> WidthTaps {
     let s = &plan.shape;
-    let (dk, stride, d, cp) = (s.dk, s.stride, s.dilation, plan.padded_channels);
+    let (dk, stride, d, cp) = (s.dk, s.stride, s.dilation, plan.weight_stride);
     let ty = ops.ty();
     // A channel's weights splatted into registers once, when the plan has room for them;
     // else each FMA broadcasts its weight from memory.
@@ -546,7 +546,7 @@ impl<'a> PixelKernels<'a> {
             let wn = &self.weight_names[t];
             quote!(#wn)
         } else {
-            let cp = self.plan.padded_channels;
+            let cp = self.plan.weight_stride;
             self.ops.load(quote!(wts.add(#t * #cp + c0)))
         }
     }
@@ -583,7 +583,7 @@ impl<'a> PixelKernels<'a> {
     /// Weight (when the plan keeps them in registers) and bias vectors of channel vector
     /// `c0`.
     fn prologue(&self, _partial: Option<usize>) -> TokenStream {
-        let cp = self.plan.padded_channels;
+        let cp = self.plan.weight_stride;
         let ty = self.ops.ty();
         let in_registers = self.cv.weights_in_registers;
         let weights = self
@@ -670,7 +670,7 @@ impl<'a> PixelKernels<'a> {
         // row (the caller checked it for this block); a load reads input channels in0.. of
         // a pixel, at most M - in0 of them (the plan's offsets leave room for its loads).
         let rows = if self.plan.depthwise.row_loop {
-            let cp = self.plan.padded_channels;
+            let cp = self.plan.weight_stride;
             let body = row_body(&|kx| self.ops.load(quote!(wrow.add(#kx * #cp))));
             quote! {
                 for ky in ky_lo..ky_hi {
@@ -754,7 +754,7 @@ impl<'a> PixelKernels<'a> {
             // A large kernel: a loop over the taps that read the image (padding taps add
             // nothing: their inputs are zero and the weights finite), four accumulators
             // taking the columns in turn so that four FMA chains are in flight.
-            let (d, cin, cp) = (s.dilation, self.cin, self.plan.padded_channels);
+            let (d, cin, cp) = (s.dilation, self.cin, self.plan.weight_stride);
             let tap = |acc: &Ident, dx: usize| {
                 let load = self.load_input(
                     quote!(inp.add(((y0 + ky * #d - pt) * w + x0 + (kx + #dx) * #d - pl) * #cin + in0)),
