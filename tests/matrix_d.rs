@@ -17,13 +17,12 @@ dsconv_testkit::matrix_layers! {
     H07: (dk = 3, m = 16, n = 24, h = 130, w = 97);
     H08: (dk = 5, m = 3, n = 40, stride = 2, h = 129, w = 130, activation = "relu6");
     H09: (dk = 3, m = 32, n = 64, stride = 2, bias = true, h = 127, w = 130);
-    // Channels a multiple of 1 KiB of floats: each tap's packed weights one cache line
-    // past the padded channels (the plan's weight stride), on every kind of kernel:
-    // weights in registers, weights from memory, expanded loads, a kernel-row loop.
-    H10: (dk = 3, m = 256, n = 8, bias = true, h = 6, w = 11);
-    H11: (dk = 5, m = 256, n = 8, stride = 2, h = 9, w = 11);
-    H12: (dk = 3, m = 128, n = 8, depth_multiplier = 2, h = 7, w = 6);
-    H13: (dk = 11, m = 256, n = 8, h = 12, w = 13);
+    // Channels spanning a multiple of 2 KiB: each tap's packed weights one cache line past
+    // the padded channels (the plan's weight stride), on every kind of kernel: weights in
+    // registers, weights from memory, expanded loads.
+    H10: (dk = 3, m = 512, n = 8, bias = true, h = 3, w = 11);
+    H11: (dk = 5, m = 512, n = 8, stride = 2, h = 5, w = 11);
+    H12: (dk = 3, m = 256, n = 8, depth_multiplier = 2, h = 3, w = 6);
 }
 
 fn main() {
