@@ -1098,6 +1098,24 @@ mod tests {
     /// blocks (one unrolled variant per reachable miss) stay at the register-weights size,
     /// with the span and misses of that size.
     #[test]
+    fn only_the_scalar_backend_gets_the_scalar_kernel() {
+        // The vector emitters have no scalar arm: every vector plan vectorises.
+        for isa in Backend::ALL {
+            for dk in [1, 3, 5, 7, 9, 11] {
+                for m in [1, 3, 8, 17, 64, 1024] {
+                    for dm in [1, 2, 3, 5, 7, 8, 16] {
+                        for stride in [1, 2] {
+                            let plan = Plan::for_spec(&shape(dk, m, 8, stride, dm), isa);
+                            let scalar = plan.depthwise.kernel == DepthwiseKernel::Scalar;
+                            assert_eq!(scalar, isa == Backend::Scalar, "{isa:?} {dk} {m} {dm}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn weight_rows_a_multiple_of_2_kib_apart_are_skewed_by_a_line() {
         // 512 padded channels are 2 KiB: every tap's row one line further.
         assert_eq!(weight_stride(512), 512 + CACHE_LINE_FLOATS);

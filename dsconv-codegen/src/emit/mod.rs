@@ -294,8 +294,7 @@ fn backend_kernels(plan: &Plan) -> TokenStream {
         let pw = scalar::pointwise(plan, &names.pointwise);
         quote!(#dw #pw)
     } else {
-        let scalar = simd::KernelNames::new(Backend::Scalar.name());
-        let dw = simd::depthwise(plan, &names, &scalar.depthwise);
+        let dw = simd::depthwise(plan, &names);
         let pw = simd::pointwise(plan, &names);
         quote!(#dw #pw)
     }

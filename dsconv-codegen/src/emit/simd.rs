@@ -49,9 +49,8 @@ impl KernelNames {
     }
 }
 
-/// The depthwise function of a vector backend (or a call to the scalar one, when the plan
-/// says the depthwise stage is not vectorised).
-pub fn depthwise(plan: &Plan, names: &KernelNames, scalar: &Ident) -> TokenStream {
+/// The depthwise function of a vector backend.
+pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
     let ops = VectorOps { isa: plan.isa };
     let (cfg, feature, import) = (ops.cfg(), ops.target_feature(), ops.import());
     let name = &names.depthwise;
@@ -59,15 +58,8 @@ pub fn depthwise(plan: &Plan, names: &KernelNames, scalar: &Ident) -> TokenStrea
     let cv = match &plan.depthwise.kernel {
         DepthwiseKernel::ChannelVectors(cv) => cv,
         DepthwiseKernel::WidthVectors(wv) => return width_depthwise(plan, wv, name),
-        DepthwiseKernel::Scalar => {
-            return quote! {
-                #cfg
-                #[inline]
-                pub(crate) unsafe #signature {
-                    self.#scalar(input, h, w, wo, first_pixel, out, scratch)
-                }
-            };
-        }
+        // The planner gives the scalar kernel to the scalar backend alone.
+        DepthwiseKernel::Scalar => unreachable!("a vector backend's plan with the scalar kernel"),
     };
     let s = &plan.shape;
     let (dk, stride, d, window, c) = (s.dk, s.stride, s.dilation, s.window(), plan.channels);
