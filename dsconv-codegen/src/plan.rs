@@ -517,8 +517,8 @@ impl Plan {
 /// cache line more when the rows would be a multiple of 2 KiB apart. Then the taps' rows at
 /// one channel offset share one or two L1 sets (one at 4 KiB), beside the input pixels,
 /// which share them too at those channel counts (their stride is the user's layout).
-/// Measured on the depthwise stage (AVX2, 9 interleaved rounds): L9 (1024 channels) 0.61x
-/// the time, L7 and L8 (512) 0.85x and 0.86x; at 1 KiB (256 channels) L6 took 1.10x, so
+/// Measured on the depthwise stage (AVX2, 9 interleaved rounds): L9 (1024 channels) 0.63x
+/// the time, L7 and L8 (512) 0.85x and 0.84x; at 1 KiB (256 channels) L6 took 1.10x, so
 /// rows 1 KiB apart keep the padded channels. The layout is the same for every backend:
 /// one packed array serves all.
 pub fn weight_stride(padded_channels: usize) -> usize {
