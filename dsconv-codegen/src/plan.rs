@@ -916,6 +916,8 @@ impl Plan {
             depthwise_loads_per_fma: d.loads_per_fma,
             depthwise_row_loop: d.row_loop,
             depthwise_lane_utilisation: d.lane_utilisation,
+            depthwise_weight_stride: self.weight_stride,
+            depthwise_padded_channels: self.padded_channels,
             pointwise_rows: p.rows,
             pointwise_cols: p.vectors * self.isa.lanes(),
             pointwise_order: p.order,
@@ -1137,6 +1139,14 @@ mod tests {
             let bytes = strides[0] * 4;
             assert!(!bytes.is_multiple_of(2048), "m = {m}");
         }
+        // The report says so, for skewed layouts only.
+        let skewed = Plan::for_spec(&shape(3, 1024, 64, 1, 1), Backend::Avx2).to_string();
+        assert!(
+            skewed.contains("tap weight rows 1040 floats apart (1024 + 16"),
+            "{skewed}"
+        );
+        let plain = Plan::for_spec(&shape(3, 256, 64, 1, 1), Backend::Avx2).to_string();
+        assert!(!plain.contains("tap weight rows"), "{plain}");
     }
 
     #[test]

@@ -125,6 +125,12 @@ pub struct PlanSummary {
     pub depthwise_row_loop: bool,
     /// Useful depthwise multiplications / lane-multiplications issued.
     pub depthwise_lane_utilisation: f64,
+    /// Floats from one tap's packed depthwise weights to the next: the channels padded to
+    /// whole vectors, plus one cache line when that spans a multiple of 2 KiB (so the taps'
+    /// rows do not all fall in one L1 set).
+    pub depthwise_weight_stride: usize,
+    /// The channels padded to whole vectors: the weight stride without its skew.
+    pub depthwise_padded_channels: usize,
     /// Pointwise micro-kernel rows (output pixels).
     pub pointwise_rows: usize,
     /// Pointwise micro-kernel width in output channels (vectors x lanes).
@@ -198,9 +204,19 @@ impl fmt::Display for PlanSummary {
                 self.depthwise_pixels_per_block, self.depthwise_channel_vectors
             )
         };
+        // Only a skewed layout is worth a word: else the taps' rows are simply contiguous.
+        let skew = self.depthwise_weight_stride - self.depthwise_padded_channels;
+        let weights = if skew == 0 {
+            String::new()
+        } else {
+            format!(
+                ", tap weight rows {} floats apart ({} + {skew}: skewed off one L1 set)",
+                self.depthwise_weight_stride, self.depthwise_padded_channels
+            )
+        };
         write!(
             f,
-            "{} ({} lanes): depthwise {}, activation {}: {}, {}, {}, {:.2} loads/FMA, lane utilisation {:.1}%; \
+            "{} ({} lanes): depthwise {}, activation {}: {}, {}, {}, {:.2} loads/FMA, lane utilisation {:.1}%{}; \
              pointwise {}; {}",
             self.backend,
             self.lanes,
@@ -215,6 +231,7 @@ impl fmt::Display for PlanSummary {
             blocking,
             self.depthwise_loads_per_fma,
             self.depthwise_lane_utilisation * 100.0,
+            weights,
             self.pointwise_part(),
             self.split,
         )

@@ -709,6 +709,7 @@ fn plan_summary(plan: &Plan) -> TokenStream {
     };
     let geometry = r.geometry;
     let row_loop = r.depthwise_row_loop;
+    let (weight_stride, padded_channels) = (r.depthwise_weight_stride, r.depthwise_padded_channels);
     let (residual, pointwise_only) = (r.residual, r.pointwise_only);
     let (dw_act, pw_act) = (
         activation_path(r.activations.depthwise),
@@ -729,6 +730,8 @@ fn plan_summary(plan: &Plan) -> TokenStream {
             depthwise_loads_per_fma: #dlpf,
             depthwise_row_loop: #row_loop,
             depthwise_lane_utilisation: #dlu,
+            depthwise_weight_stride: #weight_stride,
+            depthwise_padded_channels: #padded_channels,
             pointwise_rows: #rows,
             pointwise_cols: #cols,
             pointwise_order: ::dsconv::PointwiseOrder::#order,
