@@ -48,7 +48,9 @@ pub const MAX_DEPTHWISE_BLOCK_MEMORY_WEIGHTS: usize = 8;
 pub const DEPTHWISE_L1_BYTES: usize = 16 * 1024;
 /// Most output pixels the interior depthwise kernel computes together. Measured on an
 /// AVX-512 Xeon: blocks of 6 and 8 (fewer loads per FMA on paper) ran 30-45% slower than 4
-/// on L3 (56x56x128), the larger live set of input vectors costing more than it saves.
+/// on L3 (56x56x128), the larger live set of input vectors costing more than it saves;
+/// measured again (docs/benchmarks.md, seventh session), 8 and 12 took L3's depthwise stage
+/// 1.25x and 1.30x the time, and no layer ran faster.
 pub const MAX_DEPTHWISE_BLOCK: usize = 4;
 
 /// Output width of `shape` for input width `w` (the runtime crate's rule).
