@@ -205,7 +205,9 @@ impl fmt::Display for PlanSummary {
             )
         };
         // Only a skewed layout is worth a word: else the taps' rows are simply contiguous.
-        let skew = self.depthwise_weight_stride - self.depthwise_padded_channels;
+        let skew = self
+            .depthwise_weight_stride
+            .saturating_sub(self.depthwise_padded_channels);
         let weights = if skew == 0 {
             String::new()
         } else {
