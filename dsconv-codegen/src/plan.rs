@@ -403,6 +403,13 @@ pub struct FusionPlan {
     /// scratch buffer (reused: no allocation in steady state) and consumed by the pointwise
     /// stage while it is still in cache (the runtime's `fused_tiles` walk).
     pub tile_pixels: usize,
+    /// Whether each tile's pointwise stage prefetches into L2, a line per reduction step of
+    /// each micro-kernel call, the input rows the next tile's depthwise stage reads that
+    /// this tile's did not: the large layers' depthwise stage streams its input from L3 at
+    /// the core's rate, and the pointwise stage leaves that path idle. Measured on an
+    /// AVX-512 Xeon (docs/benchmarks.md, seventh session). Needs a prefetch instruction and
+    /// the streaming micro-kernel (the one with a reduction loop to spread the lines over).
+    pub prefetch_next_input: bool,
 }
 
 /// What each stage's store applies to its accumulators: the bias (loaded into the
@@ -475,9 +482,15 @@ impl Plan {
             depth_multiplier: 1,
             fixed_size,
         };
+        let plan = Plan::for_layer(&shape, epilogue, isa);
         Plan {
             pointwise_only: true,
-            ..Plan::for_layer(&shape, epilogue, isa)
+            // No depthwise stage reads an input ahead of it.
+            fusion: FusionPlan {
+                prefetch_next_input: false,
+                ..plan.fusion
+            },
+            ..plan
         }
     }
 
@@ -500,6 +513,7 @@ impl Plan {
             (FUSION_TILE_BYTES / 4 / channels).clamp(MIN_TILE_PIXELS, MAX_TILE_PIXELS)
         };
         let tile_pixels = round_up(per_tile, pointwise.rows);
+        let prefetch_next_input = isa.has_prefetch() && !pointwise.weights_in_registers;
         Plan {
             isa,
             shape: *shape,
@@ -508,7 +522,10 @@ impl Plan {
             weight_stride: weight_stride(round_up(channels, CHANNEL_PAD)),
             depthwise,
             pointwise,
-            fusion: FusionPlan { tile_pixels },
+            fusion: FusionPlan {
+                tile_pixels,
+                prefetch_next_input,
+            },
             epilogue,
             pointwise_only: false,
         }
@@ -925,6 +942,7 @@ impl Plan {
             pointwise_order: p.order,
             pointwise_prefetch: p.prefetch,
             pointwise_weights_in_registers: p.weights_in_registers,
+            pointwise_prefetches_next_input: self.fusion.prefetch_next_input,
             pointwise_loads_per_fma: p.loads_per_fma,
             pointwise_lane_utilisation: p.lane_utilisation,
             split: self.split_rule(),
@@ -1377,6 +1395,36 @@ mod tests {
             text.contains("14x32 register tile, pixel rows outer"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_pointwise_stage_prefetches_the_next_tiles_input_where_it_can() {
+        // Fused layers whose pointwise micro-kernel has a reduction loop, on backends with a
+        // prefetch instruction.
+        for (m, n) in [(32, 64), (64, 128), (256, 256), (1024, 1024)] {
+            for isa in [Backend::Avx2, Backend::Avx512] {
+                let plan = Plan::for_spec(&shape(3, m, n, 1, 1), isa);
+                assert!(plan.fusion.prefetch_next_input, "{m}->{n} on {isa}");
+                assert!(plan
+                    .to_string()
+                    .contains("the next tile's input prefetched to L2"));
+            }
+            for isa in [Backend::Scalar, Backend::Neon] {
+                assert!(
+                    !Plan::for_spec(&shape(3, m, n, 1, 1), isa)
+                        .fusion
+                        .prefetch_next_input
+                );
+            }
+        }
+        // The seed's layer (K = 3): weights in registers, no reduction loop to spread over.
+        let seed = Plan::for_spec(&shape(5, 3, 256, 1, 1), Backend::Avx512);
+        assert!(seed.pointwise.weights_in_registers);
+        assert!(!seed.fusion.prefetch_next_input);
+        assert!(!seed.to_string().contains("next tile's input"));
+        // A 1x1 layer has no depthwise stage to read ahead for.
+        let one = Plan::for_pointwise_layer(256, 256, None, Epilogue::default(), Backend::Avx512);
+        assert!(!one.fusion.prefetch_next_input);
     }
 
     #[test]

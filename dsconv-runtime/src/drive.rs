@@ -15,19 +15,20 @@
 //!   and the planar copy into it.
 
 use crate::layer::{with_scratch, with_stage_buffer};
-use crate::{Pads, Split, SplitRule};
+use crate::{LayerShape, Pads, Split, SplitRule};
 
 /// `forward`'s walk over its output (`pixels * n` floats), as the plan's `rule` splits it
 /// ([`SplitRule::split`]) into the current [`Pool`](crate::Pool)'s work items:
 ///
 /// - tiles ([`Split::Inline`], [`Split::Tiles`]): for each, `depthwise(first_pixel, tile,
 ///   scratch)` fills `tile` (`pixels * c` floats of per-thread scratch, reused: no allocation
-///   in steady state) and `pointwise(first_pixel, tile, pixels, out_rows, panels)` consumes
-///   it while it is in cache, writing every weight panel of the `pixels * n` floats at
-///   `out_rows`;
+///   in steady state) and `pointwise(first_pixel, tile, pixels, out_rows, panels, next)`
+///   consumes it while it is in cache, writing every weight panel of the `pixels * n`
+///   floats at `out_rows`; `next` is the next tile's `(first_pixel, pixels)`, whose input
+///   the pointwise stage may prefetch ([`next_tile_rows`]);
 /// - [`Split::Staged`]: the depthwise stage of every pixel into one buffer (of the calling
 ///   thread) in runs, then the pointwise stage by chunks of pixels times groups of panels,
-///   each item writing only its panels' columns of its rows.
+///   each item writing only its panels' columns of its rows (`next` is `None`).
 ///
 /// `scratch_floats` of per-thread scratch follow each tile (the depthwise kernel's own).
 /// The split depends only on the layer and the image size, and an output value does not
@@ -42,13 +43,14 @@ pub fn fused_tiles(
     rule: SplitRule,
     scratch_floats: usize,
     depthwise: impl Fn(usize, &mut [f32], &mut [f32]) + Sync,
-    pointwise: impl Fn(usize, &[f32], usize, *mut f32, (usize, usize)) + Sync,
+    pointwise: impl Fn(usize, &[f32], usize, *mut f32, (usize, usize), Option<(usize, usize)>) + Sync,
 ) {
     let (pixels, panels) = (output.len() / n, rule.panels);
     let split = rule.split(pixels);
     let out = SharedOut(output.as_mut_ptr());
     if !matches!(split, Split::Staged { .. }) {
         let tile_floats = split.tile(0).1 * c;
+        let tiles = split.tiles();
         let run_tile = |t: usize| {
             let (first_pixel, pixels) = split.tile(t);
             // Tile t writes output floats first_pixel * n .. (first_pixel + pixels) * n,
@@ -58,10 +60,10 @@ pub fn fused_tiles(
                 let (tile, scratch) = buffer.split_at_mut(tile_floats);
                 let dw_tile = &mut tile[..pixels * c];
                 depthwise(first_pixel, dw_tile, scratch);
-                pointwise(first_pixel, dw_tile, pixels, out_rows, (0, panels));
+                let next = (t + 1 < tiles).then(|| split.tile(t + 1));
+                pointwise(first_pixel, dw_tile, pixels, out_rows, (0, panels), next);
             })
         };
-        let tiles = split.tiles();
         if split.parallel() {
             crate::Pool::current(|pool| pool.run(tiles, &run_tile));
         } else {
@@ -89,10 +91,38 @@ pub fn fused_tiles(
         let item = |i: usize| {
             let ((first_pixel, len), range) = split.chunk(i);
             let rows = &stage[first_pixel * c..(first_pixel + len) * c];
-            pointwise(first_pixel, rows, len, out.at(first_pixel * n), range);
+            pointwise(first_pixel, rows, len, out.at(first_pixel * n), range, None);
         };
         crate::Pool::current(|pool| pool.run(split.items(), &item));
     });
+}
+
+/// The input rows (of `w * shape.m` floats each) that the depthwise stage of the tile
+/// `next` reads and that of the tile `current` does not, both `(first_pixel, pixels)` of
+/// an `h x w` input's `wo`-wide output grid, the next after the current: what the current
+/// tile's pointwise stage prefetches for the next tile. Empty when the next tile reads no
+/// new row.
+pub fn next_tile_rows<'a>(
+    input: &'a [f32],
+    shape: &LayerShape,
+    (h, w, wo): (usize, usize, usize),
+    current: (usize, usize),
+    next: (usize, usize),
+) -> &'a [f32] {
+    if wo == 0 || current.1 == 0 || next.1 == 0 {
+        return &[];
+    }
+    let (top, stride, window) = (shape.pads(h, w).top, shape.stride, shape.window());
+    // Output row `oy` reads input rows `oy * stride - top ..= oy * stride - top + window - 1`.
+    let current_last = (current.0 + current.1 - 1) / wo;
+    let next_last = (next.0 + next.1 - 1) / wo;
+    let first = (current_last * stride + window).saturating_sub(top);
+    let end = (next_last * stride + window).saturating_sub(top).min(h);
+    let row = w * shape.m;
+    if first >= end || end * row > input.len() {
+        return &[];
+    }
+    &input[first * row..end * row]
 }
 
 /// The output of a parallel walk, shared by the threads that write its disjoint parts.
@@ -435,9 +465,14 @@ mod tests {
                             firsts.lock().unwrap().push((first, tile.len() / c));
                             tile.fill(first as f32);
                         },
-                        |first, tile, pixels, out_rows, panels| {
+                        |first, tile, pixels, out_rows, panels, next| {
                             assert_eq!(tile.len(), pixels * c);
                             written.lock().unwrap().push((first, pixels, panels));
+                            // Tiles name the tile after them (none after the last);
+                            // staged items name none.
+                            let after = (first + pixels < 7)
+                                .then(|| (first + pixels, 3.min(7 - first - pixels)));
+                            assert_eq!(next, if staged { None } else { after });
                             // Panels of one column here (n = 2, two panels).
                             for p in 0..pixels {
                                 for col in panels.0..panels.1 {
@@ -478,6 +513,44 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_next_tiles_new_input_rows_are_prefetched() {
+        // 3x3 "same" on 6x4 (pad 1): output row oy reads input rows oy-1..=oy+1. A row of
+        // input is 4 * 2 floats; `input[i]` holds i, so a slice names its rows.
+        let shape = |stride, padding| LayerShape {
+            dk: 3,
+            m: 2,
+            n: 1,
+            stride,
+            dilation: 1,
+            padding,
+            depth_multiplier: 1,
+            fixed_size: None,
+        };
+        let input: Vec<f32> = (0..6 * 4 * 2).map(|i| i as f32).collect();
+        let rows = |s: &[f32]| -> Vec<usize> { s.chunks(8).map(|r| r[0] as usize / 8).collect() };
+        let same = shape(1, crate::Padding::Same);
+        // Tiles of 8 pixels (two output rows): rows 0-1 read input 0..=2, rows 2-3 read
+        // 1..=4, new: 3, 4.
+        let next = next_tile_rows(&input, &same, (6, 4, 4), (0, 8), (8, 8));
+        assert_eq!(rows(next), vec![3, 4]);
+        // The last tile (rows 4-5) reads 3..=5 (row 6 would be padding): new 5.
+        let next = next_tile_rows(&input, &same, (6, 4, 4), (8, 8), (16, 8));
+        assert_eq!(rows(next), vec![5]);
+        // A tile ending inside an output row: its row's window is read already.
+        let next = next_tile_rows(&input, &same, (6, 4, 4), (0, 6), (6, 6));
+        assert_eq!(rows(next), vec![3]);
+        // Stride 2, "valid" on 6 rows: output rows 0, 1 read 0..=2, 2..=4; one output row
+        // per tile (wo = 1): the second tile reads 3, 4 anew.
+        let valid = shape(2, crate::Padding::Valid);
+        let next = next_tile_rows(&input, &valid, (6, 4, 1), (0, 1), (1, 1));
+        assert_eq!(rows(next), vec![3, 4]);
+        // Nothing new, or nothing at all.
+        assert!(next_tile_rows(&input, &same, (6, 4, 4), (0, 2), (2, 2)).is_empty());
+        assert!(next_tile_rows(&input, &same, (6, 4, 4), (0, 0), (0, 8)).is_empty());
+        assert!(next_tile_rows(&[], &same, (6, 4, 4), (0, 8), (8, 8)).is_empty());
     }
 
     #[test]

@@ -142,6 +142,9 @@ pub struct PlanSummary {
     /// Whether the pointwise reduction is short enough that a block's weights are loaded
     /// into registers once and each row of pixels is finished in turn.
     pub pointwise_weights_in_registers: bool,
+    /// Whether each fused tile's pointwise stage prefetches into L2 the input rows the next
+    /// tile's depthwise stage reads (spread over the micro-kernel's reduction steps).
+    pub pointwise_prefetches_next_input: bool,
     /// Loads per multiply-add in the pointwise inner loop.
     pub pointwise_loads_per_fma: f64,
     /// Useful pointwise multiplications / lane-multiplications issued.
@@ -161,7 +164,7 @@ impl PlanSummary {
     /// The pointwise stage's part of the report.
     fn pointwise_part(&self) -> String {
         format!(
-            "activation {}{}: {}x{} register tile{}, {}, {}, {:.2} loads/FMA, lane utilisation {:.1}%",
+            "activation {}{}: {}x{} register tile{}, {}, {}{}, {:.2} loads/FMA, lane utilisation {:.1}%",
             self.activations.pointwise.name(),
             if self.residual { " then + skip" } else { "" },
             self.pointwise_rows,
@@ -173,6 +176,11 @@ impl PlanSummary {
             },
             self.pointwise_order.describe(),
             self.pointwise_prefetch.describe(),
+            if self.pointwise_prefetches_next_input {
+                ", the next tile's input prefetched to L2"
+            } else {
+                ""
+            },
             self.pointwise_loads_per_fma,
             self.pointwise_lane_utilisation * 100.0,
         )

@@ -316,6 +316,24 @@ fn forward_fn(plan: &Plan) -> TokenStream {
     let skip_param = residual.then(|| quote!(, skip: ::core::option::Option<&[f32]>));
     let skip_tile =
         residual.then(|| quote!(, skip.map(|s| &s[first_pixel * #n..(first_pixel + pixels) * #n])));
+    // The input rows the next tile's depthwise stage reads anew, for this tile's pointwise
+    // stage to prefetch, where the plan says so.
+    let ahead = if plan.fusion.prefetch_next_input {
+        quote! {
+            let ahead: &[f32] = match next {
+                ::core::option::Option::Some(next) => ::dsconv::__private::next_tile_rows(
+                    input,
+                    &<Self as ::dsconv::SeparableConv>::SHAPE,
+                    (h, w, wo),
+                    (first_pixel, pixels),
+                    next,
+                ),
+                ::core::option::Option::None => &[],
+            };
+        }
+    } else {
+        quote!(let (ahead, _): (&[f32], _) = (&[], next);)
+    };
     quote! {
         /// `forward` of this backend: the runtime's fused walk (depthwise tiles into
         /// per-thread scratch, each consumed by the pointwise stage while it is in cache;
@@ -345,8 +363,9 @@ fn forward_fn(plan: &Plan) -> TokenStream {
                 // SAFETY: as above; `out_rows` points at `pixels * N` floats of the output
                 // (and the skip rows, from a skip of the output's length, are as many);
                 // `panels` lies in 0..PANELS.
-                |first_pixel, dw_tile, pixels, out_rows, panels| unsafe {
-                    kernels.#pw_fn(dw_tile, pixels, out_rows #skip_tile, panels)
+                |first_pixel, dw_tile, pixels, out_rows, panels, next| unsafe {
+                    #ahead
+                    kernels.#pw_fn(dw_tile, pixels, out_rows #skip_tile, panels, ahead)
                 },
             )
         }
@@ -506,7 +525,7 @@ fn trait_impl(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
     let pointwise = dispatch(plans, |plan, k| {
         let f = &k.pointwise;
         let panels = plan.pointwise.panels();
-        quote!(self.__dsconv_kernels().#f(input, pixels, output.as_mut_ptr() #none, (0, #panels)))
+        quote!(self.__dsconv_kernels().#f(input, pixels, output.as_mut_ptr() #none, (0, #panels), &[]))
     });
     quote! {
         #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
@@ -709,6 +728,7 @@ fn plan_summary(plan: &Plan) -> TokenStream {
     };
     let geometry = r.geometry;
     let row_loop = r.depthwise_row_loop;
+    let next_input = r.pointwise_prefetches_next_input;
     let (weight_stride, padded_channels) = (r.depthwise_weight_stride, r.depthwise_padded_channels);
     let (residual, pointwise_only) = (r.residual, r.pointwise_only);
     let (dw_act, pw_act) = (
@@ -737,6 +757,7 @@ fn plan_summary(plan: &Plan) -> TokenStream {
             pointwise_order: ::dsconv::PointwiseOrder::#order,
             pointwise_prefetch: ::dsconv::PointwisePrefetch::#prefetch,
             pointwise_weights_in_registers: #wir,
+            pointwise_prefetches_next_input: #next_input,
             pointwise_loads_per_fma: #plpf,
             pointwise_lane_utilisation: #plu,
             split: #split,
@@ -771,7 +792,8 @@ pub(crate) fn depthwise_signature(name: &syn::Ident, scratch_name: &str) -> Toke
 /// `out`, which the caller guarantees holds `pixels * N` floats); for a residual plan also an
 /// optional skip of `N` floats per row, added after the activation; only the weight panels
 /// `panels.0..panels.1` (the tail panel's index is the number of full panels) are computed,
-/// so threads can share an output by panels.
+/// so threads can share an output by panels. `ahead` is memory to prefetch meanwhile, never
+/// read (the next tile's input rows; empty when there is none or the plan prefetches none).
 pub(crate) fn pointwise_signature(
     plan: &Plan,
     name: &syn::Ident,
@@ -782,7 +804,7 @@ pub(crate) fn pointwise_signature(
         .epilogue
         .residual
         .then(|| quote!(, skip: ::core::option::Option<&[f32]>));
-    quote!(fn #name(&self, input: &[f32], #pixels: usize, out: *mut f32 #skip, panels: (usize, usize)))
+    quote!(fn #name(&self, input: &[f32], #pixels: usize, out: *mut f32 #skip, panels: (usize, usize), ahead: &[f32]))
 }
 
 /// Whether `attrs` hold a `#[derive(..)]` naming `trait_name`.

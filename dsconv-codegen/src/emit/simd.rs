@@ -851,7 +851,8 @@ fn pointwise_micro(plan: &Plan, names: &KernelNames) -> TokenStream {
         /// The CPU supports the backend; `a` points at `R` rows of `K` floats; `b` at `K` rows
         /// of `b_stride` floats holding `NV` vectors; `bias` at `NV` vectors; `out` at `R`
         /// rows (stride `N`) with room for `(NV - 1) * lanes + LAST` floats each. `prefetch`
-        /// may be any address: it is only prefetched from (`wrapping_add`), never read. A
+        /// and `ahead` may be any address: they are only prefetched from (`wrapping_add`),
+        /// never read. A
         /// residual layer's `skip` is null or points at `R` rows (stride `N`) laid out as
         /// `out`'s, added after the activation.
         #cfg
@@ -866,6 +867,7 @@ fn pointwise_micro(plan: &Plan, names: &KernelNames) -> TokenStream {
             bias: *const f32,
             out: *mut f32,
             prefetch: *const f32,
+            ahead: *const f32,
             #skip_param
         ) {
             #import
@@ -938,6 +940,14 @@ fn micro_streaming_body(plan: &Plan, ops: &VectorOps) -> TokenStream {
     }
     .map(|pf| quote!(#pf;))
     .unwrap_or_else(|| quote!(let _ = prefetch;));
+    // The next tile's input, a line per reduction step into L2 (FusionPlan).
+    let ahead_line = plan
+        .fusion
+        .prefetch_next_input
+        .then(|| ops.prefetch(quote!(ahead.wrapping_add(kk * #line)), true))
+        .flatten()
+        .map(|pf| quote!(#pf;))
+        .unwrap_or_else(|| quote!(let _ = ahead;));
     let bias_all = micro_bias_row(plan, ops, quote!(acc[r][v]));
     let store_all = micro_store_row(plan, ops, quote!(acc[r][v]));
     quote! {
@@ -948,6 +958,7 @@ fn micro_streaming_body(plan: &Plan, ops: &VectorOps) -> TokenStream {
         for kk in 0..#k {
             let bk = b.add(kk * b_stride);
             #prefetch_line
+            #ahead_line
             let mut bv: [#ty; NV] = [#zero; NV];
             for v in 0..NV {
                 bv[v] = #load_b;
@@ -978,7 +989,7 @@ fn micro_registers_body(plan: &Plan, ops: &VectorOps) -> TokenStream {
     let bias_one = micro_bias_row(plan, ops, quote!(acc[v]));
     let store_one = micro_store_row(plan, ops, quote!(acc[v]));
     quote! {
-        let _ = prefetch;
+        let _ = (prefetch, ahead);
         let mut wv: [[#ty; NV]; #k] = [[#zero; NV]; #k];
         for kk in 0..#k {
             for v in 0..NV {
@@ -1034,6 +1045,22 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
     let (name, micro) = (&names.pointwise, &names.micro);
     let pw_signature = super::pointwise_signature(plan, name, "pixels");
 
+    // Each call prefetches the next `K` lines of the next tile's input while any is left,
+    // else a line of this block's own rows (in L1: the prefetch costs nothing).
+    let ahead_step = k * p.prefetch_step;
+    let ahead_line = if plan.fusion.prefetch_next_input {
+        quote! {
+            let ahead_line = if next_line < ahead_end {
+                let line = next_line;
+                next_line = line.wrapping_add(#ahead_step);
+                line
+            } else {
+                a.add(r0 * #k)
+            };
+        }
+    } else {
+        quote!(let ahead_line = a.add(r0 * #k);)
+    };
     let call_blocks = |blocks: &[ColumnBlock], r: usize, panel_stride: usize| -> TokenStream {
         let calls = blocks.iter().map(|blk| {
             let (col, nv, last) = (blk.col, blk.vectors, blk.last_lanes);
@@ -1043,6 +1070,7 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
                 }
             });
             quote! {
+                #ahead_line
                 self.#micro::<#r, #nv, #last>(
                     a.add(r0 * #k),
                     panel.add(#col),
@@ -1050,6 +1078,7 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
                     bias.add(panel_col + #col),
                     o.add(r0 * #n + panel_col + #col),
                     prefetch,
+                    ahead_line,
                     #skip_arg
                 );
                 // Only the first call of a block prefetches ahead; the rest touch lines of
@@ -1094,6 +1123,13 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
         }
     };
     let full_prefetch = first_call_prefetch(p);
+    // Compared as addresses only, never read through.
+    let ahead_cursor = plan.fusion.prefetch_next_input.then(|| {
+        quote! {
+            let (mut next_line, ahead_end) =
+                (ahead.as_ptr(), ahead.as_ptr().wrapping_add(ahead.len()));
+        }
+    });
     // Every block of rows of the chunk, given the calls for a block of `r` rows.
     let over_rows = |body: &dyn Fn(usize) -> TokenStream| -> TokenStream {
         let full = body(rows);
@@ -1137,6 +1173,7 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
         pub(crate) unsafe #pw_signature {
             let b = self.pw.as_ptr();
             let bias = self.pw_bias.as_ptr();
+            #ahead_cursor
             for (chunk_start, pixels) in ::dsconv::__private::PixelChunks::new(pixels, #chunk) {
                 // SAFETY: the chunk's rows lie in `input` and `out`.
                 let a = input.as_ptr().add(chunk_start * #k);
