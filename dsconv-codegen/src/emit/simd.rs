@@ -852,9 +852,8 @@ fn pointwise_micro(plan: &Plan, names: &KernelNames) -> TokenStream {
         /// of `b_stride` floats holding `NV` vectors; `bias` at `NV` vectors; `out` at `R`
         /// rows (stride `N`) with room for `(NV - 1) * lanes + LAST` floats each. `prefetch`
         /// and `ahead` may be any address: they are only prefetched from (`wrapping_add`),
-        /// never read. A
-        /// residual layer's `skip` is null or points at `R` rows (stride `N`) laid out as
-        /// `out`'s, added after the activation.
+        /// never read. A residual layer's `skip` is null or points at `R` rows (stride `N`)
+        /// laid out as `out`'s, added after the activation.
         #cfg
         #feature
         #[inline]
