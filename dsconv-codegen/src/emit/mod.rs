@@ -332,7 +332,10 @@ fn forward_fn(plan: &Plan) -> TokenStream {
             };
         }
     } else {
-        quote!(let (ahead, _): (&[f32], _) = (&[], next);)
+        quote! {
+            let _ = next;
+            let ahead: &[f32] = &[];
+        }
     };
     quote! {
         /// `forward` of this backend: the runtime's fused walk (depthwise tiles into
