@@ -1,4 +1,4 @@
-//! Property matrix, layers L17-L33 of the shape matrix: every layer against the f64 reference on random inputs and
+//! Property matrix, layers L17-L34 of the shape matrix: every layer against the f64 reference on random inputs and
 //! weights (random sizes 1..=40 unless declared), on every backend this CPU has
 //! (`dsconv_testkit::matrix`). The matrix is split over several test crates so that they
 //! build in parallel. Cases: `DSCONV_CASES`; seed: printed, `DSCONV_SEED` reproduces it.
@@ -21,6 +21,8 @@ dsconv_testkit::matrix_layers! {
     L31FixedOdd: (dk = 3, m = 7, n = 3, stride = 2, h = 5, w = 7);
     L32: (dk = 1, m = 9, n = 256, padding = "valid", activation = "relu");
     L33: (dk = 5, m = 64, n = 1, depth_multiplier = 2, stride = 2);
+    // Rows of 7 (MobileNet's last stage): the left and right edge blocks overlap.
+    L34NarrowRows: (dk = 3, m = 48, n = 16, bias = true, h = 9, w = 7);
 }
 
 fn main() {

@@ -275,11 +275,14 @@ pub struct RowEdges {
 }
 
 impl RowEdges {
-    /// Whether the first block of a row (columns `0..block`, before `stop`) runs as a left
-    /// edge block: its window's in-image columns `0..span - left` lie in the row.
+    /// Whether the first block of a row run `0..ox1` (columns `0..block`) runs as a left
+    /// edge block: it lies in the run and its window's in-image columns `0..span - left`
+    /// lie in the row. It may overlap the right edge block of a narrow row (7 columns: 0..4
+    /// and 3..7), which then computes column 3 again, the same way: two blocks instead of
+    /// a block, a pixel through the border code and a smaller block.
     #[inline(always)]
-    pub fn left_fits(&self, w: usize, stop: usize, left: usize) -> bool {
-        self.block <= stop && self.span.saturating_sub(left) <= w
+    pub fn left_fits(&self, w: usize, ox1: usize, left: usize) -> bool {
+        self.block <= ox1 && self.span.saturating_sub(left) <= w
     }
 
     /// For a run `ox0..ox1` of a row `wo` wide over an input row `w` wide with `left` zero
@@ -568,6 +571,11 @@ mod tests {
         assert_eq!(e.right_missing(10, 10, 8, 10, 1), 0);
         assert!(e.left_fits(10, 10, 1));
         assert!(!e.left_fits(4, 10, 1));
+        // A run shorter than a block has no edge block; one of 7 columns has both, 0..4
+        // and 3..7 (the right one starts at wo - block).
+        assert!(!e.left_fits(10, 3, 1));
+        assert!(e.left_fits(7, 7, 1));
+        assert_eq!(e.right_missing(7, 7, 0, 7, 1), 1);
         // Valid: the last window ends at the image's edge.
         assert_eq!(e.right_missing(10, 8, 0, 8, 0), 0);
         // TensorFlow SAME at stride 2 on an even width: no zero left, one right.

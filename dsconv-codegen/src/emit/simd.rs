@@ -218,7 +218,7 @@ fn edge_code(kernels: &PixelKernels<'_>, border: &TokenStream) -> EdgeCode {
     });
     let left_edge = (!edges.left_misses.is_empty()).then(|| {
         quote! {
-            if ox == 0 && pl > 0 && EDGES.left_fits(w, stop, pl) {
+            if ox == 0 && pl > 0 && EDGES.left_fits(w, ox1, pl) {
                 match pl {
                     #(#left_arms)*
                     // Not reachable (the plan enumerated the pads); pixel by pixel if it were.
@@ -245,6 +245,9 @@ fn edge_code(kernels: &PixelKernels<'_>, border: &TokenStream) -> EdgeCode {
     let right_edge = has_right.then(|| {
         quote! {
             if right_missing > 0 {
+                // The block starts at `stop`, where the walk ended, or before it where the
+                // left edge block overlapped it.
+                ox = stop;
                 match right_missing {
                     #(#right_arms)*
                     // Not reachable (the plan enumerated the counts); pixel by pixel if it were.
