@@ -46,6 +46,14 @@ pub const MAX_DEPTHWISE_BLOCK_MEMORY_WEIGHTS: usize = 8;
 /// row keeps in L1 (half of a 32 KiB L1): the channel vectors are taken in groups this
 /// size allows ([`ChannelVectorPlan::group`]).
 pub const DEPTHWISE_L1_BYTES: usize = 16 * 1024;
+/// The same budget for the kernels that keep their tap weights in registers: a channel
+/// vector's weights and bias (loaded once per block), a block's input window and its output.
+/// Stride 1 only (strided layers stream their input; see `plan_channel_vectors`). Measured
+/// on an AVX-512 Xeon (depthwise stage alone, 11 interleaved rounds, 1 thread, against one
+/// pass over all the vectors): passes of 16 vectors (32 KiB) took L7 and L9 0.95x the time;
+/// of 8 (16 KiB), L5 1.04x; 48 KiB (L9 in 3 passes of 22) 1.00x. On AVX2 it leaves L5's 32
+/// vectors in one pass, the order measured fastest there.
+pub const DEPTHWISE_L1_BYTES_REGISTER_WEIGHTS: usize = 32 * 1024;
 /// Most output pixels the interior depthwise kernel computes together. Measured on an
 /// AVX-512 Xeon: blocks of 6 and 8 (fewer loads per FMA on paper) ran 30-45% slower than 4
 /// on L3 (56x56x128), the larger live set of input vectors costing more than it saves;
@@ -126,10 +134,11 @@ pub struct ChannelVectorPlan {
     pub weights_in_registers: bool,
     /// Channel vectors per pass over a row's pixel blocks: a group's tap weights and the
     /// input window of a block (kernel rows x window columns) fit in
-    /// [`DEPTHWISE_L1_BYTES`], so walking the row's blocks reuses them from L1; the next
-    /// group then walks the row again. All the vectors (one pass) when they fit, and
-    /// whenever the weights are in registers (those kernels load each vector's weights once
-    /// per block, from L1 or not: one pass measured faster there).
+    /// [`DEPTHWISE_L1_BYTES`] (with the weights in registers, which are loaded again for
+    /// each block, also its bias and output, in
+    /// [`DEPTHWISE_L1_BYTES_REGISTER_WEIGHTS`]), so walking the row's blocks reuses them
+    /// from L1; the next group then walks the row again. All the vectors (one pass) when
+    /// they fit.
     pub group: usize,
     /// The columns each emitted block loads (every interior block size, every left and
     /// right edge variant).
@@ -671,15 +680,21 @@ fn plan_channel_vectors(
     let fmas = block * taps;
     let input_loads = shape.dk * used_columns(shape, block, 0, 0).len();
     let weight_loads = if weights_in_registers { taps } else { fmas };
-    // L1 bytes per channel vector: its tap weights and a block's input window.
-    let vector_bytes = (taps + shape.dk * span) * lanes * 4;
-    // Groups for the kernels whose FMAs read their weights from memory; one pass when the
-    // weights are in registers (L5's depthwise stage on AVX2, 11 interleaved rounds: 0.91x
-    // the time of groups of 18 vectors).
-    let group = if weights_in_registers {
+    // L1 bytes per channel vector: its tap weights and a block's input window; with the
+    // weights in registers, also the bias and the block's output (a pass over the row loads
+    // every vector's weights again for each block: they must stay in L1 between blocks).
+    let window_bytes = (taps + shape.dk * span) * lanes * 4;
+    let group = if weights_in_registers && shape.stride > 1 {
+        // Strided layers read several input pixels per output and are bound by streaming
+        // them (L6 ran at L2's copy rate); passes measured 1.02-1.07x slower on L6 and L8.
         vectors
+    } else if weights_in_registers {
+        let vector_bytes = window_bytes + (1 + block) * lanes * 4;
+        let most = (DEPTHWISE_L1_BYTES_REGISTER_WEIGHTS / vector_bytes).clamp(1, vectors);
+        // Passes of equal size.
+        vectors.div_ceil(vectors.div_ceil(most))
     } else {
-        (DEPTHWISE_L1_BYTES / vector_bytes).clamp(1, vectors)
+        (DEPTHWISE_L1_BYTES / window_bytes).clamp(1, vectors)
     };
     let (left_misses, right_misses) = (
         left_edge_misses(shape, edge_span),
@@ -942,6 +957,10 @@ impl Plan {
             depthwise_lane_utilisation: d.lane_utilisation,
             depthwise_weight_stride: self.weight_stride,
             depthwise_padded_channels: self.padded_channels,
+            depthwise_channel_group: match &d.kernel {
+                DepthwiseKernel::ChannelVectors(cv) => cv.group,
+                _ => d.channel_vectors(self.channels),
+            },
             pointwise_rows: p.rows,
             pointwise_cols: p.vectors * self.isa.lanes(),
             pointwise_order: p.order,
@@ -1076,13 +1095,37 @@ mod tests {
         };
         assert!(cv.weights_in_registers);
         assert_eq!(cv.blocks, vec![4, 2, 1]);
-        // Weights in registers: every channel vector in one pass, however many (L9's 128).
+        // Weights in registers: a vector takes 9 weights, a bias, 3 x 6 inputs and 4 outputs,
+        // 32 vectors of 32 bytes = 1 KiB, so passes of 32 KiB / 1 KiB = 32 vectors: L3's 16
+        // in one pass, L9's 128 in 4. AVX-512's vectors take twice the bytes: passes of 16.
         assert_eq!(cv.group, 16);
-        let p9 = Plan::for_spec(&shape(3, 1024, 1024, 1, 1), Backend::Avx2);
-        let DepthwiseKernel::ChannelVectors(cv9) = &p9.depthwise.kernel else {
+        let group = |m, isa| {
+            let p = Plan::for_spec(&shape(3, m, m, 1, 1), isa);
+            let DepthwiseKernel::ChannelVectors(cv) = &p.depthwise.kernel else {
+                panic!("channel vectors")
+            };
+            (cv.group, p.summary().depthwise_channel_group)
+        };
+        assert_eq!(group(1024, Backend::Avx2), (32, 32));
+        assert_eq!(group(256, Backend::Avx2), (32, 32));
+        assert_eq!(group(1024, Backend::Avx512), (16, 16));
+        assert_eq!(group(256, Backend::Avx512), (16, 16));
+        assert_eq!(group(128, Backend::Avx512), (8, 8));
+        // Strided layers stream their input: one pass (L8's 32 vectors).
+        let p8 = Plan::for_spec(&shape(3, 512, 1024, 2, 1), Backend::Avx512);
+        let DepthwiseKernel::ChannelVectors(cv8) = &p8.depthwise.kernel else {
             panic!("channel vectors")
         };
-        assert_eq!(cv9.group, 128);
+        assert_eq!(cv8.group, 32);
+        // The report names the passes only where there are several.
+        let report = |m| {
+            Plan::for_spec(&shape(3, m, m, 1, 1), Backend::Avx512)
+                .summary()
+                .to_string()
+        };
+        assert!(report(1024).contains("64 channel vector(s), 16 per pass over a row,"));
+        assert!(report(128).contains("8 channel vector(s),"));
+        assert!(!report(128).contains("per pass"));
         assert_eq!(p.depthwise.pixels_per_block(), 4);
         // 4 outputs: 9 weight loads and 3 rows x 6 input loads for 36 FMAs.
         assert!((p.depthwise.loads_per_fma - 27.0 / 36.0).abs() < 1e-12);

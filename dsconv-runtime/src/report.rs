@@ -131,6 +131,10 @@ pub struct PlanSummary {
     pub depthwise_weight_stride: usize,
     /// The channels padded to whole vectors: the weight stride without its skew.
     pub depthwise_padded_channels: usize,
+    /// Channel vectors per pass over a row of the channel-vector depthwise kernel (their
+    /// weights and a block's window kept in L1 while the pass walks the row's blocks): all
+    /// of them when they fit.
+    pub depthwise_channel_group: usize,
     /// Pointwise micro-kernel rows (output pixels).
     pub pointwise_rows: usize,
     /// Pointwise micro-kernel width in output channels (vectors x lanes).
@@ -207,8 +211,13 @@ impl fmt::Display for PlanSummary {
                 self.depthwise_pixels_per_block, self.depthwise_channel_vectors
             )
         } else {
+            let passes = if self.depthwise_channel_group < self.depthwise_channel_vectors {
+                format!(", {} per pass over a row", self.depthwise_channel_group)
+            } else {
+                String::new()
+            };
             format!(
-                "{} px/block, {} channel vector(s)",
+                "{} px/block, {} channel vector(s){passes}",
                 self.depthwise_pixels_per_block, self.depthwise_channel_vectors
             )
         };

@@ -733,6 +733,7 @@ fn plan_summary(plan: &Plan) -> TokenStream {
     let row_loop = r.depthwise_row_loop;
     let next_input = r.pointwise_prefetches_next_input;
     let (weight_stride, padded_channels) = (r.depthwise_weight_stride, r.depthwise_padded_channels);
+    let group = r.depthwise_channel_group;
     let (residual, pointwise_only) = (r.residual, r.pointwise_only);
     let (dw_act, pw_act) = (
         activation_path(r.activations.depthwise),
@@ -755,6 +756,7 @@ fn plan_summary(plan: &Plan) -> TokenStream {
             depthwise_lane_utilisation: #dlu,
             depthwise_weight_stride: #weight_stride,
             depthwise_padded_channels: #padded_channels,
+            depthwise_channel_group: #group,
             pointwise_rows: #rows,
             pointwise_cols: #cols,
             pointwise_order: ::dsconv::PointwiseOrder::#order,
