@@ -236,6 +236,95 @@ impl Iterator for RowRuns {
     }
 }
 
+/// The channel-vector depthwise kernel's walk over its row runs ([`RowRuns`]) and its
+/// passes over the channel vectors (`group` of the `vectors` at a time, so that a pass's
+/// weights and a block's window stay in L1): `(g0, g1, run)` for pass `g0..g1` over run
+/// `run`, every pair once.
+///
+/// Row runs outer, passes inner by default: the input rows a run reads are consumed by
+/// every pass while they are in L2. Passes outer, rows inner when the input rows one pass
+/// reads for a row (`rows_budget = Some((bytes per input column, budget))`: the window's
+/// rows times the pass's channel bytes) fit `budget` for this width: the next output row
+/// then finds all but one of its input rows in L1 (narrow images with many channels,
+/// MobileNet's 7x7x1024).
+#[derive(Clone, Debug)]
+pub struct PassRuns {
+    first: usize,
+    end: usize,
+    wo: usize,
+    vectors: usize,
+    group: usize,
+    passes_outer: bool,
+    runs: RowRuns,
+    run: Option<RowRun>,
+    g0: usize,
+}
+
+impl PassRuns {
+    /// The walk over pixels `first..end` of a `wo`-wide output grid from an input `w`
+    /// columns wide, and over `vectors` channel vectors in passes of `group` (at least 1).
+    #[inline(always)]
+    pub fn new(
+        (first, end, w, wo): (usize, usize, usize, usize),
+        vectors: usize,
+        group: usize,
+        rows_budget: Option<(usize, usize)>,
+    ) -> Self {
+        let group = group.max(1);
+        let passes_outer = group < vectors
+            && rows_budget.is_some_and(|(column_bytes, budget)| {
+                w.checked_mul(column_bytes)
+                    .is_some_and(|bytes| bytes <= budget)
+            });
+        PassRuns {
+            first,
+            end,
+            wo,
+            vectors,
+            group,
+            passes_outer,
+            runs: RowRuns::new(first, end, wo),
+            run: None,
+            g0: 0,
+        }
+    }
+
+    /// Whether the walk takes the passes outer (each pass walks every row run).
+    pub fn passes_outer(&self) -> bool {
+        self.passes_outer
+    }
+}
+
+impl Iterator for PassRuns {
+    type Item = (usize, usize, RowRun);
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<(usize, usize, RowRun)> {
+        loop {
+            if self.passes_outer {
+                if self.g0 >= self.vectors {
+                    return None;
+                }
+                if let Some(run) = self.runs.next() {
+                    return Some((self.g0, (self.g0 + self.group).min(self.vectors), run));
+                }
+                self.g0 += self.group;
+                self.runs = RowRuns::new(self.first, self.end, self.wo);
+            } else {
+                if let Some(run) = self.run {
+                    if self.g0 < self.vectors {
+                        let g0 = self.g0;
+                        self.g0 += self.group;
+                        return Some((g0, (g0 + self.group).min(self.vectors), run));
+                    }
+                }
+                self.run = Some(self.runs.next()?);
+                self.g0 = 0;
+            }
+        }
+    }
+}
+
 /// The kernel taps `lo..hi` (of `dk`, `dilation` apart) whose input position
 /// `origin + k * dilation - pad` lies in `0..extent`: the taps of an output row (or column)
 /// whose window starts at padded position `origin` that read the image, not padding. An
@@ -554,6 +643,54 @@ mod tests {
         assert!(next_tile_rows(&input, &same, (6, 4, 4), (0, 2), (2, 2)).is_empty());
         assert!(next_tile_rows(&input, &same, (6, 4, 4), (0, 0), (0, 8)).is_empty());
         assert!(next_tile_rows(&[], &same, (6, 4, 4), (0, 8), (8, 8)).is_empty());
+    }
+
+    #[test]
+    fn pass_runs_visit_every_pass_and_run_once_in_the_chosen_order() {
+        let all = |walk: PassRuns| -> Vec<(usize, usize, usize, usize)> {
+            walk.map(|(g0, g1, r)| (g0, g1, r.oy, r.ox0)).collect()
+        };
+        // Pixels 3..12 of a 5-wide grid: runs (0, 3), (1, 0), (2, 0); 5 vectors in passes of 2.
+        let rows_outer = PassRuns::new((3, 12, 5, 5), 5, 2, None);
+        assert!(!rows_outer.passes_outer());
+        assert_eq!(
+            all(rows_outer),
+            vec![
+                (0, 2, 0, 3),
+                (2, 4, 0, 3),
+                (4, 5, 0, 3),
+                (0, 2, 1, 0),
+                (2, 4, 1, 0),
+                (4, 5, 1, 0),
+                (0, 2, 2, 0),
+                (2, 4, 2, 0),
+                (4, 5, 2, 0),
+            ]
+        );
+        // 5 columns of 100 bytes fit 500: passes outer.
+        let outer = PassRuns::new((3, 12, 5, 5), 5, 2, Some((100, 500)));
+        assert!(outer.passes_outer());
+        assert_eq!(
+            all(outer),
+            vec![
+                (0, 2, 0, 3),
+                (0, 2, 1, 0),
+                (0, 2, 2, 0),
+                (2, 4, 0, 3),
+                (2, 4, 1, 0),
+                (2, 4, 2, 0),
+                (4, 5, 0, 3),
+                (4, 5, 1, 0),
+                (4, 5, 2, 0),
+            ]
+        );
+        // One byte over the budget, or a single pass: rows outer.
+        assert!(!PassRuns::new((3, 12, 5, 5), 5, 2, Some((100, 499))).passes_outer());
+        assert!(!PassRuns::new((3, 12, 5, 5), 2, 2, Some((100, 500))).passes_outer());
+        assert!(!PassRuns::new((0, 4, usize::MAX, 4), 5, 2, Some((2, usize::MAX))).passes_outer());
+        // Nothing to walk.
+        assert_eq!(PassRuns::new((4, 4, 5, 5), 5, 2, Some((1, 500))).count(), 0);
+        assert_eq!(PassRuns::new((4, 4, 5, 5), 5, 2, None).count(), 0);
     }
 
     #[test]

@@ -135,6 +135,10 @@ pub struct PlanSummary {
     /// weights and a block's window kept in L1 while the pass walks the row's blocks): all
     /// of them when they fit.
     pub depthwise_channel_group: usize,
+    /// The widest input (columns) on which those passes each walk the whole run in turn,
+    /// their input rows staying in L1 from one output row to the next (else each row takes
+    /// every pass); 0 when they never do ([`PassRuns`](crate::drive::PassRuns)).
+    pub depthwise_passes_outer_up_to: usize,
     /// Pointwise micro-kernel rows (output pixels).
     pub pointwise_rows: usize,
     /// Pointwise micro-kernel width in output channels (vectors x lanes).
@@ -212,7 +216,18 @@ impl fmt::Display for PlanSummary {
             )
         } else {
             let passes = if self.depthwise_channel_group < self.depthwise_channel_vectors {
-                format!(", {} per pass over a row", self.depthwise_channel_group)
+                let outer = if self.depthwise_passes_outer_up_to > 0 {
+                    format!(
+                        " (passes outer up to {} columns)",
+                        self.depthwise_passes_outer_up_to
+                    )
+                } else {
+                    String::new()
+                };
+                format!(
+                    ", {} per pass over a row{outer}",
+                    self.depthwise_channel_group
+                )
             } else {
                 String::new()
             };

@@ -733,7 +733,7 @@ fn plan_summary(plan: &Plan) -> TokenStream {
     let row_loop = r.depthwise_row_loop;
     let next_input = r.pointwise_prefetches_next_input;
     let (weight_stride, padded_channels) = (r.depthwise_weight_stride, r.depthwise_padded_channels);
-    let group = r.depthwise_channel_group;
+    let (group, outer_up_to) = (r.depthwise_channel_group, r.depthwise_passes_outer_up_to);
     let (residual, pointwise_only) = (r.residual, r.pointwise_only);
     let (dw_act, pw_act) = (
         activation_path(r.activations.depthwise),
@@ -757,6 +757,7 @@ fn plan_summary(plan: &Plan) -> TokenStream {
             depthwise_weight_stride: #weight_stride,
             depthwise_padded_channels: #padded_channels,
             depthwise_channel_group: #group,
+            depthwise_passes_outer_up_to: #outer_up_to,
             pointwise_rows: #rows,
             pointwise_cols: #cols,
             pointwise_order: ::dsconv::PointwiseOrder::#order,

@@ -18,7 +18,7 @@
 
 use super::isa::VectorOps;
 use crate::plan::{
-    ChannelVectorPlan, ColumnBlock, DepthwiseKernel, Expansion, Plan, PointwiseOrder,
+    ChannelVectorPlan, ColumnBlock, DepthwiseKernel, Expansion, PassRows, Plan, PointwiseOrder,
     PointwisePlan, PointwisePrefetch, WidthVectorPlan, PANEL_WIDTH,
 };
 use dsconv_runtime::drive::PlanarScratch;
@@ -79,24 +79,18 @@ pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
         right_edge,
     } = edge_code(&kernels, &border);
     let tables = cv.expand.as_ref().map(|e| expand_tables(&ops, e));
-    // The channel vectors g0..g1 of a pass over the row (the plan's groups; one pass when
-    // they all fit in L1 together).
+    // The channel vectors g0..g1 of a pass over a row run (the plan's groups; one pass
+    // when they all fit in L1 together), in the order the runtime's walk takes them.
     let vectors = plan.depthwise.channel_vectors(c);
     let group = cv.group;
-    let over_groups = |walk: TokenStream| {
-        if group >= vectors {
-            quote! {
-                let (g0, g1) = (0usize, #vectors);
-                #walk
-            }
-        } else {
-            quote! {
-                for g0 in (0..#vectors).step_by(#group) {
-                    let g1 = (g0 + #group).min(#vectors);
-                    #walk
-                }
-            }
+    let rows_budget = match cv.pass_rows {
+        Some(PassRows {
+            column_bytes,
+            budget,
+        }) => {
+            quote!(::core::option::Option::Some((#column_bytes, #budget)))
         }
+        None => quote!(::core::option::Option::None),
     };
     let interior_runs = cv.blocks.iter().map(|&n| {
         let body = kernels.over_channels(&|partial| kernels.interior_block(n, partial));
@@ -107,7 +101,7 @@ pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
             }
         }
     });
-    let row_walk = over_groups(quote! {
+    let row_walk = quote! {
                     let mut ox = ox0;
                     // A right edge block covers wo - N..wo when the run reaches the row's
                     // end, its first column is inside the image and 1..=PAD of its columns
@@ -127,7 +121,7 @@ pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
                         ox += 1;
                     }
                     #right_edge
-    });
+    };
     quote! {
         /// Depthwise stage for output pixels `first_pixel..first_pixel + out.len() / C`
         /// (no scratch needed).
@@ -159,7 +153,10 @@ pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
             // Interior columns: the whole window lies inside the row.
             let interior_lo = (pl + #stride - 1) / #stride;
             let interior_hi = if w + pl >= #window { (w + pl - #window) / #stride + 1 } else { 0 };
-            for run in ::dsconv::__private::RowRuns::new(first_pixel, end, wo) {
+            let walk = ::dsconv::__private::PassRuns::new(
+                (first_pixel, end, w, wo), #vectors, #group, #rows_budget,
+            );
+            for (g0, g1, run) in walk {
                 let ::dsconv::__private::RowRun { oy, ox0, ox1, offset } = run;
                 // Window rows in padded coordinates; input row = y0 + ky * D - PT, for the
                 // taps ky_lo..ky_hi that read the image.
