@@ -4,7 +4,8 @@
 //! `forward_ab LAYER REPS` runs `forward` REPS times (for instruction counts: run it under
 //! `valgrind --tool=callgrind` with REPS 1 and 3, and halve the difference); with `TIME=1`
 //! it prints the median time of REPS calls in microseconds. `B=<backend>` picks the backend
-//! (default scalar); `STAGE=pw` times the pointwise stage alone, `STAGE=dw` the depthwise. `BODY` is MobileNetV1-224's 13 blocks as one `Chain` (commits since
+//! (default scalar); `STAGE=pw` times the pointwise stage alone, `STAGE=dw` the depthwise;
+//! `FLUSH=MIB` writes and reads that much other data before each timed call. `BODY` is MobileNetV1-224's 13 blocks as one `Chain` (commits since
 //! the chain). Plain `main`, no criterion: it must build at older commits too.
 use dsconv::{separable_conv, AlignedBuf, Backend, Chain, Layer, SeparableConv};
 
@@ -85,8 +86,16 @@ fn run<L: SeparableConv>(h: usize, w: usize, reps: usize, make: impl Fn(&[f32], 
         // Median of `reps` timed calls after two warm-ups, in microseconds.
         once();
         once();
+        // `FLUSH=MIB`: before each timed call, write and read MIB MiB of other data, as the
+        // layers before it in a network do (this layer's weights and input leave L2).
+        let flush_mib: usize = std::env::var("FLUSH").map_or(0, |v| v.parse().unwrap());
+        let mut other = vec![0f32; flush_mib << 18];
         let mut t: Vec<f64> = (0..reps)
-            .map(|_| {
+            .map(|r| {
+                for (i, x) in other.iter_mut().enumerate() {
+                    *x += (i + r) as f32;
+                }
+                std::hint::black_box(other.iter().sum::<f32>());
                 let s = std::time::Instant::now();
                 once();
                 s.elapsed().as_secs_f64() * 1e6
@@ -129,8 +138,16 @@ fn body(reps: usize) {
     if std::env::var("TIME").is_ok() {
         once();
         once();
+        // `FLUSH=MIB`: before each timed call, write and read MIB MiB of other data, as the
+        // layers before it in a network do (this layer's weights and input leave L2).
+        let flush_mib: usize = std::env::var("FLUSH").map_or(0, |v| v.parse().unwrap());
+        let mut other = vec![0f32; flush_mib << 18];
         let mut t: Vec<f64> = (0..reps)
-            .map(|_| {
+            .map(|r| {
+                for (i, x) in other.iter_mut().enumerate() {
+                    *x += (i + r) as f32;
+                }
+                std::hint::black_box(other.iter().sum::<f32>());
                 let s = std::time::Instant::now();
                 once();
                 s.elapsed().as_secs_f64() * 1e6
