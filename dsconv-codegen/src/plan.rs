@@ -146,6 +146,12 @@ pub struct ChannelVectorPlan {
     /// call's width, so the next row finds them in L1. Stride 1, weights in registers and
     /// several passes only.
     pub pass_rows: Option<PassRows>,
+    /// Whether two consecutive whole output rows run together where both windows lie
+    /// inside the image vertically: a block of `blocks[0]` pixels in each row, fed by
+    /// `dk + 1` input rows loaded once (the middle rows serve both), each pixel's taps in
+    /// the one-row order (the same bits). Stride 1 without dilation, weights in registers,
+    /// and registers for both rows' accumulators.
+    pub row_pairs: bool,
     /// The columns each emitted block loads (every interior block size, every left and
     /// right edge variant).
     pub block_columns: Vec<BlockColumns>,
@@ -722,6 +728,20 @@ fn plan_channel_vectors(
             column_bytes: shape.window() * group * lanes * 4,
             budget: DEPTHWISE_L1_BYTES_REGISTER_WEIGHTS,
         });
+    // Two rows' accumulators, the weights, an input temporary, the bias and a spare.
+    let row_pairs = weights_in_registers
+        && strategy != DepthwiseStrategy::ExpandedChannelVectors
+        && taps <= MAX_UNROLLED_TAPS
+        && shape.stride == 1
+        && shape.dilation == 1
+        && 2 * block + taps + 3 <= registers;
+    // A two-row block loads dk + 1 input rows for both rows' FMAs.
+    let loads_per_fma = if row_pairs {
+        let input_loads = (shape.dk + 1) * used_columns(shape, block, 0, 0).len();
+        (input_loads + weight_loads) as f64 / (2 * fmas) as f64
+    } else {
+        (input_loads + weight_loads) as f64 / fmas as f64
+    };
     let (left_misses, right_misses) = (
         left_edge_misses(shape, edge_span),
         right_edge_misses(shape, &edges),
@@ -759,9 +779,10 @@ fn plan_channel_vectors(
             weights_in_registers,
             group,
             pass_rows,
+            row_pairs,
             block_columns,
         }),
-        loads_per_fma: (input_loads + weight_loads) as f64 / fmas as f64,
+        loads_per_fma,
         lane_utilisation: channels as f64 / (vectors * lanes) as f64,
     }
 }
@@ -988,6 +1009,10 @@ impl Plan {
                 DepthwiseKernel::ChannelVectors(cv) => cv.group,
                 _ => d.channel_vectors(self.channels),
             },
+            depthwise_rows_per_block: match &d.kernel {
+                DepthwiseKernel::ChannelVectors(cv) if cv.row_pairs => 2,
+                _ => 1,
+            },
             depthwise_passes_outer_up_to: match &d.kernel {
                 DepthwiseKernel::ChannelVectors(ChannelVectorPlan {
                     pass_rows: Some(rows),
@@ -1188,6 +1213,43 @@ mod tests {
         // Stride 2: 3 rows x 9 input loads and 9 weight loads for 36 FMAs.
         assert!((p.depthwise.loads_per_fma - 36.0 / 36.0).abs() < 1e-12);
         assert_eq!(p.depthwise.channel_vectors(128), 8);
+    }
+
+    #[test]
+    fn depthwise_3x3_stride_1_pairs_rows_below_half_a_load_per_fma() {
+        let pairs = |s: &LayerShape, isa| {
+            let p = Plan::for_spec(s, isa);
+            let DepthwiseKernel::ChannelVectors(cv) = &p.depthwise.kernel else {
+                panic!("channel vectors")
+            };
+            (cv.row_pairs, p.depthwise.loads_per_fma)
+        };
+        // 32 registers: two rows of 4 pixels, 9 weights. 4 input rows x 6 columns and 9
+        // weight loads for 72 FMAs: 0.46 loads per FMA, against 0.75 for one row.
+        for isa in [Backend::Avx512, Backend::Neon] {
+            let (paired, loads) = pairs(&shape(3, 256, 256, 1, 1), isa);
+            assert!(paired, "{isa:?}");
+            assert!((loads - 33.0 / 72.0).abs() < 1e-12, "{isa:?}: {loads}");
+            assert!(loads <= 0.5);
+        }
+        // 16 registers hold one row's accumulators only.
+        assert_eq!(
+            pairs(&shape(3, 256, 256, 1, 1), Backend::Avx2),
+            (false, 27.0 / 36.0)
+        );
+        // Stride 2 and dilation share no input rows between two output rows; a 5x5's 25
+        // weights leave no room for 8 accumulators.
+        assert!(!pairs(&shape(3, 256, 256, 2, 1), Backend::Avx512).0);
+        let mut dilated = shape(3, 256, 256, 1, 1);
+        dilated.dilation = 2;
+        assert!(!pairs(&dilated, Backend::Avx512).0);
+        assert!(!pairs(&shape(5, 256, 256, 1, 1), Backend::Avx512).0);
+        // The report states it.
+        let report = Plan::for_spec(&shape(3, 256, 256, 1, 1), Backend::Avx512)
+            .summary()
+            .to_string();
+        assert!(report.contains("4 px/block in each of 2 rows"), "{report}");
+        assert!(report.contains("0.46 loads/FMA"), "{report}");
     }
 
     #[test]

@@ -236,10 +236,52 @@ impl Iterator for RowRuns {
     }
 }
 
+/// [`RowRuns`] with consecutive whole rows taken two at a time when `pairs`: `(run, 2)` for
+/// rows `run.oy` and `run.oy + 1` (the second's pixels follow the first's), else `(run, 1)`.
+#[derive(Clone, Debug)]
+struct PairedRuns {
+    runs: RowRuns,
+    wo: usize,
+    pairs: bool,
+    held: Option<RowRun>,
+}
+
+impl PairedRuns {
+    #[inline(always)]
+    fn new(first: usize, end: usize, wo: usize, pairs: bool) -> Self {
+        PairedRuns {
+            runs: RowRuns::new(first, end, wo),
+            wo,
+            pairs,
+            held: None,
+        }
+    }
+}
+
+impl Iterator for PairedRuns {
+    type Item = (RowRun, usize);
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<(RowRun, usize)> {
+        let run = self.held.take().or_else(|| self.runs.next())?;
+        let whole = |r: &RowRun| r.ox0 == 0 && r.ox1 == self.wo;
+        if self.pairs && whole(&run) {
+            if let Some(next) = self.runs.next() {
+                if whole(&next) {
+                    return Some((run, 2));
+                }
+                self.held = Some(next);
+            }
+        }
+        Some((run, 1))
+    }
+}
+
 /// The channel-vector depthwise kernel's walk over its row runs ([`RowRuns`]) and its
 /// passes over the channel vectors (`group` of the `vectors` at a time, so that a pass's
-/// weights and a block's window stay in L1): `(g0, g1, run)` for pass `g0..g1` over run
-/// `run`, every pair once.
+/// weights and a block's window stay in L1): `(g0, g1, run, rows)` for pass `g0..g1` over
+/// run `run`, every pair once. With `pairs`, two consecutive whole rows come as one item
+/// (`rows == 2`, for the kernel's two-row blocks), else `rows == 1`.
 ///
 /// Row runs outer, passes inner by default: the input rows a run reads are consumed by
 /// every pass while they are in L2. Passes outer, rows inner when the input rows one pass
@@ -255,8 +297,9 @@ pub struct PassRuns {
     vectors: usize,
     group: usize,
     passes_outer: bool,
-    runs: RowRuns,
-    run: Option<RowRun>,
+    pairs: bool,
+    runs: PairedRuns,
+    run: Option<(RowRun, usize)>,
     g0: usize,
 }
 
@@ -269,6 +312,7 @@ impl PassRuns {
         vectors: usize,
         group: usize,
         rows_budget: Option<(usize, usize)>,
+        pairs: bool,
     ) -> Self {
         let group = group.max(1);
         let passes_outer = group < vectors
@@ -283,7 +327,8 @@ impl PassRuns {
             vectors,
             group,
             passes_outer,
-            runs: RowRuns::new(first, end, wo),
+            pairs,
+            runs: PairedRuns::new(first, end, wo, pairs),
             run: None,
             g0: 0,
         }
@@ -296,26 +341,27 @@ impl PassRuns {
 }
 
 impl Iterator for PassRuns {
-    type Item = (usize, usize, RowRun);
+    type Item = (usize, usize, RowRun, usize);
 
     #[inline(always)]
-    fn next(&mut self) -> Option<(usize, usize, RowRun)> {
+    fn next(&mut self) -> Option<(usize, usize, RowRun, usize)> {
         loop {
             if self.passes_outer {
                 if self.g0 >= self.vectors {
                     return None;
                 }
-                if let Some(run) = self.runs.next() {
-                    return Some((self.g0, (self.g0 + self.group).min(self.vectors), run));
+                if let Some((run, rows)) = self.runs.next() {
+                    let g1 = (self.g0 + self.group).min(self.vectors);
+                    return Some((self.g0, g1, run, rows));
                 }
                 self.g0 += self.group;
-                self.runs = RowRuns::new(self.first, self.end, self.wo);
+                self.runs = PairedRuns::new(self.first, self.end, self.wo, self.pairs);
             } else {
-                if let Some(run) = self.run {
+                if let Some((run, rows)) = self.run {
                     if self.g0 < self.vectors {
                         let g0 = self.g0;
                         self.g0 += self.group;
-                        return Some((g0, (g0 + self.group).min(self.vectors), run));
+                        return Some((g0, (g0 + self.group).min(self.vectors), run, rows));
                     }
                 }
                 self.run = Some(self.runs.next()?);
@@ -648,10 +694,14 @@ mod tests {
     #[test]
     fn pass_runs_visit_every_pass_and_run_once_in_the_chosen_order() {
         let all = |walk: PassRuns| -> Vec<(usize, usize, usize, usize)> {
-            walk.map(|(g0, g1, r)| (g0, g1, r.oy, r.ox0)).collect()
+            walk.map(|(g0, g1, r, rows)| {
+                assert_eq!(rows, 1);
+                (g0, g1, r.oy, r.ox0)
+            })
+            .collect()
         };
         // Pixels 3..12 of a 5-wide grid: runs (0, 3), (1, 0), (2, 0); 5 vectors in passes of 2.
-        let rows_outer = PassRuns::new((3, 12, 5, 5), 5, 2, None);
+        let rows_outer = PassRuns::new((3, 12, 5, 5), 5, 2, None, false);
         assert!(!rows_outer.passes_outer());
         let rows_outer = all(rows_outer);
         assert_eq!(
@@ -669,19 +719,53 @@ mod tests {
             ]
         );
         // 5 columns of 100 bytes fit 500: the same pairs, each pass walking every run.
-        let outer = PassRuns::new((3, 12, 5, 5), 5, 2, Some((100, 500)));
+        let outer = PassRuns::new((3, 12, 5, 5), 5, 2, Some((100, 500)), false);
         assert!(outer.passes_outer());
         let mut by_pass = rows_outer.clone();
         by_pass.sort_by_key(|&(g0, _, oy, _)| (g0, oy));
         assert_ne!(by_pass, rows_outer);
         assert_eq!(all(outer), by_pass);
         // One byte over the budget, or a single pass: rows outer.
-        assert!(!PassRuns::new((3, 12, 5, 5), 5, 2, Some((100, 499))).passes_outer());
-        assert!(!PassRuns::new((3, 12, 5, 5), 2, 2, Some((100, 500))).passes_outer());
-        assert!(!PassRuns::new((0, 4, usize::MAX, 4), 5, 2, Some((2, usize::MAX))).passes_outer());
+        assert!(!PassRuns::new((3, 12, 5, 5), 5, 2, Some((100, 499)), false).passes_outer());
+        assert!(!PassRuns::new((3, 12, 5, 5), 2, 2, Some((100, 500)), false).passes_outer());
+        assert!(
+            !PassRuns::new((0, 4, usize::MAX, 4), 5, 2, Some((2, usize::MAX)), false)
+                .passes_outer()
+        );
         // Nothing to walk.
-        assert_eq!(PassRuns::new((4, 4, 5, 5), 5, 2, Some((1, 500))).count(), 0);
-        assert_eq!(PassRuns::new((4, 4, 5, 5), 5, 2, None).count(), 0);
+        assert_eq!(
+            PassRuns::new((4, 4, 5, 5), 5, 2, Some((1, 500)), false).count(),
+            0
+        );
+        assert_eq!(PassRuns::new((4, 4, 5, 5), 5, 2, None, false).count(), 0);
+    }
+
+    #[test]
+    fn pass_runs_pair_consecutive_whole_rows() {
+        let rows = |first, end, pairs| -> Vec<(usize, usize, usize, usize)> {
+            PassRuns::new((first, end, 5, 5), 1, 1, None, pairs)
+                .map(|(_, _, r, rows)| (r.oy, r.ox0, r.ox1, rows))
+                .collect()
+        };
+        // Pixels 3..27 of a 5-wide grid: a part row, then rows 1-4 whole, then a part row.
+        assert_eq!(
+            rows(3, 27, true),
+            vec![(0, 3, 5, 1), (1, 0, 5, 2), (3, 0, 5, 2), (5, 0, 2, 1)]
+        );
+        // An odd count of whole rows: the last alone; without pairs, every row alone.
+        assert_eq!(rows(0, 15, true), vec![(0, 0, 5, 2), (2, 0, 5, 1)]);
+        assert_eq!(
+            rows(0, 15, false),
+            vec![(0, 0, 5, 1), (1, 0, 5, 1), (2, 0, 5, 1)]
+        );
+        // A whole row followed by a part row: each alone.
+        assert_eq!(rows(0, 8, true), vec![(0, 0, 5, 1), (1, 0, 3, 1)]);
+        // Passes outer: every pass sees the same pairs.
+        let outer: Vec<(usize, usize, usize)> =
+            PassRuns::new((0, 20, 5, 5), 4, 2, Some((1, 5)), true)
+                .map(|(g0, _, r, rows)| (g0, r.oy, rows))
+                .collect();
+        assert_eq!(outer, vec![(0, 0, 2), (0, 2, 2), (2, 0, 2), (2, 2, 2)]);
     }
 
     #[test]

@@ -139,6 +139,10 @@ pub struct PlanSummary {
     /// their input rows staying in L1 from one output row to the next (else each row takes
     /// every pass); 0 when they never do ([`PassRuns`](crate::drive::PassRuns)).
     pub depthwise_passes_outer_up_to: usize,
+    /// Output rows the interior depthwise block covers: 2 where two whole rows whose
+    /// windows lie inside the image run together (their middle input rows loaded once), else
+    /// 1.
+    pub depthwise_rows_per_block: usize,
     /// Pointwise micro-kernel rows (output pixels).
     pub pointwise_rows: usize,
     /// Pointwise micro-kernel width in output channels (vectors x lanes).
@@ -231,8 +235,13 @@ impl fmt::Display for PlanSummary {
             } else {
                 String::new()
             };
+            let rows = if self.depthwise_rows_per_block > 1 {
+                format!(" in each of {} rows", self.depthwise_rows_per_block)
+            } else {
+                String::new()
+            };
             format!(
-                "{} px/block, {} channel vector(s){passes}",
+                "{} px/block{rows}, {} channel vector(s){passes}",
                 self.depthwise_pixels_per_block, self.depthwise_channel_vectors
             )
         };

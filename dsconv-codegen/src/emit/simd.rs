@@ -101,6 +101,28 @@ pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
             }
         }
     });
+    // Two-row blocks: the first row of a pair runs them over both rows where its own
+    // interior blocks would start, and the second row skips the columns they covered.
+    let pairs = cv.row_pairs;
+    let paired_blocks = pairs.then(|| {
+        let n = cv.blocks[0];
+        let body = kernels.over_channels(&|partial| kernels.pair_block(n, partial));
+        quote! {
+            if ox == skip_from {
+                ox = skip_to;
+            }
+            if pair_here {
+                skip_from = ox;
+                // SAFETY: a pair is two whole rows of the run: the second's pixels follow.
+                let segb = seg.add(wo * #c);
+                while ox + #n <= b {
+                    #body
+                    ox += #n;
+                }
+                skip_to = ox;
+            }
+        }
+    });
     let row_walk = quote! {
                     let mut ox = ox0;
                     // A right edge block covers wo - N..wo when the run reaches the row's
@@ -115,6 +137,7 @@ pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
                         ox += 1;
                     }
                     let b = b.min(stop);
+                    #paired_blocks
                     #(#interior_runs)*
                     while ox < stop {
                         #border
@@ -154,19 +177,31 @@ pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
             let interior_lo = (pl + #stride - 1) / #stride;
             let interior_hi = if w + pl >= #window { (w + pl - #window) / #stride + 1 } else { 0 };
             let walk = ::dsconv::__private::PassRuns::new(
-                (first_pixel, end, w, wo), #vectors, #group, #rows_budget,
+                (first_pixel, end, w, wo), #vectors, #group, #rows_budget, #pairs,
             );
-            for (g0, g1, run) in walk {
+            for (g0, g1, run, rows) in walk {
                 let ::dsconv::__private::RowRun { oy, ox0, ox1, offset } = run;
-                // Window rows in padded coordinates; input row = y0 + ky * D - PT, for the
-                // taps ky_lo..ky_hi that read the image.
-                let y0 = oy * #stride;
-                let (ky_lo, ky_hi) = ::dsconv::__private::tap_range(y0, pt, h, #dk, #d);
-                let a = interior_lo.clamp(ox0, ox1);
-                let b = interior_hi.clamp(a, ox1);
-                // SAFETY: pixel `offset` of the run < out.len() / C.
-                let seg = outp.add(offset * #c);
-                #row_walk
+                // A pair of rows runs two-row blocks when both windows lie inside the image
+                // vertically.
+                let paired = rows == 2 && {
+                    let (lo, _) = ::dsconv::__private::tap_range(oy * #stride, pt, h, #dk, #d);
+                    let (_, hi) =
+                        ::dsconv::__private::tap_range((oy + 1) * #stride, pt, h, #dk, #d);
+                    lo == 0 && hi == #dk
+                };
+                let (mut skip_from, mut skip_to) = (usize::MAX, 0usize);
+                for r in 0..rows {
+                    let (oy, offset, pair_here) = (oy + r, offset + r * wo, paired && r == 0);
+                    // Window rows in padded coordinates; input row = y0 + ky * D - PT, for
+                    // the taps ky_lo..ky_hi that read the image.
+                    let y0 = oy * #stride;
+                    let (ky_lo, ky_hi) = ::dsconv::__private::tap_range(y0, pt, h, #dk, #d);
+                    let a = interior_lo.clamp(ox0, ox1);
+                    let b = interior_hi.clamp(a, ox1);
+                    // SAFETY: pixel `offset` of the run < out.len() / C.
+                    let seg = outp.add(offset * #c);
+                    #row_walk
+                }
             }
         }
     }
@@ -617,6 +652,69 @@ impl<'a> PixelKernels<'a> {
     /// A block of `n` interior pixels starting at column `ox`.
     fn interior_block(&self, n: usize, partial: Option<usize>) -> TokenStream {
         self.edge_block(n, partial, 0, 0)
+    }
+
+    /// A two-row block: `n` interior pixels from column `ox` in output row `y0` (stored at
+    /// `seg`) and in the row below (at `segb`), stride 1. Input rows `y0 - PT..=y0 - PT +
+    /// dk` are each loaded once: row `r` feeds the first row's taps of kernel row `r` and
+    /// the second's of kernel row `r - 1`. Each pixel takes its taps in the one-row
+    /// block's order (kernel rows, then columns), so its bits are the same.
+    fn pair_block(&self, n: usize, partial: Option<usize>) -> TokenStream {
+        let (dk, c, cin) = (self.plan.shape.dk, self.plan.channels, self.cin);
+        let ty = self.ops.ty();
+        let first: Vec<Ident> = (0..n).map(|i| format_ident!("acc{}", i)).collect();
+        let second: Vec<Ident> = (0..n).map(|i| format_ident!("bcc{}", i)).collect();
+        let columns = self.cv.columns(n, 0, 0);
+        let rows = (0..=dk).map(|r| {
+            let loads = columns.iter().map(|(j, taps)| {
+                let x = format_ident!("x{}", j);
+                let load = self.load_input(quote!(row.add(#j * #cin)), partial);
+                let fmas = |accs: &[Ident], ky: usize| {
+                    let fmas = taps.iter().map(|&(i, kx)| {
+                        let acc = &accs[i];
+                        let f = self
+                            .ops
+                            .fma(quote!(#acc), quote!(#x), self.weight(ky * dk + kx));
+                        quote!(#acc = #f;)
+                    });
+                    quote!(#(#fmas)*)
+                };
+                let upper = (r < dk).then(|| fmas(&first, r));
+                let lower = (r >= 1).then(|| fmas(&second, r.wrapping_sub(1)));
+                quote! {
+                    let #x: #ty = #load;
+                    #upper
+                    #lower
+                }
+            });
+            quote! {
+                let row = inp.add(((y0 + #r - pt) * w + x_first) * #cin + in0);
+                #(#loads)*
+            }
+        });
+        let stores = |accs: &[Ident], seg: TokenStream| {
+            let stores = accs.iter().enumerate().map(|(i, acc)| {
+                let v = self
+                    .ops
+                    .activate(self.plan.epilogue.activations.depthwise, quote!(#acc));
+                let st = self.store_output(quote!(#seg.add((ox - ox0 + #i) * #c + c0)), v, partial);
+                quote!(#st;)
+            });
+            quote!(#(#stores)*)
+        };
+        let (upper, lower) = (stores(&first, quote!(seg)), stores(&second, quote!(segb)));
+        quote! {
+            let x_first = ox - pl;
+            #(let mut #first: #ty = bv;)*
+            #(let mut #second: #ty = bv;)*
+            // SAFETY: both rows' windows lie inside the image (the caller checked), so input
+            // rows y0 - PT..=y0 - PT + dk exist, and interior columns x_first..x_first + span
+            // lie in the row; a load reads channels in0.. of a pixel (at most M - in0).
+            #(#rows)*
+            // SAFETY: pixels ox..ox + n of both rows lie in their segments, inside `out`.
+            #upper
+            #lower
+        }
     }
 
     /// A block of `n` pixels starting at column `ox`, whose window columns `j` in
