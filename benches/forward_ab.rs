@@ -6,7 +6,10 @@
 //! it prints the median time of REPS calls in microseconds. `B=<backend>` picks the backend
 //! (default scalar); `STAGE=pw` times the pointwise stage alone, `STAGE=dw` the depthwise;
 //! `FLUSH=MIB` writes and reads that much other data before each timed call. `BODY` is MobileNetV1-224's 13 blocks as one `Chain` (commits since
-//! the chain). Plain `main`, no criterion: it must build at older commits too.
+//! the chain); `BODY` with `STEPS=1` prints each layer's median time inside the body's
+//! sequence beside its time alone (`SHARE=1`: the five L7 run one L7's weights, so the later
+//! four find them in cache). `PLAN=1` prints a layer's plan. Plain `main`, no criterion: it
+//! must build at older commits too.
 use dsconv::{separable_conv, AlignedBuf, Backend, Chain, Layer, SeparableConv};
 
 #[separable_conv(dk = 5, m = 3, n = 256)]
@@ -75,6 +78,10 @@ fn run<L: SeparableConv>(h: usize, w: usize, reps: usize, make: impl Fn(&[f32], 
     });
     // `STAGE=pw`: the pointwise stage alone, on the depthwise output grid (the GEMM of
     // `../shared/bench/peers/bench_gemm.py`); `STAGE=dw`: the depthwise stage alone.
+    if std::env::var("PLAN").is_ok() {
+        println!("{}", L::plan(b).unwrap());
+        return;
+    }
     let stage = std::env::var("STAGE").unwrap_or_default();
     let mut mid = AlignedBuf::from_slice(&vals(ho * wo * c));
     let mut once = || match stage.as_str() {
@@ -128,12 +135,15 @@ fn body(reps: usize) {
     layers.extend((0..5).map(|_| boxed(L7::from_weights)));
     layers.push(boxed(L8::from_weights));
     layers.push(boxed(L9::from_weights));
-    let mut chain = Chain::new(112, 112, layers).unwrap();
-    let input = AlignedBuf::from_slice(&vals(112 * 112 * 32));
-    let mut out = AlignedBuf::zeroed(7 * 7 * 1024);
     let b: Backend = std::env::var("B").ok().map_or(Backend::Scalar, |v| {
         Backend::ALL.into_iter().find(|b| b.name() == v).unwrap()
     });
+    if std::env::var("STEPS").is_ok() {
+        return steps(&layers, b, reps);
+    }
+    let mut chain = Chain::new(112, 112, layers).unwrap();
+    let input = AlignedBuf::from_slice(&vals(112 * 112 * 32));
+    let mut out = AlignedBuf::zeroed(7 * 7 * 1024);
     let mut once = || chain.forward_on(b, &input, &mut out).unwrap();
     if std::env::var("TIME").is_ok() {
         once();
@@ -158,6 +168,78 @@ fn body(reps: usize) {
     } else {
         (0..reps).for_each(|_| once());
     }
+}
+
+/// `BODY` with `STEPS=1`: each layer's median time in microseconds, in the body's order
+/// through two ping-pong buffers (as `Chain` runs them), beside the same layer called
+/// `reps` times in a row on its own (warm caches), and the ratio.
+fn steps(layers: &[Box<dyn Layer>], b: Backend, reps: usize) {
+    let mut dims = vec![(112, 112, 32)];
+    for l in layers {
+        let (h, w, _) = dims[dims.len() - 1];
+        let (ho, wo) = l.output_dims(h, w).unwrap();
+        dims.push((ho, wo, l.output_channels()));
+    }
+    let most = dims.iter().map(|d| d.0 * d.1 * d.2).max().unwrap();
+    let mut bufs = [
+        AlignedBuf::from_slice(&vals(most)),
+        AlignedBuf::zeroed(most),
+    ];
+    let mut chained = vec![Vec::new(); layers.len()];
+    for r in 0..reps + 2 {
+        for (i, l) in layers.iter().enumerate() {
+            let l = if std::env::var("SHARE").is_ok() && (7..=10).contains(&i) {
+                &layers[6]
+            } else {
+                l
+            };
+            let (h, w, c) = dims[i];
+            let o = dims[i + 1];
+            let (lo, hi) = bufs.split_at_mut(1);
+            let (src, dst) = if i % 2 == 0 {
+                (&lo[0][..], &mut hi[0][..])
+            } else {
+                (&hi[0][..], &mut lo[0][..])
+            };
+            let s = std::time::Instant::now();
+            l.run_on(b, &src[..h * w * c], h, w, &mut dst[..o.0 * o.1 * o.2])
+                .unwrap();
+            if r >= 2 {
+                chained[i].push(s.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+    }
+    let median = |t: &mut Vec<f64>| {
+        t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        t[t.len() / 2]
+    };
+    let (mut sum_c, mut sum_a) = (0.0, 0.0);
+    for (i, l) in layers.iter().enumerate() {
+        let (h, w, c) = dims[i];
+        let o = dims[i + 1];
+        let src = AlignedBuf::from_slice(&vals(h * w * c));
+        let mut dst = AlignedBuf::zeroed(o.0 * o.1 * o.2);
+        let mut alone: Vec<f64> = (0..reps + 2)
+            .map(|_| {
+                let s = std::time::Instant::now();
+                l.run_on(b, &src, h, w, &mut dst).unwrap();
+                s.elapsed().as_secs_f64() * 1e6
+            })
+            .skip(2)
+            .collect();
+        let (c_t, a_t) = (median(&mut chained[i]), median(&mut alone));
+        sum_c += c_t;
+        sum_a += a_t;
+        println!(
+            "{i:2} {:>4} chained {c_t:9.1} alone {a_t:9.1} ratio {:.3}",
+            l.name(),
+            c_t / a_t
+        );
+    }
+    println!(
+        "sum chained {sum_c:.1} alone {sum_a:.1} ratio {:.3}",
+        sum_c / sum_a
+    );
 }
 
 fn main() {
