@@ -1,4 +1,4 @@
-//! Property matrix, the holes: even kernels with "valid", 7x7 over few channels with "same", pointwise weights over 1 MiB (panels outer), images up to 130x130 (several blocks and fused tiles per row), channels whose packed depthwise weights are skewed by a cache line: every layer against the f64 reference on random inputs and
+//! Property matrix, the holes: even kernels with "valid", 7x7 over few channels with "same", pointwise weights over 1 MiB (panels outer) and over 128 KiB (the cold walk), images up to 130x130 (several blocks and fused tiles per row), channels whose packed depthwise weights are skewed by a cache line: every layer against the f64 reference on random inputs and
 //! weights (random sizes 1..=40 unless declared), on every backend this CPU has
 //! (`dsconv_testkit::matrix`). The matrix is split over several test crates so that they
 //! build in parallel. Cases: `DSCONV_CASES`; seed: printed, `DSCONV_SEED` reproduces it.
@@ -23,6 +23,12 @@ dsconv_testkit::matrix_layers! {
     H10: (dk = 3, m = 512, n = 8, bias = true, h = 3, w = 11);
     H11: (dk = 5, m = 512, n = 8, stride = 2, h = 5, w = 11);
     H12: (dk = 3, m = 256, n = 8, depth_multiplier = 2, h = 3, w = 6);
+    // Pointwise weights of 140 KiB (136 x 264, a tail panel), walked rows outer: a call's
+    // first items take the cold walk, panels outer. 13x15 runs in stages (items of one
+    // panel by 70 pixels: five full blocks, the last two prefetching the next panel); 2x3
+    // as one tile (a partial block over every panel).
+    H13: (dk = 3, m = 136, n = 264, bias = true, h = 13, w = 15);
+    H14: (dk = 3, m = 136, n = 264, activation = "relu", h = 2, w = 3);
 }
 
 fn main() {

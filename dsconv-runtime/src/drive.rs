@@ -22,10 +22,11 @@ use crate::{LayerShape, Pads, Split, SplitRule};
 ///
 /// - tiles ([`Split::Inline`], [`Split::Tiles`]): for each, `depthwise(first_pixel, tile,
 ///   scratch)` fills `tile` (`pixels * c` floats of per-thread scratch, reused: no allocation
-///   in steady state) and `pointwise(first_pixel, tile, pixels, out_rows, panels, next)`
-///   consumes it while it is in cache, writing every weight panel of the `pixels * n`
+///   in steady state) and `pointwise(first_pixel, tile, pixels, out_rows, panels, next,
+///   cold)` consumes it while it is in cache, writing every weight panel of the `pixels * n`
 ///   floats at `out_rows`; `next` is the next tile's `(first_pixel, pixels)`, whose input
-///   the pointwise stage may prefetch ([`next_tile_rows`]);
+///   the pointwise stage may prefetch ([`next_tile_rows`]), and `cold` says the tile is in
+///   the [`first_round`];
 /// - [`Split::Staged`]: the depthwise stage of every pixel into one buffer (of the calling
 ///   thread) in runs, then the pointwise stage by chunks of pixels times groups of panels,
 ///   each item writing only its panels' columns of its rows (`next` is `None`).
@@ -43,7 +44,8 @@ pub fn fused_tiles(
     rule: SplitRule,
     scratch_floats: usize,
     depthwise: impl Fn(usize, &mut [f32], &mut [f32]) + Sync,
-    pointwise: impl Fn(usize, &[f32], usize, *mut f32, (usize, usize), Option<(usize, usize)>) + Sync,
+    pointwise: impl Fn(usize, &[f32], usize, *mut f32, (usize, usize), Option<(usize, usize)>, bool)
+        + Sync,
 ) {
     let (pixels, panels) = (output.len() / n, rule.panels);
     let split = rule.split(pixels);
@@ -51,6 +53,11 @@ pub fn fused_tiles(
     if !matches!(split, Split::Staged { .. }) {
         let tile_floats = split.tile(0).1 * c;
         let tiles = split.tiles();
+        let threads = if split.parallel() {
+            crate::Pool::current(|pool| pool.threads())
+        } else {
+            1
+        };
         let run_tile = |t: usize| {
             let (first_pixel, pixels) = split.tile(t);
             // Tile t writes output floats first_pixel * n .. (first_pixel + pixels) * n,
@@ -61,7 +68,16 @@ pub fn fused_tiles(
                 let dw_tile = &mut tile[..pixels * c];
                 depthwise(first_pixel, dw_tile, scratch);
                 let next = (t + 1 < tiles).then(|| split.tile(t + 1));
-                pointwise(first_pixel, dw_tile, pixels, out_rows, (0, panels), next);
+                let cold = first_round(split.weights_position(t), threads);
+                pointwise(
+                    first_pixel,
+                    dw_tile,
+                    pixels,
+                    out_rows,
+                    (0, panels),
+                    next,
+                    cold,
+                );
             })
         };
         if split.parallel() {
@@ -88,13 +104,34 @@ pub fn fused_tiles(
         };
         crate::Pool::current(|pool| pool.run(split.runs(), &run));
         let stage: &[f32] = stage;
+        let threads = crate::Pool::current(|pool| pool.threads());
         let item = |i: usize| {
             let ((first_pixel, len), range) = split.chunk(i);
             let rows = &stage[first_pixel * c..(first_pixel + len) * c];
-            pointwise(first_pixel, rows, len, out.at(first_pixel * n), range, None);
+            let cold = first_round(split.weights_position(i), threads);
+            pointwise(
+                first_pixel,
+                rows,
+                len,
+                out.at(first_pixel * n),
+                range,
+                None,
+                cold,
+            );
         };
         crate::Pool::current(|pool| pool.run(split.items(), &item));
     });
+}
+
+/// Whether a pointwise work item at `position` among the items that read the same weights
+/// ([`Split::weights_position`]) is in the first round of a call on `threads` threads: the
+/// pool hands items out in order, so positions `0..threads` are the first each thread runs
+/// with those weights, which may still be in L3 or memory (the layers run before this one
+/// filled the core's L2). The pointwise kernels walk such an item `cold` (the plan's
+/// `cold_first_chunk`). Only the walk order depends on it, never a value.
+#[inline(always)]
+pub fn first_round(position: usize, threads: usize) -> bool {
+    position < threads.max(1)
 }
 
 /// The input rows (of `w * shape.m` floats each) that the depthwise stage of the tile
@@ -603,8 +640,13 @@ mod tests {
                             firsts.lock().unwrap().push((first, tile.len() / c));
                             tile.fill(first as f32);
                         },
-                        |first, tile, pixels, out_rows, panels, next| {
+                        |first, tile, pixels, out_rows, panels, next, cold| {
                             assert_eq!(tile.len(), pixels * c);
+                            // Under the dispatch threshold the tiles run inline, one
+                            // thread: only the first is cold. Staged items of one pixel
+                            // each by one panel: the first `threads` pixels of a panel.
+                            let round = if staged { threads } else { 1 };
+                            assert_eq!(cold, first < round);
                             written.lock().unwrap().push((first, pixels, panels));
                             // Tiles name the tile after them (none after the last);
                             // staged items name none.
@@ -651,6 +693,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_first_round_is_one_item_per_thread() {
+        assert_eq!(
+            (0..5).filter(|&i| first_round(i, 1)).collect::<Vec<_>>(),
+            [0]
+        );
+        assert_eq!(
+            (0..5).filter(|&i| first_round(i, 3)).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        // A pool reporting no threads still runs the caller.
+        assert!(first_round(0, 0) && !first_round(1, 0));
     }
 
     #[test]

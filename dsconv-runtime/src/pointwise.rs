@@ -154,8 +154,10 @@ pub trait PointwiseConv: Send + Sync {
     /// `backend` must be available on this CPU; `input.len() == pixels * M`, `output` points
     /// at `pixels * N` writable floats (only the panels' columns are written), `panels` lies
     /// in the plan's `0..split.panels`, and a skip, given only to a residual layer, has
-    /// `pixels * N` floats.
+    /// `pixels * N` floats. `cold`: the weights may not be in this core's caches (the
+    /// kernel's first chunk then takes the plan's cold walk, if it has one).
     #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
     unsafe fn __pointwise_unchecked(
         &self,
         backend: Backend,
@@ -164,6 +166,7 @@ pub trait PointwiseConv: Send + Sync {
         output: *mut f32,
         skip: Option<&[f32]>,
         panels: (usize, usize),
+        cold: bool,
     );
 }
 
@@ -196,11 +199,16 @@ unsafe fn run_rows<L: PointwiseConv + ?Sized>(
     let split = rule.split(pixels);
     let (m, n) = (L::M, L::N);
     let out = crate::drive::SharedOut(output.as_mut_ptr());
+    let threads = match split {
+        Split::Inline { .. } => 1,
+        _ => crate::Pool::current(|pool| pool.threads()),
+    };
     let item = |i: usize| {
         let ((first, rows), panels) = match split {
             Split::Staged { .. } => split.chunk(i),
             Split::Inline { .. } | Split::Tiles { .. } => (split.tile(i), (0, rule.panels)),
         };
+        let cold = crate::drive::first_round(split.weights_position(i), threads);
         let skip_rows = skip.map(|s| &s[first * n..(first + rows) * n]);
         // SAFETY: the caller's contract, for these rows: item i writes the panels' columns
         // of output rows first..first + rows, inside `output` and disjoint from every other
@@ -213,6 +221,7 @@ unsafe fn run_rows<L: PointwiseConv + ?Sized>(
                 out.at(first * n),
                 skip_rows,
                 panels,
+                cold,
             )
         }
     };

@@ -151,6 +151,10 @@ pub struct PlanSummary {
     pub pointwise_order: PointwiseOrder,
     /// What the pointwise micro-kernel prefetches while it computes.
     pub pointwise_prefetch: PointwisePrefetch,
+    /// Where the pointwise stage walks rows outer but its weights are large: a call's first
+    /// tile on each thread (whose weights may come from L3 or memory) walks weight panels
+    /// outer instead, each panel fetched once for every block of rows, with this prefetch.
+    pub pointwise_cold_first_chunk: Option<PointwisePrefetch>,
     /// Whether the pointwise reduction is short enough that a block's weights are loaded
     /// into registers once and each row of pixels is finished in turn.
     pub pointwise_weights_in_registers: bool,
@@ -176,7 +180,7 @@ impl PlanSummary {
     /// The pointwise stage's part of the report.
     fn pointwise_part(&self) -> String {
         format!(
-            "activation {}{}: {}x{} register tile{}, {}, {}{}, {:.2} loads/FMA, lane utilisation {:.1}%",
+            "activation {}{}: {}x{} register tile{}, {}, {}{}{}, {:.2} loads/FMA, lane utilisation {:.1}%",
             self.activations.pointwise.name(),
             if self.residual { " then + skip" } else { "" },
             self.pointwise_rows,
@@ -188,6 +192,13 @@ impl PlanSummary {
             },
             self.pointwise_order.describe(),
             self.pointwise_prefetch.describe(),
+            match self.pointwise_cold_first_chunk {
+                Some(prefetch) => format!(
+                    " (a call's first tile on each thread: weight panels outer, {})",
+                    prefetch.describe()
+                ),
+                None => String::new(),
+            },
             if self.pointwise_prefetches_next_input {
                 ", the next tile's input prefetched to L2"
             } else {

@@ -253,6 +253,18 @@ impl Split {
         }
     }
 
+    /// Where pointwise item `i` stands among the items that read the same weights, in the
+    /// order the pool hands items out: a tile's among all tiles (each reads every panel); a
+    /// staged item's among the chunks of its panel group (groups are outer, chunks inner).
+    /// With [`first_round`](crate::drive::first_round), whether the item may find its
+    /// weights out of the core's caches.
+    pub fn weights_position(&self, i: usize) -> usize {
+        match *self {
+            Split::Staged { .. } => i % self.chunks().max(1),
+            _ => i,
+        }
+    }
+
     /// The pixels `(first, len)` of tile `i` of a tiled or inline split (of a staged one,
     /// every pixel).
     pub fn tile(&self, i: usize) -> (usize, usize) {

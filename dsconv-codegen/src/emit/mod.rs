@@ -366,9 +366,9 @@ fn forward_fn(plan: &Plan) -> TokenStream {
                 // SAFETY: as above; `out_rows` points at `pixels * N` floats of the output
                 // (and the skip rows, from a skip of the output's length, are as many);
                 // `panels` lies in 0..PANELS.
-                |first_pixel, dw_tile, pixels, out_rows, panels, next| unsafe {
+                |first_pixel, dw_tile, pixels, out_rows, panels, next, cold| unsafe {
                     #ahead
-                    kernels.#pw_fn(dw_tile, pixels, out_rows #skip_tile, panels, ahead)
+                    kernels.#pw_fn(dw_tile, pixels, out_rows #skip_tile, panels, ahead, cold)
                 },
             )
         }
@@ -528,7 +528,7 @@ fn trait_impl(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
     let pointwise = dispatch(plans, |plan, k| {
         let f = &k.pointwise;
         let panels = plan.pointwise.panels();
-        quote!(self.__dsconv_kernels().#f(input, pixels, output.as_mut_ptr() #none, (0, #panels), &[]))
+        quote!(self.__dsconv_kernels().#f(input, pixels, output.as_mut_ptr() #none, (0, #panels), &[], true))
     });
     quote! {
         #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
@@ -696,6 +696,13 @@ fn plan_summary(plan: &Plan) -> TokenStream {
     let strategy = variant(format!("{:?}", r.depthwise_strategy));
     let order = variant(format!("{:?}", r.pointwise_order));
     let prefetch = variant(format!("{:?}", r.pointwise_prefetch));
+    let cold = match r.pointwise_cold_first_chunk {
+        Some(p) => {
+            let p = variant(format!("{p:?}"));
+            quote!(::core::option::Option::Some(::dsconv::PointwisePrefetch::#p))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     let (lanes, ppb, cv, dlpf, dlu) = (
         r.lanes,
         r.depthwise_pixels_per_block,
@@ -764,6 +771,7 @@ fn plan_summary(plan: &Plan) -> TokenStream {
             pointwise_cols: #cols,
             pointwise_order: ::dsconv::PointwiseOrder::#order,
             pointwise_prefetch: ::dsconv::PointwisePrefetch::#prefetch,
+            pointwise_cold_first_chunk: #cold,
             pointwise_weights_in_registers: #wir,
             pointwise_prefetches_next_input: #next_input,
             pointwise_loads_per_fma: #plpf,
@@ -802,6 +810,8 @@ pub(crate) fn depthwise_signature(name: &syn::Ident, scratch_name: &str) -> Toke
 /// `panels.0..panels.1` (the tail panel's index is the number of full panels) are computed,
 /// so threads can share an output by panels. `ahead` is memory to prefetch meanwhile, never
 /// read (the next tile's input rows; empty when there is none or the plan prefetches none).
+/// `cold`: the weights may not be in this core's caches (a call's first tile on this
+/// thread), so the first chunk takes the plan's `cold_first_chunk` walk, if it has one.
 pub(crate) fn pointwise_signature(
     plan: &Plan,
     name: &syn::Ident,
@@ -812,7 +822,7 @@ pub(crate) fn pointwise_signature(
         .epilogue
         .residual
         .then(|| quote!(, skip: ::core::option::Option<&[f32]>));
-    quote!(fn #name(&self, input: &[f32], #pixels: usize, out: *mut f32 #skip, panels: (usize, usize), ahead: &[f32]))
+    quote!(fn #name(&self, input: &[f32], #pixels: usize, out: *mut f32 #skip, panels: (usize, usize), ahead: &[f32], cold: bool))
 }
 
 /// Whether `attrs` hold a `#[derive(..)]` naming `trait_name`.

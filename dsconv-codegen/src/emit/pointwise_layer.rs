@@ -130,7 +130,7 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
     let skip_arg = residual.then(|| quote!(, skip));
     let call = dispatch(&plans, |_, k| {
         let f = &k.pointwise;
-        quote!(self.__dsconv_kernels().#f(input, pixels, output #skip_arg, panels, &[]))
+        quote!(self.__dsconv_kernels().#f(input, pixels, output #skip_arg, panels, &[], cold))
     });
     quote! {
         #(#attrs)*
@@ -198,6 +198,7 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
                 output: *mut f32,
                 skip: ::core::option::Option<&[f32]>,
                 panels: (usize, usize),
+                cold: bool,
             ) {
                 let _ = &skip;
                 #call

@@ -1110,9 +1110,9 @@ fn micro_registers_body(plan: &Plan, ops: &VectorOps) -> TokenStream {
 /// What the first call for a full block of rows prefetches (see `PointwisePrefetch`);
 /// later calls of the block, and partial blocks, point at their own rows (in L1).
 /// Prefetches never fault, so the pointers may run past their slices (`wrapping_add`).
-fn first_call_prefetch(p: &PointwisePlan) -> TokenStream {
+fn first_call_prefetch(p: &PointwisePlan, prefetch: PointwisePrefetch) -> TokenStream {
     let (k, n, rows, line) = (p.k, p.n, p.rows, p.prefetch_step);
-    match p.prefetch {
+    match prefetch {
         PointwisePrefetch::NextRowsToL1 => quote!(a.wrapping_add((r0 + #rows) * #k)),
         PointwisePrefetch::NextPanelToL2 => {
             let blocks = p.panel_prefetch_blocks;
@@ -1219,7 +1219,7 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
             #tail
         }
     };
-    let full_prefetch = first_call_prefetch(p);
+    let full_prefetch = first_call_prefetch(p, p.prefetch);
     // Compared as addresses only, never read through.
     let ahead_cursor = plan.fusion.prefetch_next_input.then(|| {
         quote! {
@@ -1227,36 +1227,58 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
                 (ahead.as_ptr(), ahead.as_ptr().wrapping_add(ahead.len()));
         }
     });
-    // Every block of rows of the chunk, given the calls for a block of `r` rows.
-    let over_rows = |body: &dyn Fn(usize) -> TokenStream| -> TokenStream {
-        let full = body(rows);
-        let arms = (1..rows).map(|r| {
-            let b = body(r);
-            quote!(#r => {
-                let mut prefetch: *const f32 = a.add(r0 * #k);
-                #b
-            })
-        });
-        quote! {
-            let mut r0 = 0;
-            while r0 + #rows <= pixels {
-                let mut prefetch: *const f32 = #full_prefetch;
-                #full
-                r0 += #rows;
+    // Every block of rows of the chunk, given the calls for a block of `r` rows, the first
+    // call of a full block prefetching `full_prefetch`.
+    let over_rows =
+        |body: &dyn Fn(usize) -> TokenStream, full_prefetch: &TokenStream| -> TokenStream {
+            let full = body(rows);
+            let arms = (1..rows).map(|r| {
+                let b = body(r);
+                quote!(#r => {
+                    let mut prefetch: *const f32 = a.add(r0 * #k);
+                    #b
+                })
+            });
+            quote! {
+                let mut r0 = 0;
+                while r0 + #rows <= pixels {
+                    let mut prefetch: *const f32 = #full_prefetch;
+                    #full
+                    r0 += #rows;
+                }
+                match pixels - r0 {
+                    #(#arms)*
+                    _ => {}
+                }
             }
-            match pixels - r0 {
-                #(#arms)*
-                _ => {}
-            }
-        }
+        };
+    let walk = |order: PointwiseOrder, full_prefetch: &TokenStream| match order {
+        PointwiseOrder::RowsOuter => over_rows(
+            &|r| over_panels(&|blocks, width| call_blocks(blocks, r, width)),
+            full_prefetch,
+        ),
+        PointwiseOrder::PanelsOuter => over_panels(&|blocks, width| {
+            over_rows(&|r| call_blocks(blocks, r, width), full_prefetch)
+        }),
     };
-    let chunk_body = match p.order {
-        PointwiseOrder::RowsOuter => {
-            over_rows(&|r| over_panels(&|blocks, width| call_blocks(blocks, r, width)))
+    let usual = walk(p.order, &full_prefetch);
+    // A cold first chunk walks panels outer (the plan's `cold_first_chunk`): the same
+    // micro-kernel calls on the same blocks in another order, so the same output bits.
+    let chunk_body = match p.cold_first_chunk {
+        Some(prefetch) => {
+            let cold_walk = walk(
+                PointwiseOrder::PanelsOuter,
+                &first_call_prefetch(p, prefetch),
+            );
+            quote! {
+                if cold && chunk_start == 0 {
+                    #cold_walk
+                } else {
+                    #usual
+                }
+            }
         }
-        PointwiseOrder::PanelsOuter => {
-            over_panels(&|blocks, width| over_rows(&|r| call_blocks(blocks, r, width)))
-        }
+        None => usual,
     };
     quote! {
         /// Pointwise stage over `pixels` pixels.
