@@ -433,6 +433,25 @@ pub fn tap_range(
     (lo.min(hi), hi)
 }
 
+/// Whether the windows of output rows `oy..oy + rows` (at `stride`, dilation `d`, `pt` rows
+/// of padding on top) lie inside an `h`-row image vertically: every tap of each reads the
+/// image ([`tap_range`] gives `0..dk` for each). Two such rows may run the two-row depthwise
+/// block, whose loads have no vertical border code.
+#[inline(always)]
+pub fn windows_inside_rows(
+    oy: usize,
+    rows: usize,
+    stride: usize,
+    pt: usize,
+    h: usize,
+    dk: usize,
+    d: usize,
+) -> bool {
+    rows > 0
+        && tap_range(oy * stride, pt, h, dk, d).0 == 0
+        && tap_range((oy + rows - 1) * stride, pt, h, dk, d).1 == dk
+}
+
 /// The edge blocks of a row of sliding-window depthwise output: `block` pixels whose window
 /// spans `span = (block - 1) * stride + window` input columns, the first starting `left`
 /// (the row's left padding, given per call: it can depend on the width) left of the image.
@@ -693,6 +712,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn windows_inside_rows_need_every_tap_of_the_first_and_last_row() {
+        // 3x3 "same" (pad 1) on 5 rows: row 0 reads padding above, row 4 below.
+        let inside = |oy, rows| windows_inside_rows(oy, rows, 1, 1, 5, 3, 1);
+        assert!(!inside(0, 2));
+        assert!(inside(1, 2) && inside(2, 2) && inside(1, 3));
+        assert!(!inside(3, 2));
+        assert!(!inside(1, 0));
+        // Stride 2 without padding on 7 rows: output rows 0..=2 read rows 0..=6.
+        assert!(windows_inside_rows(0, 3, 2, 0, 7, 3, 1));
+        assert!(!windows_inside_rows(0, 4, 2, 0, 7, 3, 1));
+        // Dilation 2 (window 5) with pad 2 on 6 rows: rows 2 and 3 only.
+        let dilated = |oy, rows| windows_inside_rows(oy, rows, 1, 2, 6, 3, 2);
+        assert!(dilated(2, 2) && !dilated(1, 2) && !dilated(3, 2));
     }
 
     #[test]

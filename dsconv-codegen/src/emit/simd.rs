@@ -183,12 +183,8 @@ pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
                 let ::dsconv::__private::RowRun { oy, ox0, ox1, offset } = run;
                 // A pair of rows runs two-row blocks when both windows lie inside the image
                 // vertically.
-                let paired = rows == 2 && {
-                    let (lo, _) = ::dsconv::__private::tap_range(oy * #stride, pt, h, #dk, #d);
-                    let (_, hi) =
-                        ::dsconv::__private::tap_range((oy + 1) * #stride, pt, h, #dk, #d);
-                    lo == 0 && hi == #dk
-                };
+                let paired = rows == 2
+                    && ::dsconv::__private::windows_inside_rows(oy, rows, #stride, pt, h, #dk, #d);
                 let (mut skip_from, mut skip_to) = (usize::MAX, 0usize);
                 for r in 0..rows {
                     let (oy, offset, pair_here) = (oy + r, offset + r * wo, paired && r == 0);
@@ -660,7 +656,7 @@ impl<'a> PixelKernels<'a> {
     /// the second's of kernel row `r - 1`. Each pixel takes its taps in the one-row
     /// block's order (kernel rows, then columns), so its bits are the same.
     fn pair_block(&self, n: usize, partial: Option<usize>) -> TokenStream {
-        let (dk, c, cin) = (self.plan.shape.dk, self.plan.channels, self.cin);
+        let (dk, cin) = (self.plan.shape.dk, self.cin);
         let ty = self.ops.ty();
         let first: Vec<Ident> = (0..n).map(|i| format_ident!("acc{}", i)).collect();
         let second: Vec<Ident> = (0..n).map(|i| format_ident!("bcc{}", i)).collect();
@@ -692,17 +688,10 @@ impl<'a> PixelKernels<'a> {
                 #(#loads)*
             }
         });
-        let stores = |accs: &[Ident], seg: TokenStream| {
-            let stores = accs.iter().enumerate().map(|(i, acc)| {
-                let v = self
-                    .ops
-                    .activate(self.plan.epilogue.activations.depthwise, quote!(#acc));
-                let st = self.store_output(quote!(#seg.add((ox - ox0 + #i) * #c + c0)), v, partial);
-                quote!(#st;)
-            });
-            quote!(#(#stores)*)
-        };
-        let (upper, lower) = (stores(&first, quote!(seg)), stores(&second, quote!(segb)));
+        let (upper, lower) = (
+            self.store_block(&first, quote!(seg), partial),
+            self.store_block(&second, quote!(segb), partial),
+        );
         quote! {
             let x_first = ox - pl;
             #(let mut #first: #ty = bv;)*
@@ -730,7 +719,7 @@ impl<'a> PixelKernels<'a> {
         skip_hi: usize,
     ) -> TokenStream {
         let s = &self.plan.shape;
-        let (dk, stride, d, c) = (s.dk, s.stride, s.dilation, self.plan.channels);
+        let (dk, stride, d) = (s.dk, s.stride, s.dilation);
         let cin = self.cin;
         let ty = self.ops.ty();
         let accs: Vec<Ident> = (0..n).map(|i| format_ident!("acc{}", i)).collect();
@@ -783,21 +772,29 @@ impl<'a> PixelKernels<'a> {
             });
             quote!(#(#rows)*)
         };
-        let stores = accs.iter().enumerate().map(|(i, acc)| {
-            let v = self
-                .ops
-                .activate(self.plan.epilogue.activations.depthwise, quote!(#acc));
-            let st = self.store_output(quote!(seg.add((ox - ox0 + #i) * #c + c0)), v, partial);
-            quote!(#st;)
-        });
+        let stores = self.store_block(&accs, quote!(seg), partial);
         quote! {
             // First column loaded (the block's window starts skip_lo columns left of it).
             let x_first = ox * #stride + #skip_lo - pl;
             #(let mut #accs: #ty = bv;)*
             #rows
             // SAFETY: pixels ox..ox + n lie in the segment, which lies in `out`.
-            #(#stores)*
+            #stores
         }
+    }
+
+    /// A block's stores: accumulator `i`, activated, to pixel `ox + i` of the row segment
+    /// at `seg` (channel vector `c0`).
+    fn store_block(&self, accs: &[Ident], seg: TokenStream, partial: Option<usize>) -> TokenStream {
+        let c = self.plan.channels;
+        let stores = accs.iter().enumerate().map(|(i, acc)| {
+            let v = self
+                .ops
+                .activate(self.plan.epilogue.activations.depthwise, quote!(#acc));
+            let st = self.store_output(quote!(#seg.add((ox - ox0 + #i) * #c + c0)), v, partial);
+            quote!(#st;)
+        });
+        quote!(#(#stores)*)
     }
 
     /// Pointers to the input pixels of a border pixel's taps, padding taps pointing at a
