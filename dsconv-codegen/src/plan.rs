@@ -407,7 +407,8 @@ pub struct PointwisePlan {
     pub lane_utilisation: f64,
     /// Loop order over register tiles.
     pub order: PointwiseOrder,
-    /// What the micro-kernel prefetches, one line per step of the reduction.
+    /// What the usual walk's micro-kernel calls prefetch, one line per step of the
+    /// reduction (the cold walk's: [`Self::cold_first_chunk`]).
     pub prefetch: PointwisePrefetch,
     /// The walk of a chunk whose weights may not be in this core's caches (a call's first
     /// tile on each thread): `Some(prefetch)` where rows outer would fetch every weight
@@ -1550,7 +1551,10 @@ mod tests {
         // outer; their cold chunk walks panels outer and fetches the next panel into L2.
         assert_eq!(cold(128, 256, Backend::Avx512), Some(NextPanelToL2));
         assert_eq!(cold(256, 256, Backend::Avx512), Some(NextPanelToL2));
+        assert_eq!(cold(256, 512, Backend::Avx512), Some(NextPanelToL2));
         assert_eq!(cold(512, 512, Backend::Avx512), Some(NextPanelToL2));
+        // Just under the limit: 127 x 256 floats.
+        assert_eq!(cold(127, 256, Backend::Avx512), None);
         // NEON walks rows outer too but has no stable prefetch: panels outer alone.
         assert_eq!(cold(256, 256, Backend::Neon), Some(Nothing));
         // L3's 64 KiB come in as fast as the first block computes.

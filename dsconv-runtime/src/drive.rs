@@ -25,8 +25,8 @@ use crate::{LayerShape, Pads, Split, SplitRule};
 ///   in steady state) and `pointwise(first_pixel, tile, pixels, out_rows, panels, next,
 ///   cold)` consumes it while it is in cache, writing every weight panel of the `pixels * n`
 ///   floats at `out_rows`; `next` is the next tile's `(first_pixel, pixels)`, whose input
-///   the pointwise stage may prefetch ([`next_tile_rows`]), and `cold` says the tile is in
-///   the [`first_round`];
+///   the pointwise stage may prefetch ([`next_tile_rows`]), and `cold` is
+///   [`cold_item`];
 /// - [`Split::Staged`]: the depthwise stage of every pixel into one buffer (of the calling
 ///   thread) in runs, then the pointwise stage by chunks of pixels times groups of panels,
 ///   each item writing only its panels' columns of its rows (`next` is `None`).
@@ -68,7 +68,7 @@ pub fn fused_tiles(
                 let dw_tile = &mut tile[..pixels * c];
                 depthwise(first_pixel, dw_tile, scratch);
                 let next = (t + 1 < tiles).then(|| split.tile(t + 1));
-                let cold = first_round(split.weights_position(t), threads);
+                let cold = cold_item(&split, t, threads);
                 pointwise(
                     first_pixel,
                     dw_tile,
@@ -108,7 +108,7 @@ pub fn fused_tiles(
         let item = |i: usize| {
             let ((first_pixel, len), range) = split.chunk(i);
             let rows = &stage[first_pixel * c..(first_pixel + len) * c];
-            let cold = first_round(split.weights_position(i), threads);
+            let cold = cold_item(&split, i, threads);
             pointwise(
                 first_pixel,
                 rows,
@@ -123,15 +123,21 @@ pub fn fused_tiles(
     });
 }
 
-/// Whether a pointwise work item at `position` among the items that read the same weights
-/// ([`Split::weights_position`]) is in the first round of a call on `threads` threads: the
-/// pool hands items out in order, so positions `0..threads` are the first each thread runs
-/// with those weights, which may still be in L3 or memory (the layers run before this one
-/// filled the core's L2). The pointwise kernels walk such an item `cold` (the plan's
-/// `cold_first_chunk`). Only the walk order depends on it, never a value.
+/// Whether pointwise item `i` of `split`, run by a pool of `threads` threads, is the first
+/// item its thread runs with its weights, which may then still be in L3 or memory (the
+/// layers run before filled the core's L2): the first item of the thread's share of the job
+/// ([`Pool::run`](crate::Pool::run) gives thread `t` items `t * n / threads..`) or of the
+/// items reading the same weights ([`Split::weights_group_start`]), whichever comes later.
+/// The pointwise kernels walk such an item `cold` (the plan's `cold_first_chunk`). Only the
+/// walk order depends on it, never a value; where items run otherwise (a busy pool, inline,
+/// rayon) the walk may just be the other one.
 #[inline(always)]
-pub fn first_round(position: usize, threads: usize) -> bool {
-    position < threads.max(1)
+pub fn cold_item(split: &Split, i: usize, threads: usize) -> bool {
+    let n = match split {
+        Split::Staged { .. } => split.items(),
+        _ => split.tiles(),
+    };
+    i == crate::pool::share_start(i, n, threads.max(1)).max(split.weights_group_start(i))
 }
 
 /// The input rows (of `w * shape.m` floats each) that the depthwise stage of the tile
@@ -662,10 +668,16 @@ mod tests {
                         |first, tile, pixels, out_rows, panels, next, cold| {
                             assert_eq!(tile.len(), pixels * c);
                             // Under the dispatch threshold the tiles run inline, one
-                            // thread: only the first is cold. Staged items of one pixel
-                            // each by one panel: the first `threads` pixels of a panel.
-                            let round = if staged { threads } else { 1 };
-                            assert_eq!(cold, first < round);
+                            // thread: only the first is cold. Staged: 14 items of one
+                            // pixel by one panel, panels outer; cold where a panel or a
+                            // thread's share (0..4, 4..9, 9..14 on 3 threads) starts.
+                            let item = panels.0 * 7 + first;
+                            let expected: &[usize] = match (staged, threads) {
+                                (false, _) => &[0],
+                                (true, 1) => &[0, 7],
+                                (true, _) => &[0, 4, 7, 9],
+                            };
+                            assert_eq!(cold, expected.contains(&item), "item {item}");
                             written.lock().unwrap().push((first, pixels, panels));
                             // Tiles name the tile after them (none after the last);
                             // staged items name none.
@@ -731,17 +743,39 @@ mod tests {
     }
 
     #[test]
-    fn the_first_round_is_one_item_per_thread() {
-        assert_eq!(
-            (0..5).filter(|&i| first_round(i, 1)).collect::<Vec<_>>(),
-            [0]
-        );
-        assert_eq!(
-            (0..5).filter(|&i| first_round(i, 3)).collect::<Vec<_>>(),
-            [0, 1, 2]
-        );
-        // A pool reporting no threads still runs the caller.
-        assert!(first_round(0, 0) && !first_round(1, 0));
+    fn cold_items_start_a_threads_share_or_a_panel_group() {
+        let cold = |split: &Split, threads: usize| -> Vec<usize> {
+            (0..split.items().max(split.tiles()))
+                .filter(|&i| cold_item(split, i, threads))
+                .collect()
+        };
+        // 28 tiles (L5 on AVX-512: 784 pixels of 28): the first of each thread's share.
+        let tiles = Split::Tiles {
+            tile_pixels: 28,
+            pixels: 784,
+        };
+        assert_eq!(cold(&tiles, 1), [0]);
+        assert_eq!(cold(&tiles, 2), [0, 14]);
+        assert_eq!(cold(&tiles, 3), [0, 9, 18]);
+        // Staged, 4 chunks by 8 groups of panels (L7: 196 pixels of 56, 16 panels by 2):
+        // each group's first chunk, and each share's first item.
+        let staged = Split::Staged {
+            run_pixels: 56,
+            chunk_pixels: 56,
+            group_panels: 2,
+            panels: 16,
+            pixels: 196,
+        };
+        assert_eq!(staged.items(), 32);
+        assert_eq!(cold(&staged, 1), [0, 4, 8, 12, 16, 20, 24, 28]);
+        // Three threads: shares 0..10, 10..21, 21..32 start inside groups 2 and 5.
+        assert_eq!(cold(&staged, 3), [0, 4, 8, 10, 12, 16, 20, 21, 24, 28]);
+        // Inline tiles run on the calling thread: only the first is cold.
+        let inline = Split::Inline {
+            tile_pixels: 3,
+            pixels: 7,
+        };
+        assert_eq!(cold(&inline, 1), [0]);
     }
 
     #[test]

@@ -208,7 +208,7 @@ unsafe fn run_rows<L: PointwiseConv + ?Sized>(
             Split::Staged { .. } => split.chunk(i),
             Split::Inline { .. } | Split::Tiles { .. } => (split.tile(i), (0, rule.panels)),
         };
-        let cold = crate::drive::first_round(split.weights_position(i), threads);
+        let cold = crate::drive::cold_item(&split, i, threads);
         let skip_rows = skip.map(|s| &s[first * n..(first + rows) * n]);
         // SAFETY: the caller's contract, for these rows: item i writes the panels' columns
         // of output rows first..first + rows, inside `output` and disjoint from every other

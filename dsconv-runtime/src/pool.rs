@@ -296,6 +296,14 @@ pub(crate) fn share(t: usize, items: usize, threads: usize) -> (usize, usize) {
     (t * items / threads, (t + 1) * items / threads)
 }
 
+/// The first item of the share that holds item `i` (of `items` on `threads` threads).
+pub(crate) fn share_start(i: usize, items: usize, threads: usize) -> usize {
+    (0..threads)
+        .map(|t| share(t, items, threads))
+        .find(|&(lo, hi)| lo <= i && i < hi)
+        .map_or(0, |(lo, _)| lo)
+}
+
 /// Claims and runs items until none is left: thread `me`'s own share first, then what is
 /// left of the others', in turn. Each share's counter hands out each of its items once.
 fn claim(shared: &Shared, f: &(dyn Fn(usize) + Sync), items: usize, me: usize) {

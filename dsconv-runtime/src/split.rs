@@ -253,15 +253,15 @@ impl Split {
         }
     }
 
-    /// Where pointwise item `i` stands among the items that read the same weights, in the
-    /// order the pool hands items out: a tile's among all tiles (each reads every panel); a
-    /// staged item's among the chunks of its panel group (groups are outer, chunks inner).
-    /// With [`first_round`](crate::drive::first_round), whether the item may find its
-    /// weights out of the core's caches.
-    pub fn weights_position(&self, i: usize) -> usize {
+    /// The first of the consecutive items that read the same weights as pointwise item `i`
+    /// (the tile's among the tiles, each reading every panel: 0; a staged item's among the
+    /// chunks of its panel group, groups outer and chunks inner). With the pool's shares,
+    /// [`cold_item`](crate::drive::cold_item) tells whether a thread meets those weights
+    /// first at item `i`.
+    pub fn weights_group_start(&self, i: usize) -> usize {
         match *self {
-            Split::Staged { .. } => i % self.chunks().max(1),
-            _ => i,
+            Split::Staged { .. } => i - i % self.chunks().max(1),
+            _ => 0,
         }
     }
 

@@ -528,6 +528,7 @@ fn trait_impl(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
     let pointwise = dispatch(plans, |plan, k| {
         let f = &k.pointwise;
         let panels = plan.pointwise.panels();
+        // The stage called on its own, in one item: its weights may be anywhere (cold).
         quote!(self.__dsconv_kernels().#f(input, pixels, output.as_mut_ptr() #none, (0, #panels), &[], true))
     });
     quote! {

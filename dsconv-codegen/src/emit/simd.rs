@@ -940,7 +940,8 @@ fn pointwise_micro(plan: &Plan, names: &KernelNames) -> TokenStream {
     };
     quote! {
         /// Pointwise micro-kernel: `R` pixels x `NV` vectors of output channels, the last
-        /// vector holding `LAST` valid lanes.
+        /// vector holding `LAST` valid lanes; `prefetch` lines go to L2 with `TO_L2`, else
+        /// to L1.
         ///
         /// # Safety
         /// The CPU supports the backend; `a` points at `R` rows of `K` floats; `b` at `K` rows
@@ -953,7 +954,7 @@ fn pointwise_micro(plan: &Plan, names: &KernelNames) -> TokenStream {
         #feature
         #[inline]
         #[allow(unused_unsafe)]
-        unsafe fn #micro<const R: usize, const NV: usize, const LAST: usize>(
+        unsafe fn #micro<const R: usize, const NV: usize, const LAST: usize, const TO_L2: bool>(
             &self,
             a: *const f32,
             b: *const f32,
@@ -1025,12 +1026,14 @@ fn micro_streaming_body(plan: &Plan, ops: &VectorOps) -> TokenStream {
     let load_b = ops.load(quote!(bk.add(v * #lanes)));
     let broadcast = ops.broadcast(quote!(a.add(r * #k + kk)));
     let fma = ops.fma(quote!(acc[r][v]), quote!(av), quote!(bv[v]));
+    // Where `prefetch` points is the walk's choice (its first call of a full block), and so
+    // is the level: `TO_L2` for a next panel, L1 for the next rows.
     let prefetch_line = match p.prefetch {
         PointwisePrefetch::Nothing => None,
-        to => ops.prefetch(
-            quote!(prefetch.wrapping_add(kk * #line)),
-            to == PointwisePrefetch::NextPanelToL2,
-        ),
+        _ => ops
+            .prefetch(quote!(prefetch.wrapping_add(kk * #line)), true)
+            .zip(ops.prefetch(quote!(prefetch.wrapping_add(kk * #line)), false))
+            .map(|(l2, l1)| quote!(if TO_L2 { #l2 } else { #l1 })),
     }
     .map(|pf| quote!(#pf;))
     .unwrap_or_else(|| quote!(let _ = prefetch;));
@@ -1104,8 +1107,9 @@ fn micro_registers_body(plan: &Plan, ops: &VectorOps) -> TokenStream {
     }
 }
 
-/// What the first call for a full block of rows prefetches (see `PointwisePrefetch`);
-/// later calls of the block, and partial blocks, point at their own rows (in L1).
+/// What the first call for a full block of rows prefetches in a walk with `prefetch` (the
+/// plan's, or its cold walk's; see `PointwisePrefetch`); later calls of the block, and
+/// partial blocks, point at their own rows (in L1).
 /// Prefetches never fault, so the pointers may run past their slices (`wrapping_add`).
 fn first_call_prefetch(p: &PointwisePlan, prefetch: PointwisePrefetch) -> TokenStream {
     let (k, n, rows, line) = (p.k, p.n, p.rows, p.prefetch_step);
@@ -1130,7 +1134,8 @@ fn first_call_prefetch(p: &PointwisePlan, prefetch: PointwisePrefetch) -> TokenS
 }
 
 /// The pointwise driver: chunks of pixels, then the plan's walk (rows outer or panels
-/// outer) over register tiles and column blocks, with the plan's prefetches.
+/// outer) over register tiles and column blocks, with the plan's prefetches; with `cold`,
+/// the first chunk takes the plan's cold walk (`cold_first_chunk`) instead.
 fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
     let ops = VectorOps { isa: plan.isa };
     let (cfg, feature) = (ops.cfg(), ops.target_feature());
@@ -1155,33 +1160,34 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
     } else {
         quote!(let ahead_line = a.add(r0 * #k);)
     };
-    let call_blocks = |blocks: &[ColumnBlock], r: usize, panel_stride: usize| -> TokenStream {
-        let calls = blocks.iter().map(|blk| {
-            let (col, nv, last) = (blk.col, blk.vectors, blk.last_lanes);
-            let skip_arg = plan.epilogue.residual.then(|| {
+    let call_blocks =
+        |blocks: &[ColumnBlock], r: usize, panel_stride: usize, to_l2: bool| -> TokenStream {
+            let calls = blocks.iter().map(|blk| {
+                let (col, nv, last) = (blk.col, blk.vectors, blk.last_lanes);
+                let skip_arg = plan.epilogue.residual.then(|| {
+                    quote! {
+                        if sk.is_null() { sk } else { sk.add(r0 * #n + panel_col + #col) },
+                    }
+                });
                 quote! {
-                    if sk.is_null() { sk } else { sk.add(r0 * #n + panel_col + #col) },
+                    #ahead_line
+                    self.#micro::<#r, #nv, #last, #to_l2>(
+                        a.add(r0 * #k),
+                        panel.add(#col),
+                        #panel_stride,
+                        bias.add(panel_col + #col),
+                        o.add(r0 * #n + panel_col + #col),
+                        prefetch,
+                        ahead_line,
+                        #skip_arg
+                    );
+                    // Only the first call of a block prefetches ahead; the rest touch lines of
+                    // their own rows, already in L1.
+                    prefetch = a.add(r0 * #k);
                 }
             });
-            quote! {
-                #ahead_line
-                self.#micro::<#r, #nv, #last>(
-                    a.add(r0 * #k),
-                    panel.add(#col),
-                    #panel_stride,
-                    bias.add(panel_col + #col),
-                    o.add(r0 * #n + panel_col + #col),
-                    prefetch,
-                    ahead_line,
-                    #skip_arg
-                );
-                // Only the first call of a block prefetches ahead; the rest touch lines of
-                // their own rows, already in L1.
-                prefetch = a.add(r0 * #k);
-            }
-        });
-        quote!(#(#calls)*)
-    };
+            quote!(#(#calls)*)
+        };
     let full_panels = p.full_panels;
     let chunk = plan.fusion.tile_pixels;
     // SAFETY (of the pointer): a skip holds `pixels * N` floats, as `out`.
@@ -1216,7 +1222,6 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
             #tail
         }
     };
-    let full_prefetch = first_call_prefetch(p, p.prefetch);
     // Compared as addresses only, never read through.
     let ahead_cursor = plan.fusion.prefetch_next_input.then(|| {
         quote! {
@@ -1249,24 +1254,28 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
                 }
             }
         };
-    let walk = |order: PointwiseOrder, full_prefetch: &TokenStream| match order {
-        PointwiseOrder::RowsOuter => over_rows(
-            &|r| over_panels(&|blocks, width| call_blocks(blocks, r, width)),
-            full_prefetch,
-        ),
-        PointwiseOrder::PanelsOuter => over_panels(&|blocks, width| {
-            over_rows(&|r| call_blocks(blocks, r, width), full_prefetch)
-        }),
+    // A walk in `order` whose first call of a full block prefetches `prefetch`.
+    let walk = |order: PointwiseOrder, prefetch: PointwisePrefetch| {
+        let (full_prefetch, to_l2) = (
+            first_call_prefetch(p, prefetch),
+            prefetch == PointwisePrefetch::NextPanelToL2,
+        );
+        match order {
+            PointwiseOrder::RowsOuter => over_rows(
+                &|r| over_panels(&|blocks, width| call_blocks(blocks, r, width, to_l2)),
+                &full_prefetch,
+            ),
+            PointwiseOrder::PanelsOuter => over_panels(&|blocks, width| {
+                over_rows(&|r| call_blocks(blocks, r, width, to_l2), &full_prefetch)
+            }),
+        }
     };
-    let usual = walk(p.order, &full_prefetch);
+    let usual = walk(p.order, p.prefetch);
     // A cold first chunk walks panels outer (the plan's `cold_first_chunk`): the same
     // micro-kernel calls on the same blocks in another order, so the same output bits.
     let chunk_body = match p.cold_first_chunk {
         Some(prefetch) => {
-            let cold_walk = walk(
-                PointwiseOrder::PanelsOuter,
-                &first_call_prefetch(p, prefetch),
-            );
+            let cold_walk = walk(PointwiseOrder::PanelsOuter, prefetch);
             quote! {
                 if cold && chunk_start == 0 {
                     #cold_walk
