@@ -22,7 +22,7 @@ pub const FUSION_TILE_BYTES: usize = 96 * 1024;
 pub const MIN_TILE_PIXELS: usize = 48;
 /// Pointwise weights larger than this do not stay in a 2 MiB L2 beside a tile.
 pub const BIG_WEIGHTS_BYTES: usize = 1024 * 1024;
-/// Pointwise weights at least this large take the cold walk on a call's first tile (see
+/// Pointwise weights at least this large take the cold walk on a thread's first item (see
 /// [`PointwisePlan::cold_first_chunk`]): fetching them from L3 or memory costs as much as
 /// several blocks of rows compute.
 pub const COLD_WEIGHTS_BYTES: usize = 128 * 1024;
@@ -410,8 +410,9 @@ pub struct PointwisePlan {
     /// What the usual walk's micro-kernel calls prefetch, one line per step of the
     /// reduction (the cold walk's: [`Self::cold_first_chunk`]).
     pub prefetch: PointwisePrefetch,
-    /// The walk of a chunk whose weights may not be in this core's caches (a call's first
-    /// tile on each thread): `Some(prefetch)` where rows outer would fetch every weight
+    /// The walk of a chunk whose weights may not be in this core's caches (the first item
+    /// of a thread's share of a call, or of a panel group: `drive::cold_item`):
+    /// `Some(prefetch)` where rows outer would fetch every weight
     /// from L3 or memory during the first block of rows alone, with nothing to hide the
     /// fetch behind; that chunk walks weight panels outer instead, each panel fetched once
     /// and kept for every block of rows, with `prefetch` (the next panel into L2, where the

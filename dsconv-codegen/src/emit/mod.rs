@@ -811,8 +811,8 @@ pub(crate) fn depthwise_signature(name: &syn::Ident, scratch_name: &str) -> Toke
 /// `panels.0..panels.1` (the tail panel's index is the number of full panels) are computed,
 /// so threads can share an output by panels. `ahead` is memory to prefetch meanwhile, never
 /// read (the next tile's input rows; empty when there is none or the plan prefetches none).
-/// `cold`: the weights may not be in this core's caches (a call's first tile on this
-/// thread), so the first chunk takes the plan's `cold_first_chunk` walk, if it has one.
+/// `cold`: the weights may not be in this core's caches (the runtime's `drive::cold_item`),
+/// so the first chunk takes the plan's `cold_first_chunk` walk, if it has one.
 pub(crate) fn pointwise_signature(
     plan: &Plan,
     name: &syn::Ident,
