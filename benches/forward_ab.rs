@@ -4,8 +4,11 @@
 //! `forward_ab LAYER REPS` runs `forward` REPS times (for instruction counts: run it under
 //! `valgrind --tool=callgrind` with REPS 1 and 3, and halve the difference); with `TIME=1`
 //! it prints the median time of REPS calls in microseconds. `B=<backend>` picks the backend
-//! (default scalar); `STAGE=pw` times the pointwise stage alone, `STAGE=dw` the depthwise;
-//! `FLUSH=MIB` writes and reads that much other data before each timed call. `BODY` is MobileNetV1-224's 13 blocks as one `Chain` (commits since
+//! (default scalar); `STAGE=pw` times the pointwise stage alone, `STAGE=dw` the depthwise,
+//! `STAGE=read` one read of the input; `SIZE=S` runs the layer on an S x S input;
+//! `FLUSH=MIB` writes and reads that much other data before each timed call; `PEAK=1`
+//! prints the call's share of the core's FMA peak, measured in the same process, interleaved
+//! (`share_of_peak`). `BODY` is MobileNetV1-224's 13 blocks as one `Chain` (commits since
 //! the chain); `BODY` with `STEPS=1` prints each layer's median time inside the body's
 //! sequence beside its time alone (`SHARE=1`: the five L7 run one L7's weights, so the later
 //! four find them in cache). `PLAN=1` prints a layer's plan. Plain `main`, no criterion: it
@@ -68,6 +71,8 @@ fn vals(n: usize) -> Vec<f32> {
 }
 
 fn run<L: SeparableConv>(h: usize, w: usize, reps: usize, make: impl Fn(&[f32], &[f32]) -> L) {
+    // `SIZE=S`: an S x S input instead of the layer's own (say, small enough to stay in L2).
+    let (h, w) = std::env::var("SIZE").map_or((h, w), |v| (v.parse().unwrap(), v.parse().unwrap()));
     let c = L::M * L::DEPTH_MULTIPLIER;
     let l = make(&vals(c * L::DK * L::DK), &vals(L::N * c));
     let input = AlignedBuf::from_slice(&vals(h * w * L::M));
@@ -87,8 +92,28 @@ fn run<L: SeparableConv>(h: usize, w: usize, reps: usize, make: impl Fn(&[f32], 
     let mut once = || match stage.as_str() {
         "pw" => l.pointwise_on(b, &mid, ho, wo, &mut out).unwrap(),
         "dw" => l.depthwise_on(b, &input, h, w, &mut mid).unwrap(),
+        // Reading the input once (64 independent sums, vectorised by the compiler): what
+        // streaming it costs where it does not fit in L2 (L1-L3: from L3 every call).
+        "read" => {
+            let mut acc = [0f32; 64];
+            for c in input.chunks_exact(64) {
+                for (a, x) in acc.iter_mut().zip(c) {
+                    *a += x;
+                }
+            }
+            std::hint::black_box(acc);
+        }
         _ => l.forward_on(b, &input, h, w, &mut out).unwrap(),
     };
+    if std::env::var("PEAK").is_ok() {
+        let m = L::multiplications(h, w);
+        let mults = match stage.as_str() {
+            "pw" => m.pointwise,
+            "dw" => m.depthwise,
+            _ => m.depthwise + m.pointwise,
+        };
+        return share_of_peak(b, 2.0 * mults as f64, reps, &mut once);
+    }
     if std::env::var("TIME").is_ok() {
         // Median of `reps` timed calls after two warm-ups, in microseconds.
         once();
@@ -114,6 +139,89 @@ fn run<L: SeparableConv>(h: usize, w: usize, reps: usize, make: impl Fn(&[f32], 
         (0..reps).for_each(|_| once());
     }
     std::hint::black_box(&out);
+}
+
+/// `PEAK=1`: the call's GFLOP/s as a share of this core's FMA peak, both measured in this
+/// process, interleaved: each of `reps` rounds times the FMA loop of [`fma_peak`] (the best of
+/// three) and then one call, and the share is that round's ratio. Prints the median share
+/// [min, max] and the median GFLOP/s of each. On a host whose speed drifts from one minute
+/// (or process) to the next, this ratio holds where separate runs of the roofline and of the
+/// layer do not.
+fn share_of_peak(b: Backend, flops: f64, reps: usize, once: &mut dyn FnMut()) {
+    let (mut shares, mut layer, mut peak) = (Vec::new(), Vec::new(), Vec::new());
+    once();
+    once();
+    for _ in 0..reps {
+        let p = (0..3).map(|_| fma_peak(b)).fold(0.0, f64::max);
+        let s = std::time::Instant::now();
+        once();
+        let g = flops / s.elapsed().as_secs_f64() * 1e-9;
+        shares.push(g / p);
+        layer.push(g);
+        peak.push(p);
+    }
+    for v in [&mut shares, &mut layer, &mut peak] {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    }
+    let mid = |v: &Vec<f64>| v[v.len() / 2];
+    println!(
+        "share of peak {:.3} [{:.3}, {:.3}]; call {:.1} GFLOP/s, FMA peak {:.1} GFLOP/s ({} rounds)",
+        mid(&shares),
+        shares[0],
+        shares[shares.len() - 1],
+        mid(&layer),
+        mid(&peak),
+        reps
+    );
+}
+
+/// GFLOP/s of 12 independent chains of register-only FMAs in `b`'s vector width (12 chains
+/// cover the FMA latency on both ports), about 50 us per call: the roofline's FMA peak,
+/// measured in this process. Backends without such a loop here (scalar, NEON) panic.
+fn fma_peak(b: Backend) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        const ITERS: usize = 20_000;
+        #[target_feature(enable = "avx512f")]
+        fn zmm() -> f64 {
+            let mut acc = [_mm512_set1_ps(0.0); 12];
+            let (x, y) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+            let s = std::time::Instant::now();
+            for _ in 0..ITERS {
+                for a in acc.iter_mut() {
+                    *a = _mm512_fmadd_ps(*a, x, y);
+                }
+            }
+            let t = s.elapsed().as_secs_f64();
+            std::hint::black_box(acc);
+            (ITERS * 12 * 16 * 2) as f64 / t * 1e-9
+        }
+        #[target_feature(enable = "avx2,fma")]
+        fn ymm() -> f64 {
+            let mut acc = [_mm256_set1_ps(0.0); 12];
+            let (x, y) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+            let s = std::time::Instant::now();
+            for _ in 0..ITERS {
+                for a in acc.iter_mut() {
+                    *a = _mm256_fmadd_ps(*a, x, y);
+                }
+            }
+            let t = s.elapsed().as_secs_f64();
+            std::hint::black_box(acc);
+            (ITERS * 12 * 8 * 2) as f64 / t * 1e-9
+        }
+        // SAFETY: the backend's kernels ran (`once` above) only if the CPU has its features.
+        match b.name() {
+            "avx512" => return unsafe { zmm() },
+            "avx2" => return unsafe { ymm() },
+            _ => {}
+        }
+    }
+    panic!(
+        "PEAK=1 measures the AVX2 and AVX-512 FMA peak only, not {}",
+        b.name()
+    )
 }
 
 /// The 13-block body as one chain: median (with `TIME`) of `reps` forwards.
@@ -144,7 +252,11 @@ fn body(reps: usize) {
     let mut chain = Chain::new(112, 112, layers).unwrap();
     let input = AlignedBuf::from_slice(&vals(112 * 112 * 32));
     let mut out = AlignedBuf::zeroed(7 * 7 * 1024);
+    let m = chain.multiplications();
     let mut once = || chain.forward_on(b, &input, &mut out).unwrap();
+    if std::env::var("PEAK").is_ok() {
+        return share_of_peak(b, 2.0 * (m.depthwise + m.pointwise) as f64, reps, &mut once);
+    }
     if std::env::var("TIME").is_ok() {
         once();
         once();
