@@ -15,6 +15,10 @@
 //! must build at older commits too.
 use dsconv::{separable_conv, AlignedBuf, Backend, Chain, Layer, SeparableConv};
 
+#[path = "common/peak.rs"]
+mod peak;
+use peak::fma_peak;
+
 #[separable_conv(dk = 5, m = 3, n = 256)]
 struct S0;
 #[separable_conv(dk = 3, m = 32, n = 64)]
@@ -142,8 +146,8 @@ fn run<L: SeparableConv>(h: usize, w: usize, reps: usize, make: impl Fn(&[f32], 
 }
 
 /// `PEAK=1`: the call's GFLOP/s as a share of this core's FMA peak, both measured in this
-/// process, interleaved: each of `reps` rounds times the FMA loop of [`fma_peak`] (the best of
-/// three) and then one call, and the share is that round's ratio. Prints the median share
+/// process, interleaved: each of `reps` rounds times the FMA loop of `fma_peak` (`common/peak.rs`; the best
+/// of three) and then one call, and the share is that round's ratio. Prints the median share
 /// [min, max] and the median GFLOP/s of each. On a host whose speed drifts from one minute
 /// (or process) to the next, this ratio holds where separate runs of the roofline and of the
 /// layer do not.
@@ -173,55 +177,6 @@ fn share_of_peak(b: Backend, flops: f64, reps: usize, once: &mut dyn FnMut()) {
         mid(&peak),
         reps
     );
-}
-
-/// GFLOP/s of 12 independent chains of register-only FMAs in `b`'s vector width (12 chains
-/// cover the FMA latency on both ports), about 50 us per call: the roofline's FMA peak,
-/// measured in this process. Backends without such a loop here (scalar, NEON) panic.
-fn fma_peak(b: Backend) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::*;
-        const ITERS: usize = 20_000;
-        #[target_feature(enable = "avx512f")]
-        fn zmm() -> f64 {
-            let mut acc = [_mm512_set1_ps(0.0); 12];
-            let (x, y) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
-            let s = std::time::Instant::now();
-            for _ in 0..ITERS {
-                for a in acc.iter_mut() {
-                    *a = _mm512_fmadd_ps(*a, x, y);
-                }
-            }
-            let t = s.elapsed().as_secs_f64();
-            std::hint::black_box(acc);
-            (ITERS * 12 * 16 * 2) as f64 / t * 1e-9
-        }
-        #[target_feature(enable = "avx2,fma")]
-        fn ymm() -> f64 {
-            let mut acc = [_mm256_set1_ps(0.0); 12];
-            let (x, y) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
-            let s = std::time::Instant::now();
-            for _ in 0..ITERS {
-                for a in acc.iter_mut() {
-                    *a = _mm256_fmadd_ps(*a, x, y);
-                }
-            }
-            let t = s.elapsed().as_secs_f64();
-            std::hint::black_box(acc);
-            (ITERS * 12 * 8 * 2) as f64 / t * 1e-9
-        }
-        // SAFETY: the backend's kernels ran (`once` above) only if the CPU has its features.
-        match b.name() {
-            "avx512" => return unsafe { zmm() },
-            "avx2" => return unsafe { ymm() },
-            _ => {}
-        }
-    }
-    panic!(
-        "PEAK=1 measures the AVX2 and AVX-512 FMA peak only, not {}",
-        b.name()
-    )
 }
 
 /// The 13-block body as one chain: median (with `TIME`) of `reps` forwards.

@@ -1,7 +1,8 @@
 //! dsconv's thread pool, measured: what a dispatch costs, and each layer (S0, L1..L9) and the
 //! 13-block MobileNetV1 body with 2 threads against 1, interleaved in the same run (1 2, then
 //! 2 1, ... for `ROUNDS` rounds; each side the median of `CALLS` calls), as the median
-//! speed-up with its spread. Batch 1, aligned buffers, the best backend this CPU has.
+//! speed-up with its spread. Batch 1, aligned buffers, the best backend this CPU has. `FMA`
+//! is the ceiling: register-only work, which scales only as the cores' clock allows.
 //!
 //! Run: `cargo bench --bench threads` (`ROUNDS`, `CALLS`, `THREADS` (the larger count,
 //! default 2) in the environment; `ONLY=L3,L5` runs those cases alone).
@@ -10,6 +11,8 @@ use std::time::Instant;
 
 #[path = "common/ab.rs"]
 mod ab;
+#[path = "common/peak.rs"]
+mod peak;
 #[path = "common/v1.rs"]
 mod v1;
 use ab::{env, median, time};
@@ -83,6 +86,15 @@ fn main() {
         ("L8", runner(Box::new(layer::<L8>(8)), 14, 14, backend)),
         ("L9", runner(Box::new(layer::<L9>(9)), 7, 7, backend)),
     ];
+    // The ceiling on any speed-up here: 24 items of register-only FMAs (about 50 us each
+    // with AVX-512), which no cache or memory slows. Below `threads`x when the cores slow
+    // down with more of them busy (a lower all-core clock) or share their FMA units.
+    cases.push((
+        "FMA",
+        Box::new(move || {
+            Pool::current(|p| p.run(24, &|_| peak::fma_loop(backend, 20_000)));
+        }),
+    ));
     let mut chain = Chain::new(112, 112, body_layers()).unwrap();
     let input = AlignedBuf::from_slice(&values(112 * 112 * 32, 11));
     let mut out = AlignedBuf::zeroed(7 * 7 * 1024);

@@ -15,7 +15,9 @@ build() { # $1 = rev or "worktree", $2 = name
     dir=$out/src-$2
     rm -rf "$dir"; git worktree prune
     git worktree add -f --detach "$dir" "$1" >/dev/null
+    mkdir -p "$dir/benches/common"
     cp "$root/benches/forward_ab.rs" "$dir/benches/"
+    cp "$root/benches/common/peak.rs" "$dir/benches/common/"
     grep -q 'name = "forward_ab"' "$dir/Cargo.toml" ||
       printf '\n[[bench]]\nname = "forward_ab"\nharness = false\n' >> "$dir/Cargo.toml"
   fi

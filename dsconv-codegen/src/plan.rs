@@ -1570,14 +1570,14 @@ mod tests {
         let text = plan(512, 512, Backend::Avx512).summary().to_string();
         assert!(
             text.contains(
-                "(a call's first tile on each thread: weight panels outer, next weight panel prefetched to L2)"
+                "(each thread's first item on these weights: weight panels outer, next weight panel prefetched to L2)"
             ),
             "{text}"
         );
         assert!(!plan(128, 128, Backend::Avx512)
             .summary()
             .to_string()
-            .contains("first tile"));
+            .contains("first item"));
     }
 
     fn edge_misses(plan: &Plan) -> Vec<usize> {

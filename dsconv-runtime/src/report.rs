@@ -151,9 +151,10 @@ pub struct PlanSummary {
     pub pointwise_order: PointwiseOrder,
     /// What the pointwise micro-kernel prefetches while it computes.
     pub pointwise_prefetch: PointwisePrefetch,
-    /// Where the pointwise stage walks rows outer but its weights are large: a call's first
-    /// tile on each thread (whose weights may come from L3 or memory) walks weight panels
-    /// outer instead, each panel fetched once for every block of rows, with this prefetch.
+    /// Where the pointwise stage walks rows outer but its weights are large: each thread's
+    /// first item on these weights (the first of its share, or of a panel group; its weights
+    /// may come from L3 or memory) walks weight panels outer instead, each panel fetched once
+    /// for every block of rows, with this prefetch.
     pub pointwise_cold_first_chunk: Option<PointwisePrefetch>,
     /// Whether the pointwise reduction is short enough that a block's weights are loaded
     /// into registers once and each row of pixels is finished in turn.
@@ -194,7 +195,7 @@ impl PlanSummary {
             self.pointwise_prefetch.describe(),
             match self.pointwise_cold_first_chunk {
                 Some(prefetch) => format!(
-                    " (a call's first tile on each thread: weight panels outer, {})",
+                    " (each thread's first item on these weights: weight panels outer, {})",
                     prefetch.describe()
                 ),
                 None => String::new(),
