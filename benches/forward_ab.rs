@@ -5,7 +5,8 @@
 //! `valgrind --tool=callgrind` with REPS 1 and 3, and halve the difference); with `TIME=1`
 //! it prints the median time of REPS calls in microseconds. `B=<backend>` picks the backend
 //! (default scalar); `STAGE=pw` times the pointwise stage alone, `STAGE=dw` the depthwise,
-//! `STAGE=read` one read of the input; `SIZE=S` runs the layer on an S x S input;
+//! `STAGE=read` one read of the input; `SIZE=S` runs the layer on an S x S input; `OFFSET=K`
+//! starts every buffer K floats past a 64-byte boundary (`OUT_OFFSET=K`: the outputs);
 //! `FLUSH=MIB` writes and reads that much other data before each timed call; `PEAK=1`
 //! prints the call's share of the core's FMA peak, measured in the same process, interleaved
 //! (`share_of_peak`). `BODY` is MobileNetV1-224's 13 blocks as one `Chain` (commits since
@@ -79,9 +80,16 @@ fn run<L: SeparableConv>(h: usize, w: usize, reps: usize, make: impl Fn(&[f32], 
     let (h, w) = std::env::var("SIZE").map_or((h, w), |v| (v.parse().unwrap(), v.parse().unwrap()));
     let c = L::M * L::DEPTH_MULTIPLIER;
     let l = make(&vals(c * L::DK * L::DK), &vals(L::N * c));
-    let input = AlignedBuf::from_slice(&vals(h * w * L::M));
+    // `OFFSET=K`: every buffer starts K floats past a 64-byte boundary (as a `Vec` may).
+    let k: usize = std::env::var("OFFSET").map_or(0, |v| v.parse().unwrap());
+    let mut input = AlignedBuf::zeroed(k + h * w * L::M);
+    input[k..].copy_from_slice(&vals(h * w * L::M));
+    let input = &input[k..];
     let (ho, wo) = L::output_size(h, w);
-    let mut out = AlignedBuf::zeroed(ho * wo * L::N);
+    // `OUT_OFFSET=K`: the output (and the depthwise stage's) at their own offset.
+    let k = std::env::var("OUT_OFFSET").map_or(k, |v| v.parse().unwrap());
+    let mut out_buf = AlignedBuf::zeroed(k + ho * wo * L::N);
+    let out = &mut out_buf[k..];
     let b: Backend = std::env::var("B").ok().map_or(Backend::Scalar, |v| {
         Backend::ALL.into_iter().find(|b| b.name() == v).unwrap()
     });
@@ -92,10 +100,12 @@ fn run<L: SeparableConv>(h: usize, w: usize, reps: usize, make: impl Fn(&[f32], 
         return;
     }
     let stage = std::env::var("STAGE").unwrap_or_default();
-    let mut mid = AlignedBuf::from_slice(&vals(ho * wo * c));
+    let mut mid_buf = AlignedBuf::zeroed(k + ho * wo * c);
+    mid_buf[k..].copy_from_slice(&vals(ho * wo * c));
+    let mid = &mut mid_buf[k..];
     let mut once = || match stage.as_str() {
-        "pw" => l.pointwise_on(b, &mid, ho, wo, &mut out).unwrap(),
-        "dw" => l.depthwise_on(b, &input, h, w, &mut mid).unwrap(),
+        "pw" => l.pointwise_on(b, mid, ho, wo, out).unwrap(),
+        "dw" => l.depthwise_on(b, input, h, w, mid).unwrap(),
         // Reading the input once (64 independent sums, vectorised by the compiler): what
         // streaming it costs where it does not fit in L2 (L1-L3: from L3 every call).
         "read" => {
@@ -107,7 +117,7 @@ fn run<L: SeparableConv>(h: usize, w: usize, reps: usize, make: impl Fn(&[f32], 
             }
             std::hint::black_box(acc);
         }
-        _ => l.forward_on(b, &input, h, w, &mut out).unwrap(),
+        _ => l.forward_on(b, input, h, w, out).unwrap(),
     };
     if std::env::var("PEAK").is_ok() {
         let m = L::multiplications(h, w);

@@ -9,8 +9,9 @@
 //! - Kernel sizes: the depthwise stage of dk 7 and 9 against dk 5 (56x56x128 and
 //!   28x28x256), and of dk 31 (past the unrolling limit: kernel rows looped) against dk 3
 //!   (14x14x256), per multiplication.
-//! - Buffers: `forward` of L3 and L5 with input and output 16 bytes into a cache line
-//!   (where `malloc` puts large blocks) against 64-byte aligned ones.
+//! - Buffers: `forward` of L1..L9 (and the depthwise stage of L1, L3, L5, L7, L9) with
+//!   input and output 16 bytes into a cache line (where `malloc` puts large blocks) against
+//!   64-byte aligned ones.
 //!
 //! Run: `cargo bench --bench kernels` (`ROUNDS`, `CALLS`, `ONLY=<part of a name>` in the
 //! environment); `-- count PAIR a|b REPS` for instruction counts.
@@ -24,7 +25,7 @@ mod issue15;
 mod v1;
 use ab::{loaded, runner, Pair};
 use issue15::{Dm2, Dm3, Dm5, Dm6, Dm7, K5a, K5b, K7a, K7b, K9a, K9b, K31};
-use v1::{L3, L5};
+use v1::{L1, L2, L3, L4, L5, L6, L7, L8, L9};
 
 /// A closure running `L`'s depthwise stage on `backend`, and the stage's multiplications.
 fn depthwise<L: SeparableConv + 'static>(
@@ -56,8 +57,10 @@ fn forward<L: SeparableConv + 'static>(
     )
 }
 
-/// `forward` of `L` with input and output starting `offset` floats past a 64-byte boundary.
-fn forward_at<L: SeparableConv + 'static>(
+/// `forward` of `L` (`stage` "forward") or its depthwise stage alone ("depthwise") with
+/// input and output starting `offset` floats past a 64-byte boundary.
+fn call_at<L: SeparableConv + 'static>(
+    stage: &'static str,
     h: usize,
     w: usize,
     offset: usize,
@@ -65,16 +68,35 @@ fn forward_at<L: SeparableConv + 'static>(
 ) -> Box<dyn FnMut()> {
     let l = loaded::<L>(h, w);
     let (ho, wo) = L::output_size(h, w);
-    let (n_in, n_out) = (h * w * L::M, ho * wo * L::N);
-    let mut input = AlignedBuf::zeroed(n_in + offset);
+    let n_out = ho * wo * if stage == "forward" { L::N } else { L::M };
+    let mut input = AlignedBuf::zeroed(h * w * L::M + offset);
     input[offset..].copy_from_slice(&l.input);
     let mut out = AlignedBuf::zeroed(n_out + offset);
     Box::new(move || {
-        l.layer
-            .forward_on(backend, &input[offset..], h, w, &mut out[offset..])
-            .unwrap();
-        std::hint::black_box(&out);
+        let (input, out) = (&input[offset..], &mut out[offset..]);
+        match stage {
+            "forward" => l.layer.forward_on(backend, input, h, w, out),
+            _ => l.layer.depthwise_on(backend, input, h, w, out),
+        }
+        .unwrap();
+        std::hint::black_box(out);
     })
+}
+
+/// `stage` of `L` with buffers 16 bytes into a cache line (where `malloc` often puts a
+/// `Vec`) against 64-byte aligned ones.
+fn offset<L: SeparableConv + 'static>(
+    stage: &'static str,
+    name: &str,
+    h: usize,
+    w: usize,
+    b: Backend,
+) -> Pair {
+    Pair::new(
+        format!("{stage} {name}, buffers 16 bytes into a line / aligned"),
+        call_at::<L>(stage, h, w, 0, b),
+        call_at::<L>(stage, h, w, 4, b),
+    )
 }
 
 /// B against A per multiplication.
@@ -144,16 +166,20 @@ fn pairs(b: Backend) -> Vec<Pair> {
             depthwise::<L5>(14, 14, b),
             depthwise::<K31>(14, 14, b),
         ),
-        Pair::new(
-            "forward L3, buffers 16 bytes into a line / aligned",
-            forward_at::<L3>(56, 56, 0, b),
-            forward_at::<L3>(56, 56, 4, b),
-        ),
-        Pair::new(
-            "forward L5, buffers 16 bytes into a line / aligned",
-            forward_at::<L5>(28, 28, 0, b),
-            forward_at::<L5>(28, 28, 4, b),
-        ),
+        offset::<L1>("forward", "L1", 112, 112, b),
+        offset::<L2>("forward", "L2", 112, 112, b),
+        offset::<L3>("forward", "L3", 56, 56, b),
+        offset::<L4>("forward", "L4", 56, 56, b),
+        offset::<L5>("forward", "L5", 28, 28, b),
+        offset::<L6>("forward", "L6", 28, 28, b),
+        offset::<L7>("forward", "L7", 14, 14, b),
+        offset::<L8>("forward", "L8", 14, 14, b),
+        offset::<L9>("forward", "L9", 7, 7, b),
+        offset::<L1>("depthwise", "L1", 112, 112, b),
+        offset::<L3>("depthwise", "L3", 56, 56, b),
+        offset::<L5>("depthwise", "L5", 28, 28, b),
+        offset::<L7>("depthwise", "L7", 14, 14, b),
+        offset::<L9>("depthwise", "L9", 7, 7, b),
     ]
 }
 

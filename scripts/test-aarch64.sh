@@ -29,7 +29,7 @@ export DSCONV_CASES=${DSCONV_CASES:-5}
 # ignored under emulation; they run natively.
 export DSCONV_MAX_DRAWN=${DSCONV_MAX_DRAWN:-300000}
 cargo test --target aarch64-unknown-linux-gnu --features safetensors \
-  --test matrix_a --test matrix_b --test matrix_c --test matrix_d --test matrix_e --test counts --test errors --test nonfinite --test activations --test keras --test frameworks --test network --test residual --test threads --test safetensors --test mobilenet --test miri --test alloc --test large --test backend_env \
+  --test matrix_a --test matrix_b --test matrix_c --test matrix_d --test matrix_e --test counts --test errors --test nonfinite --test activations --test keras --test frameworks --test network --test residual --test threads --test safetensors --test mobilenet --test miri --test alloc --test large --test alignment --test backend_env \
   -- --test-threads=1 2>&1 | tee /tmp/dsconv-aarch64.log
 grep -q "default backend (Backend::detect): neon" /tmp/dsconv-aarch64.log \
   || { echo "NEON was not the backend under emulation"; exit 1; }

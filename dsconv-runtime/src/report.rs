@@ -143,6 +143,10 @@ pub struct PlanSummary {
     /// windows lie inside the image run together (their middle input rows loaded once), else
     /// 1.
     pub depthwise_rows_per_block: usize,
+    /// Whether the depthwise channel vectors follow the input's address: an input that
+    /// starts part-way into a vector (a `Vec` from `malloc`) still gets aligned loads, its
+    /// two end runs of channels as masked vectors. The same bits either way.
+    pub depthwise_realigned: bool,
     /// Pointwise micro-kernel rows (output pixels).
     pub pointwise_rows: usize,
     /// Pointwise micro-kernel width in output channels (vectors x lanes).
@@ -252,8 +256,13 @@ impl fmt::Display for PlanSummary {
             } else {
                 String::new()
             };
+            let realigned = if self.depthwise_realigned {
+                " (realigned to the input's address, ends masked)"
+            } else {
+                ""
+            };
             format!(
-                "{} px/block{rows}, {} channel vector(s){passes}",
+                "{} px/block{rows}, {} channel vector(s){realigned}{passes}",
                 self.depthwise_pixels_per_block, self.depthwise_channel_vectors
             )
         };

@@ -63,22 +63,21 @@ pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
     };
     let s = &plan.shape;
     let (dk, stride, d, window, c) = (s.dk, s.stride, s.dilation, s.window(), plan.channels);
-    let kernels = PixelKernels::new(plan, cv, &ops);
-    let border = {
-        let pointers = kernels.border_pointers();
-        let body = kernels.over_channels(&|partial| kernels.border_pixel(partial));
-        quote! {
-            #pointers
-            #body
-        }
-    };
     let (n_edge, span_edge) = (cv.edges.block, cv.edges.span);
-    let EdgeCode {
-        left_edge,
-        find_right_edge,
-        right_edge,
-    } = edge_code(&kernels, &border);
     let tables = cv.expand.as_ref().map(|e| expand_tables(&ops, e));
+    // Realigned vectors start `shift` channels into each pixel, where the input's loads
+    // are aligned (every pixel is: the channels fill whole vectors), when the output is
+    // as far off a vector boundary as the input, so its stores are aligned too; else (an
+    // aligned scratch, as `forward` gives) they start at channel 0.
+    let shift = cv.realign.then(|| {
+        let lanes = cv.lanes;
+        quote! {
+            let shift = match ((inp as usize / 4) % #lanes, (outp as usize / 4) % #lanes) {
+                (a, b) if a == b => (#lanes - a) % #lanes,
+                _ => 0,
+            };
+        }
+    });
     // The channel vectors g0..g1 of a pass over a row run (the plan's groups; one pass
     // when they all fit in L1 together), in the order the runtime's walk takes them.
     let vectors = plan.depthwise.channel_vectors(c);
@@ -92,90 +91,75 @@ pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
         }
         None => quote!(::core::option::Option::None),
     };
-    let interior_runs = cv.blocks.iter().map(|&n| {
-        let body = kernels.over_channels(&|partial| kernels.interior_block(n, partial));
-        quote! {
-            while ox + #n <= b {
-                #body
-                ox += #n;
-            }
-        }
-    });
-    // Two-row blocks: the first row of a pair runs them over both rows where its own
-    // interior blocks would start, and the second row skips the columns they covered.
     let pairs = cv.row_pairs;
-    let paired_blocks = pairs.then(|| {
-        let n = cv.blocks[0];
-        let body = kernels.over_channels(&|partial| kernels.pair_block(n, partial));
-        quote! {
-            if ox == skip_from {
-                ox = skip_to;
+    // The walk over the call's pixel runs, each run's pixels through `kernels`.
+    let walk_with = |kernels: &PixelKernels| {
+        let border = {
+            let pointers = kernels.border_pointers();
+            let body = kernels.over_channels(&|partial| kernels.border_pixel(partial));
+            quote! {
+                #pointers
+                #body
             }
-            if pair_here {
-                skip_from = ox;
-                // SAFETY: a pair is two whole rows of the run: the second's pixels follow.
-                let segb = seg.add(wo * #c);
+        };
+        let EdgeCode {
+            left_edge,
+            find_right_edge,
+            right_edge,
+        } = edge_code(kernels, &border);
+        let interior_runs = cv.blocks.iter().map(|&n| {
+            let body = kernels.over_channels(&|partial| kernels.interior_block(n, partial));
+            quote! {
                 while ox + #n <= b {
                     #body
                     ox += #n;
                 }
-                skip_to = ox;
             }
-        }
-    });
-    let row_walk = quote! {
-                    let mut ox = ox0;
-                    // A right edge block covers wo - N..wo when the run reaches the row's
-                    // end, its first column is inside the image and 1..=PAD of its columns
-                    // are not.
-                    let mut right_missing = 0;
-                    let mut stop = ox1;
-                    #find_right_edge
-                    #left_edge
-                    while ox < a.min(stop) {
-                        #border
-                        ox += 1;
+        });
+        // Two-row blocks: the first row of a pair runs them over both rows where its own
+        // interior blocks would start, and the second row skips the columns they covered.
+        let paired_blocks = pairs.then(|| {
+            let n = cv.blocks[0];
+            let body = kernels.over_channels(&|partial| kernels.pair_block(n, partial));
+            quote! {
+                if ox == skip_from {
+                    ox = skip_to;
+                }
+                if pair_here {
+                    skip_from = ox;
+                    // SAFETY: a pair is two whole rows of the run: the second's pixels follow.
+                    let segb = seg.add(wo * #c);
+                    while ox + #n <= b {
+                        #body
+                        ox += #n;
                     }
-                    let b = b.min(stop);
-                    #paired_blocks
-                    #(#interior_runs)*
-                    while ox < stop {
-                        #border
-                        ox += 1;
-                    }
-                    #right_edge
-    };
-    quote! {
-        /// Depthwise stage for output pixels `first_pixel..first_pixel + out.len() / C`
-        /// (no scratch needed).
-        ///
-        /// # Safety
-        /// The CPU supports the backend; `input` holds `h * w * M` floats of a valid input
-        /// size with output width `wo`; `out.len()` is a multiple of `C` and the pixel run
-        /// ends within the output grid.
-        #cfg
-        #feature
-        #[allow(unused_unsafe, unused_comparisons, unused_variables, unused_mut)]
-        pub(crate) unsafe #signature {
-            #import
-            let inp = input.as_ptr();
-            let outp = out.as_mut_ptr();
-            let wts = self.dw.as_ptr();
-            let bias = self.dw_bias.as_ptr();
-            let zeros = self.zeros.as_ptr();
-            #tables
-            let end = first_pixel + out.len() / #c;
-            const EDGES: ::dsconv::__private::RowEdges = ::dsconv::__private::RowEdges {
-                block: #n_edge,
-                span: #span_edge,
-                stride: #stride,
-            };
-            // Zeros above and left of the image (the rule's, for this size).
-            let ::dsconv::Pads { top: pt, left: pl, .. } =
-                Self::SHAPE.pads(h, w);
-            // Interior columns: the whole window lies inside the row.
-            let interior_lo = (pl + #stride - 1) / #stride;
-            let interior_hi = if w + pl >= #window { (w + pl - #window) / #stride + 1 } else { 0 };
+                    skip_to = ox;
+                }
+            }
+        });
+        let row_walk = quote! {
+                        let mut ox = ox0;
+                        // A right edge block covers wo - N..wo when the run reaches the row's
+                        // end, its first column is inside the image and 1..=PAD of its columns
+                        // are not.
+                        let mut right_missing = 0;
+                        let mut stop = ox1;
+                        #find_right_edge
+                        #left_edge
+                        while ox < a.min(stop) {
+                            #border
+                            ox += 1;
+                        }
+                        let b = b.min(stop);
+                        #paired_blocks
+                        #(#interior_runs)*
+                        while ox < stop {
+                            #border
+                            ox += 1;
+                        }
+                        #right_edge
+        };
+        quote! {
             let walk = ::dsconv::__private::PassRuns::new(
                 (first_pixel, end, w, wo), #vectors, #group, #rows_budget, #pairs,
             );
@@ -199,6 +183,57 @@ pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
                     #row_walk
                 }
             }
+        }
+    };
+    let aligned = walk_with(&PixelKernels::new(plan, cv, &ops, false));
+    // Realigned vectors: a walk of their own, so a call that does not realign runs
+    // the code it ran before (a test inside its vector loop measured 4-6% slower on
+    // the aligned depthwise stage of L5-L9).
+    let walks = if cv.realign {
+        let realigned = walk_with(&PixelKernels::new(plan, cv, &ops, true));
+        quote! {
+            if shift == 0 {
+                #aligned
+            } else {
+                #realigned
+            }
+        }
+    } else {
+        aligned
+    };
+    quote! {
+        /// Depthwise stage for output pixels `first_pixel..first_pixel + out.len() / C`
+        /// (no scratch needed).
+        ///
+        /// # Safety
+        /// The CPU supports the backend; `input` holds `h * w * M` floats of a valid input
+        /// size with output width `wo`; `out.len()` is a multiple of `C` and the pixel run
+        /// ends within the output grid.
+        #cfg
+        #feature
+        #[allow(unused_unsafe, unused_comparisons, unused_variables, unused_mut)]
+        pub(crate) unsafe #signature {
+            #import
+            let inp = input.as_ptr();
+            let outp = out.as_mut_ptr();
+            #shift
+            let wts = self.dw.as_ptr();
+            let bias = self.dw_bias.as_ptr();
+            let zeros = self.zeros.as_ptr();
+            #tables
+            let end = first_pixel + out.len() / #c;
+            const EDGES: ::dsconv::__private::RowEdges = ::dsconv::__private::RowEdges {
+                block: #n_edge,
+                span: #span_edge,
+                stride: #stride,
+            };
+            // Zeros above and left of the image (the rule's, for this size).
+            let ::dsconv::Pads { top: pt, left: pl, .. } =
+                Self::SHAPE.pads(h, w);
+            // Interior columns: the whole window lies inside the row.
+            let interior_lo = (pl + #stride - 1) / #stride;
+            let interior_hi = if w + pl >= #window { (w + pl - #window) / #stride + 1 } else { 0 };
+            #walks
         }
     }
 }
@@ -516,10 +551,13 @@ struct PixelKernels<'a> {
     expand: Option<&'a Expansion>,
     /// Floats per input pixel, `M`.
     cin: usize,
+    /// Whether this code walks the realigned vectors (from channel `shift`, the ends
+    /// masked) rather than the vectors from channel 0.
+    realigned: bool,
 }
 
 impl<'a> PixelKernels<'a> {
-    fn new(plan: &'a Plan, cv: &'a ChannelVectorPlan, ops: &'a VectorOps) -> Self {
+    fn new(plan: &'a Plan, cv: &'a ChannelVectorPlan, ops: &'a VectorOps, realigned: bool) -> Self {
         PixelKernels {
             plan,
             cv,
@@ -529,19 +567,46 @@ impl<'a> PixelKernels<'a> {
                 .collect(),
             expand: cv.expand.as_ref(),
             cin: cv.input_channels,
+            realigned,
         }
     }
 
     /// `kind` (the code of one kind of pixel run, given the lanes of a masked tail vector
     /// or `None`) for every channel vector, innermost, so the cache lines of the input
     /// pixels a run reads are consumed whole while they are hot.
-    fn over_channels(&self, kind: &dyn Fn(Option<usize>) -> TokenStream) -> TokenStream {
+    fn over_channels(&self, kind: &dyn Fn(Option<&TokenStream>) -> TokenStream) -> TokenStream {
         let (lanes, full_vectors) = (self.cv.lanes, self.cv.full_vectors);
         let full = kind(None);
         let prologue_full = self.prologue(None);
+        if self.realigned {
+            // Vectors from channel `shift` (not 0: the aligned code runs then; the plan has
+            // no tail): the last vector's place goes to the channels left at the two ends,
+            // `shift.. + lanes` of them at the end, then the first `shift`, each a masked
+            // vector (weights and bias masked too: they are padded to whole vectors, not
+            // one more).
+            let nl = quote!(nl);
+            let ends = kind(Some(&nl));
+            let prologue_ends = self.prologue(Some(&nl));
+            let c = self.plan.channels;
+            return quote! {
+                for cv in g0..g1.min(#full_vectors) {
+                    if cv + 1 == #full_vectors {
+                        for (c0, nl) in [(#c - #lanes + shift, #lanes - shift), (0, shift)] {
+                            #prologue_ends
+                            #ends
+                        }
+                    } else {
+                        let c0 = shift + cv * #lanes;
+                        #prologue_full
+                        #full
+                    }
+                }
+            };
+        }
         let tail_part = self.cv.tail_lanes.map(|tail| {
-            let body = kind(Some(tail));
-            let prologue = self.prologue(Some(tail));
+            let tail = quote!(#tail);
+            let body = kind(Some(&tail));
+            let prologue = self.prologue(None);
             quote! {
                 if g1 > #full_vectors {
                     let cv = #full_vectors;
@@ -577,7 +642,7 @@ impl<'a> PixelKernels<'a> {
     /// The input vector at `ptr` for a channel vector of `partial` (or all) lanes: with a
     /// depth multiplier, the plan's `load_floats` input channels permuted by the vector's
     /// row of the table (`perm`, loaded by the prologue) into its output channels.
-    fn load_input(&self, ptr: TokenStream, partial: Option<usize>) -> TokenStream {
+    fn load_input(&self, ptr: TokenStream, partial: Option<&TokenStream>) -> TokenStream {
         if let Some(e) = self.expand {
             let load = self.ops.load_floats(ptr, e.load_floats);
             if e.is_broadcast() {
@@ -587,7 +652,7 @@ impl<'a> PixelKernels<'a> {
         }
         match partial {
             None => self.ops.load(ptr),
-            Some(n) => self.ops.load_partial(ptr, quote!(#n)),
+            Some(n) => self.ops.load_partial(ptr, n.clone()),
         }
     }
 
@@ -595,17 +660,17 @@ impl<'a> PixelKernels<'a> {
         &self,
         ptr: TokenStream,
         v: TokenStream,
-        partial: Option<usize>,
+        partial: Option<&TokenStream>,
     ) -> TokenStream {
         match partial {
             None => self.ops.store(ptr, v),
-            Some(n) => self.ops.store_partial(ptr, v, quote!(#n)),
+            Some(n) => self.ops.store_partial(ptr, v, n.clone()),
         }
     }
 
     /// Weight (when the plan keeps them in registers) and bias vectors of channel vector
-    /// `c0`.
-    fn prologue(&self, _partial: Option<usize>) -> TokenStream {
+    /// `c0`, loaded masked to `masked` lanes when given (a realigned end vector).
+    fn prologue(&self, masked: Option<&TokenStream>) -> TokenStream {
         let cp = self.plan.weight_stride;
         let ty = self.ops.ty();
         let in_registers = self.cv.weights_in_registers;
@@ -615,11 +680,19 @@ impl<'a> PixelKernels<'a> {
             .enumerate()
             .filter(|_| in_registers)
             .map(|(t, wn)| {
-                // Weights are padded to CP channels per tap: whole-vector loads stay in bounds.
-                let load = self.ops.load(quote!(wts.add(#t * #cp + c0)));
+                // Weights are padded to CP channels per tap: whole-vector loads stay in
+                // bounds (a realigned end vector's are masked: it may start past a vector).
+                let ptr = quote!(wts.add(#t * #cp + c0));
+                let load = match masked {
+                    Some(n) => self.ops.load_partial(ptr, n.clone()),
+                    None => self.ops.load(ptr),
+                };
                 quote!(let #wn: #ty = #load;)
             });
-        let bias = self.ops.load(quote!(bias.add(c0)));
+        let bias = match masked {
+            Some(n) => self.ops.load_partial(quote!(bias.add(c0)), n.clone()),
+            None => self.ops.load(quote!(bias.add(c0))),
+        };
         // The first input channel the vector's loads read, and with a depth multiplier the
         // permute from the loaded floats to its output channels.
         let input = match self.expand {
@@ -646,7 +719,7 @@ impl<'a> PixelKernels<'a> {
     }
 
     /// A block of `n` interior pixels starting at column `ox`.
-    fn interior_block(&self, n: usize, partial: Option<usize>) -> TokenStream {
+    fn interior_block(&self, n: usize, partial: Option<&TokenStream>) -> TokenStream {
         self.edge_block(n, partial, 0, 0)
     }
 
@@ -655,7 +728,7 @@ impl<'a> PixelKernels<'a> {
     /// dk` are each loaded once: row `r` feeds the first row's taps of kernel row `r` and
     /// the second's of kernel row `r - 1`. Each pixel takes its taps in the one-row
     /// block's order (kernel rows, then columns), so its bits are the same.
-    fn pair_block(&self, n: usize, partial: Option<usize>) -> TokenStream {
+    fn pair_block(&self, n: usize, partial: Option<&TokenStream>) -> TokenStream {
         let (dk, cin) = (self.plan.shape.dk, self.cin);
         let ty = self.ops.ty();
         let first: Vec<Ident> = (0..n).map(|i| format_ident!("acc{}", i)).collect();
@@ -714,7 +787,7 @@ impl<'a> PixelKernels<'a> {
     fn edge_block(
         &self,
         n: usize,
-        partial: Option<usize>,
+        partial: Option<&TokenStream>,
         skip_lo: usize,
         skip_hi: usize,
     ) -> TokenStream {
@@ -785,7 +858,12 @@ impl<'a> PixelKernels<'a> {
 
     /// A block's stores: accumulator `i`, activated, to pixel `ox + i` of the row segment
     /// at `seg` (channel vector `c0`).
-    fn store_block(&self, accs: &[Ident], seg: TokenStream, partial: Option<usize>) -> TokenStream {
+    fn store_block(
+        &self,
+        accs: &[Ident],
+        seg: TokenStream,
+        partial: Option<&TokenStream>,
+    ) -> TokenStream {
         let c = self.plan.channels;
         let stores = accs.iter().enumerate().map(|(i, acc)| {
             let v = self
@@ -831,7 +909,7 @@ impl<'a> PixelKernels<'a> {
 
     /// One pixel whose window may cross the image border, for channel vector `c0`, through
     /// the tap pointers of [`Self::border_pointers`].
-    fn border_pixel(&self, partial: Option<usize>) -> TokenStream {
+    fn border_pixel(&self, partial: Option<&TokenStream>) -> TokenStream {
         let s = &self.plan.shape;
         let (dk, c) = (s.dk, self.plan.channels);
         let ty = self.ops.ty();
