@@ -6,7 +6,8 @@
 //! it prints the median time of REPS calls in microseconds. `B=<backend>` picks the backend
 //! (default scalar); `STAGE=pw` times the pointwise stage alone, `STAGE=dw` the depthwise,
 //! `STAGE=read` one read of the input; `SIZE=S` runs the layer on an S x S input; `OFFSET=K`
-//! starts every buffer K floats past a 64-byte boundary (`OUT_OFFSET=K`: the outputs);
+//! starts every buffer K floats past a 64-byte boundary (`OUT_OFFSET=K`: the outputs, and
+//! the depthwise stage's output that the pointwise stage reads);
 //! `FLUSH=MIB` writes and reads that much other data before each timed call; `PEAK=1`
 //! prints the call's share of the core's FMA peak, measured in the same process, interleaved
 //! (`share_of_peak`). `BODY` is MobileNetV1-224's 13 blocks as one `Chain` (commits since
@@ -86,7 +87,8 @@ fn run<L: SeparableConv>(h: usize, w: usize, reps: usize, make: impl Fn(&[f32], 
     input[k..].copy_from_slice(&vals(h * w * L::M));
     let input = &input[k..];
     let (ho, wo) = L::output_size(h, w);
-    // `OUT_OFFSET=K`: the output (and the depthwise stage's) at their own offset.
+    // `OUT_OFFSET=K`: the outputs at their own offset: `forward`'s and the pointwise
+    // stage's, and the depthwise stage's (which is the pointwise stage's input).
     let k = std::env::var("OUT_OFFSET").map_or(k, |v| v.parse().unwrap());
     let mut out_buf = AlignedBuf::zeroed(k + ho * wo * L::N);
     let out = &mut out_buf[k..];
@@ -120,6 +122,7 @@ fn run<L: SeparableConv>(h: usize, w: usize, reps: usize, make: impl Fn(&[f32], 
         _ => l.forward_on(b, input, h, w, out).unwrap(),
     };
     if std::env::var("PEAK").is_ok() {
+        assert_ne!(stage, "read", "PEAK=1 needs a stage that multiplies");
         let m = L::multiplications(h, w);
         let mults = match stage.as_str() {
             "pw" => m.pointwise,

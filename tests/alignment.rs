@@ -6,7 +6,8 @@
 //! the kernel realigns, and at another, where it does not) and of `forward`, must be
 //! bit-identical to the aligned call's, which must match the reference (tolerance of
 //! `dsconv_testkit::assert_close`). The input sits between NaN guards, so a vector reading
-//! past it poisons what it computes; outputs sit between canaries.
+//! past it poisons what it computes; outputs sit between canaries (both at every offset,
+//! 0 included).
 
 use dsconv::{separable_conv, AlignedBuf, Backend, SeparableConv};
 use dsconv_testkit::{assert_close, depthwise_oracle, oracle, values, OwnedWeights};
@@ -28,27 +29,30 @@ struct Two;
 const GUARD: usize = 32;
 const CANARY: f32 = -7.25e30;
 
-/// `data` at `offset` floats past a 64-byte boundary, NaN on both sides.
+/// `data` at `GUARD + offset` floats past a 64-byte boundary (`GUARD` is whole vectors, so
+/// `offset` floats off one), NaN on both sides.
 fn placed(data: &[f32], offset: usize) -> AlignedBuf {
-    let mut buf = AlignedBuf::zeroed(GUARD + data.len() + GUARD);
+    let mut buf = AlignedBuf::zeroed(GUARD + data.len() + 2 * GUARD);
     buf.fill(f32::NAN);
-    buf[offset..offset + data.len()].copy_from_slice(data);
+    buf[GUARD + offset..GUARD + offset + data.len()].copy_from_slice(data);
     buf
 }
 
-/// A call's output: `len` floats written at `offset` inside canaries, checked intact.
+/// A call's output: `len` floats written at `GUARD + offset` inside canaries, checked
+/// intact.
 fn output(len: usize, offset: usize, call: impl FnOnce(&mut [f32])) -> Vec<f32> {
-    let mut buf = AlignedBuf::zeroed(GUARD + len + GUARD);
+    let mut buf = AlignedBuf::zeroed(GUARD + len + 2 * GUARD);
     buf.fill(CANARY);
-    call(&mut buf[offset..offset + len]);
+    let at = GUARD + offset;
+    call(&mut buf[at..at + len]);
     assert!(
-        buf[..offset]
+        buf[..at]
             .iter()
-            .chain(&buf[offset + len..])
+            .chain(&buf[at + len..])
             .all(|&v| v == CANARY),
         "a call wrote outside its output"
     );
-    buf[offset..offset + len].to_vec()
+    buf[at..at + len].to_vec()
 }
 
 fn bits(v: &[f32]) -> Vec<u32> {
@@ -63,7 +67,7 @@ fn check<L: SeparableConv>(backend: Backend, h: usize, w: usize) {
     let (mid, out) = (ho * wo * L::M, ho * wo * L::N);
     let run = |offset: usize, out_offset: usize| {
         let input = placed(&data, offset);
-        let input = &input[offset..offset + data.len()];
+        let input = &input[GUARD + offset..GUARD + offset + data.len()];
         let dw = output(mid, out_offset, |o| {
             layer.depthwise_on(backend, input, h, w, o).unwrap()
         });
@@ -92,8 +96,8 @@ fn check<L: SeparableConv>(backend: Backend, h: usize, w: usize) {
     )
     .unwrap();
     for offset in 1..=16 {
-        // Outputs at the input's offset, then at one of their own (aligned once in 16).
-        for out_offset in [offset, offset * 7 % 16] {
+        // Outputs at the input's offset, then at another (aligned once in 16).
+        for out_offset in [offset, (offset + 5) % 16] {
             let (dw_at, fw_at) = run(offset, out_offset);
             let at = format!("input {offset} floats off, output {out_offset}");
             assert_eq!(bits(&dw_at), bits(&dw), "{backend}: depthwise, {at}");

@@ -25,6 +25,8 @@ fn lanes(b: Backend) -> usize {
 /// Runs `iters` iterations of 12 chained FMAs in `b`'s vector width (scalar `mul_add` for a
 /// backend without a loop here), `12 * iters` FMAs per chain.
 pub fn fma_loop(b: Backend, iters: usize) {
+    // The vector loops below need the backend's features: refuse a backend this CPU lacks.
+    b.require().unwrap();
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::*;
@@ -51,8 +53,8 @@ pub fn fma_loop(b: Backend, iters: usize) {
             std::hint::black_box(acc);
         }
         match lanes(b) {
-            // SAFETY: a backend is offered (`Backend::detect`, or a layer's call on it
-            // succeeded) only where the CPU has its features: AVX-512F, or AVX2 and FMA.
+            // SAFETY: `require` above returned Ok: the CPU has the backend's features
+            // (AVX-512F; AVX2 and FMA).
             16 => return unsafe { zmm(iters) },
             8 => return unsafe { ymm(iters) },
             _ => {}

@@ -172,9 +172,11 @@ pub struct ChannelVectorPlan {
     /// input load of such a call straddles two cache lines (L3's depthwise stage measured
     /// 1.34-1.64x slower with the input 16 bytes off). AVX-512; one input channel per
     /// output channel (no expansion), whole vectors (at least [`MIN_REALIGN_VECTORS`]),
-    /// weights in registers (loaded once per vector, masked at the ends) and unrolled taps.
-    /// The kernel realigns only when the output is as far off as the input (its stores
-    /// aligned too): a standalone depthwise call on two `Vec`s, not `forward`'s scratch.
+    /// weights in registers (loaded for each block, masked for the end vectors) and
+    /// unrolled taps: the emitter relies on each of these. The kernel realigns only when the
+    /// output is as far off as the input (its stores aligned too), by the runtime's rule
+    /// (`drive::realign_shift`): a standalone depthwise call on two `Vec`s, not `forward`'s
+    /// aligned scratch. Such a call runs one vector more per pixel (the two masked ends).
     pub realign: bool,
 }
 
@@ -799,8 +801,7 @@ fn plan_channel_vectors(
         && strategy != DepthwiseStrategy::ExpandedChannelVectors
         && tail == 0
         && channels / lanes >= MIN_REALIGN_VECTORS
-        && weights_in_registers
-        && taps <= MAX_UNROLLED_TAPS;
+        && weights_in_registers;
     DepthwisePlan {
         taps,
         row_loop: taps > MAX_UNROLLED_TAPS,
@@ -1261,9 +1262,9 @@ mod tests {
                 .to_string()
         };
         assert!(report(1024).contains(
-            "64 channel vector(s), 16 per pass over a row (passes outer up to 10 columns),"
+            "64 channel vector(s) (realigned to the input's address, ends masked), 16 per pass over a row (passes outer up to 10 columns),"
         ));
-        assert!(report(128).contains("8 channel vector(s),"));
+        assert!(report(128).contains("8 channel vector(s) (realigned"));
         assert!(!report(128).contains("per pass"));
         assert!(report(1024).contains("passes outer up to 10 columns"));
         assert_eq!(p.depthwise.pixels_per_block(), 4);

@@ -439,6 +439,19 @@ pub fn tap_range(
     (lo.min(hi), hi)
 }
 
+/// Channels into each pixel where a realigned depthwise kernel's vectors start (the plan's
+/// `realign`; `lanes` floats per vector, the channels a multiple of them): where `input` and
+/// `output` start equally far past a vector boundary, `off` floats, and not on it, `lanes -
+/// off`, so every pixel's loads and stores are aligned; else 0 (the vectors from channel 0,
+/// as an aligned call runs them).
+#[inline(always)]
+pub fn realign_shift(input: *const f32, output: *const f32, lanes: usize) -> usize {
+    match ((input as usize / 4) % lanes, (output as usize / 4) % lanes) {
+        (a, b) if a == b => (lanes - a) % lanes,
+        _ => 0,
+    }
+}
+
 /// Whether the windows of output rows `oy..oy + rows` (at `stride`, dilation `d`, `pt` rows
 /// of padding on top) lie inside an `h`-row image vertically: every tap of each reads the
 /// image ([`tap_range`] gives `0..dk` for each). Two such rows may run the two-row depthwise
@@ -631,6 +644,26 @@ mod tests {
         assert_eq!(PixelChunks::new(0, 4).count(), 0);
         assert_eq!(PixelChunks::new(3, 0).count(), 3);
         assert_eq!(PixelChunks::new(8, 4).last(), Some((4, 4)));
+    }
+
+    #[test]
+    fn realigned_vectors_start_where_input_and_output_are_aligned() {
+        let buf = crate::AlignedBuf::zeroed(64);
+        let at = |k: usize| buf[k..].as_ptr();
+        // Both 4 floats (16 bytes) past a 64-byte boundary: start 12 channels in.
+        assert_eq!(realign_shift(at(4), at(4), 16), 12);
+        assert_eq!(realign_shift(at(20), at(36), 16), 12);
+        // Every offset: input + shift lands on a boundary.
+        for k in 1..16 {
+            let shift = realign_shift(at(k), at(k + 16), 16);
+            assert_eq!((at(k) as usize / 4 + shift) % 16, 0, "{k}");
+        }
+        // Aligned, or off by different amounts (an aligned scratch): from channel 0.
+        assert_eq!(realign_shift(at(0), at(16), 16), 0);
+        assert_eq!(realign_shift(at(4), at(0), 16), 0);
+        assert_eq!(realign_shift(at(4), at(5), 16), 0);
+        // Eight lanes: 16 bytes off is 4 floats, 4 channels in.
+        assert_eq!(realign_shift(at(4), at(12), 8), 4);
     }
 
     #[test]

@@ -5,8 +5,8 @@
 
 pub use crate::aligned::AlignedArray;
 pub use crate::drive::{
-    fused_tiles, next_tile_rows, tap_range, windows_inside_rows, PassRuns, PixelChunks,
-    PlanarScratch, RowEdges, RowRun, RowRuns,
+    fused_tiles, next_tile_rows, realign_shift, tap_range, windows_inside_rows, PassRuns,
+    PixelChunks, PlanarScratch, RowEdges, RowRun, RowRuns,
 };
 pub use crate::packing::{
     pack_depthwise, pack_pointwise_panels, pad_columns, transpose, CHANNEL_PAD, PANEL_WIDTH,

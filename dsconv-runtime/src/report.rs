@@ -143,9 +143,11 @@ pub struct PlanSummary {
     /// windows lie inside the image run together (their middle input rows loaded once), else
     /// 1.
     pub depthwise_rows_per_block: usize,
-    /// Whether the depthwise channel vectors follow the input's address: an input that
-    /// starts part-way into a vector (a `Vec` from `malloc`) still gets aligned loads, its
-    /// two end runs of channels as masked vectors. The same bits either way.
+    /// Whether the depthwise channel vectors may follow the input's address: a depthwise
+    /// call whose input and output start equally far into a vector (two `Vec`s from
+    /// `malloc`) gets aligned loads and stores, its two end runs of channels as masked
+    /// vectors (one vector more per pixel). Not inside `forward`, whose depthwise output is
+    /// aligned scratch. The same bits either way.
     pub depthwise_realigned: bool,
     /// Pointwise micro-kernel rows (output pixels).
     pub pointwise_rows: usize,

@@ -5,8 +5,9 @@
 //! kernel row and feeding it to every tap of the block it meets; taps unrolled. The first
 //! and last block of a row are edge blocks that leave out the columns outside the image;
 //! pixels no block covers run the taps through per-pixel pointers (padding taps read a zero
-//! vector), so nothing outside the image is read; the last channel vector uses masked
-//! (partial) loads and stores. With a depth multiplier DM > 1, each input load takes the few
+//! vector), so nothing outside the image is read; a last, partial channel vector uses
+//! masked loads and stores, as do the two end vectors of a realigned call (the plan's
+//! `realign`: vectors that start where an offset input's loads are aligned). With a depth multiplier DM > 1, each input load takes the few
 //! input channels a vector reads and a permute repeats each DM times, the load offset and
 //! permute per channel vector from the plan's table
 //! ([`DepthwiseStrategy::ExpandedChannelVectors`]).
@@ -68,14 +69,11 @@ pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
     // Realigned vectors start `shift` channels into each pixel, where the input's loads
     // are aligned (every pixel is: the channels fill whole vectors), when the output is
     // as far off a vector boundary as the input, so its stores are aligned too; else (an
-    // aligned scratch, as `forward` gives) they start at channel 0.
+    // aligned scratch, as `forward` gives) they start at channel 0: the runtime's rule.
     let shift = cv.realign.then(|| {
         let lanes = cv.lanes;
         quote! {
-            let shift = match ((inp as usize / 4) % #lanes, (outp as usize / 4) % #lanes) {
-                (a, b) if a == b => (#lanes - a) % #lanes,
-                _ => 0,
-            };
+            let shift = ::dsconv::__private::realign_shift(inp, outp, #lanes);
         }
     });
     // The channel vectors g0..g1 of a pass over a row run (the plan's groups; one pass
@@ -185,6 +183,16 @@ pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
             }
         }
     };
+    // The realigned walk's end vectors load only their weights and bias masked, and it
+    // walks whole vectors alone: it needs the plan's conditions (see `realign`).
+    assert!(
+        !cv.realign
+            || (cv.tail_lanes.is_none()
+                && cv.expand.is_none()
+                && cv.weights_in_registers
+                && !plan.depthwise.row_loop),
+        "a realigned plan with a tail, expanded loads, weights in memory or looped rows"
+    );
     let aligned = walk_with(&PixelKernels::new(plan, cv, &ops, false));
     // Realigned vectors: a walk of their own, so a call that does not realign runs
     // the code it ran before (a test inside its vector loop measured 4-6% slower on
@@ -541,7 +549,8 @@ fn width_taps(plan: &Plan, wv: &WidthVectorPlan, ops: &VectorOps) -> WidthTaps {
 }
 
 /// The per-pixel-run code of the depthwise stage for one channel vector (starting at
-/// channel `c0`; `partial` = lanes of a masked tail vector).
+/// channel `c0`; `partial` = the lanes, an expression, of a masked vector: a partial tail,
+/// or a realigned call's end vector).
 struct PixelKernels<'a> {
     plan: &'a Plan,
     cv: &'a ChannelVectorPlan,
@@ -571,8 +580,8 @@ impl<'a> PixelKernels<'a> {
         }
     }
 
-    /// `kind` (the code of one kind of pixel run, given the lanes of a masked tail vector
-    /// or `None`) for every channel vector, innermost, so the cache lines of the input
+    /// `kind` (the code of one kind of pixel run, given the lanes of a masked vector or
+    /// `None`) for every channel vector, innermost, so the cache lines of the input
     /// pixels a run reads are consumed whole while they are hot.
     fn over_channels(&self, kind: &dyn Fn(Option<&TokenStream>) -> TokenStream) -> TokenStream {
         let (lanes, full_vectors) = (self.cv.lanes, self.cv.full_vectors);
@@ -581,9 +590,9 @@ impl<'a> PixelKernels<'a> {
         if self.realigned {
             // Vectors from channel `shift` (not 0: the aligned code runs then; the plan has
             // no tail): the last vector's place goes to the channels left at the two ends,
-            // `shift.. + lanes` of them at the end, then the first `shift`, each a masked
-            // vector (weights and bias masked too: they are padded to whole vectors, not
-            // one more).
+            // `C - lanes + shift..C` (`lanes - shift` of them), then `0..shift`, each a
+            // masked vector (weights and bias masked too: they are padded to whole
+            // vectors, not one more).
             let nl = quote!(nl);
             let ends = kind(Some(&nl));
             let prologue_ends = self.prologue(Some(&nl));
@@ -711,7 +720,9 @@ impl<'a> PixelKernels<'a> {
             }
         };
         quote! {
-            // SAFETY: c0 + lanes <= CP, the padded length of every tap's weights and the bias.
+            // SAFETY: a whole vector has c0 + lanes <= CP, the padded length of every tap's
+            // weights and the bias (realigned: c0 + lanes <= C - lanes + shift); a masked
+            // end vector reads c0..c0 + nl, within C.
             #(#weights)*
             let bv: #ty = #bias;
             #input
@@ -1388,5 +1399,38 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
                 #chunk_body
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dsconv_runtime::{LayerShape, Padding};
+
+    fn plan(m: usize) -> Plan {
+        let shape = LayerShape {
+            dk: 3,
+            m,
+            n: 64,
+            stride: 1,
+            dilation: 1,
+            padding: Padding::Same,
+            depth_multiplier: 1,
+            fixed_size: None,
+        };
+        Plan::for_spec(&shape, crate::plan::Backend::Avx512)
+    }
+
+    #[test]
+    fn a_realigned_plan_emits_both_walks_and_takes_the_runtime_shift() {
+        let code = |m| depthwise(&plan(m), &KernelNames::new("avx512")).to_string();
+        // L3's 128 channels: the runtime's shift picks the walk.
+        let l3 = code(128);
+        assert!(l3.contains("realign_shift"), "{l3}");
+        assert!(l3.contains("if shift == 0"), "{l3}");
+        assert!(l3.contains("c0 = shift + cv *"), "{l3}");
+        // L1's 32: one walk, from channel 0.
+        let l1 = code(32);
+        assert!(!l1.contains("shift"), "{l1}");
     }
 }
