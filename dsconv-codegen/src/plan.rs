@@ -172,7 +172,8 @@ pub struct ChannelVectorPlan {
     /// input load of such a call straddles two cache lines (L3's depthwise stage measured
     /// 1.34-1.64x slower with the input 16 bytes off). AVX-512; one input channel per
     /// output channel (no expansion), whole vectors (at least [`MIN_REALIGN_VECTORS`]),
-    /// weights in registers (loaded for each block, masked for the end vectors) and
+    /// weights in registers (loaded for each block, masked for the end vectors; from the
+    /// layer's copy for the shift, `packing::pack_realigned`, where one exists) and
     /// unrolled taps: the emitter relies on each of these. The kernel realigns only when the
     /// output is as far off as the input (its stores aligned too), by the runtime's rule
     /// (`drive::realign_shift`): a standalone depthwise call on two `Vec`s, not `forward`'s

@@ -83,6 +83,56 @@ pub fn pack_pointwise_panels(
     out.into_boxed_slice()
 }
 
+/// Realigned copies (see the plan's `realign`) are kept for the shifts of buffers that start
+/// a multiple of this many floats (16 bytes, what `malloc` returns) off a vector boundary.
+pub const REALIGN_COPY_STEP: usize = 4;
+
+/// Floats of one realigned copy of a layer's packed depthwise weights (`weights` floats,
+/// a whole number of vectors) and bias (`bias` floats): a vector of lead-in, both, then as
+/// many zeros as the bias (the input of the taps that fall on padding).
+const fn realigned_copy_len(weights: usize, bias: usize, lanes: usize) -> usize {
+    lanes + weights + 2 * bias
+}
+
+/// Where the copy for `shift` starts its weights in [`pack_realigned`]'s array (its bias
+/// and its zeros follow them), or `None` for a shift without a copy (0, or not a multiple of
+/// [`REALIGN_COPY_STEP`]: such a call reads the layer's own weights, its loads unaligned).
+///
+/// A realigned kernel reads tap `t`'s vector `cv` at `t * stride + shift + cv * lanes`; in
+/// the copy for `shift` that lands on a vector boundary (when `stride` and `bias` are
+/// multiples of `lanes`), so its weight, bias and padding loads are aligned as its input
+/// loads are.
+#[inline(always)]
+pub fn realigned_copy(shift: usize, weights: usize, bias: usize, lanes: usize) -> Option<usize> {
+    if shift == 0 || shift >= lanes || !shift.is_multiple_of(REALIGN_COPY_STEP) {
+        return None;
+    }
+    let copy = shift / REALIGN_COPY_STEP - 1;
+    Some(copy * realigned_copy_len(weights, bias, lanes) + lanes - shift)
+}
+
+/// Copies of packed depthwise `weights`, padded `bias` and zeros for every shift
+/// [`realigned_copy`] serves (`lanes / REALIGN_COPY_STEP - 1` of them: 3 for 16 lanes),
+/// each placed so that the realigned kernel's loads at that shift are aligned (see there).
+/// The floats between copies are zeros and never read.
+pub fn pack_realigned(weights: &[f32], bias: &[f32], lanes: usize) -> Box<[f32]> {
+    let copies = lanes / REALIGN_COPY_STEP - 1;
+    let len = realigned_copy_len(weights.len(), bias.len(), lanes);
+    let mut out = vec![0.0f32; copies * len];
+    for shift in (1..=copies).map(|k| k * REALIGN_COPY_STEP) {
+        let at = realigned_copy(shift, weights.len(), bias.len(), lanes)
+            .expect("a multiple of the step below the lanes has a copy");
+        out[at..at + weights.len()].copy_from_slice(weights);
+        out[at + weights.len()..at + weights.len() + bias.len()].copy_from_slice(bias);
+    }
+    out.into_boxed_slice()
+}
+
+/// Floats of [`pack_realigned`]'s array.
+pub const fn realigned_len(weights: usize, bias: usize, lanes: usize) -> usize {
+    (lanes / REALIGN_COPY_STEP - 1) * realigned_copy_len(weights, bias, lanes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +156,51 @@ mod tests {
         // 2 channels, 2 taps: weights[c][t] = 10 c + t.
         let p = pack_depthwise(&[0., 1., 10., 11.], 2, 2, 4);
         assert_eq!(&*p, &[0., 10., 0., 0., 1., 11., 0., 0.]);
+    }
+
+    #[test]
+    fn realigned_copies_put_each_shifts_vectors_on_vector_boundaries() {
+        // 2 taps of 32 channels padded to a stride of 48, a bias of 32, 16 lanes.
+        let (lanes, stride, taps, c) = (16, 48, 2, 32);
+        let weights: Vec<f32> = (0..taps * stride).map(|i| i as f32).collect();
+        let bias: Vec<f32> = (0..c).map(|i| 1000.0 + i as f32).collect();
+        let copies = pack_realigned(&weights, &bias, lanes);
+        assert_eq!(
+            copies.len(),
+            realigned_len(weights.len(), bias.len(), lanes)
+        );
+        let mut starts = Vec::new();
+        for shift in 0..lanes {
+            let Some(at) = realigned_copy(shift, weights.len(), bias.len(), lanes) else {
+                assert!(
+                    !shift.is_multiple_of(REALIGN_COPY_STEP) || shift == 0,
+                    "shift {shift}"
+                );
+                continue;
+            };
+            starts.push(at);
+            // The copy holds the weights, the bias, then as many zeros.
+            assert_eq!(&copies[at..at + weights.len()], &weights[..]);
+            let b = at + weights.len();
+            assert_eq!(&copies[b..b + bias.len()], &bias[..]);
+            let z = b + bias.len();
+            assert!(copies[z..z + bias.len()].iter().all(|&v| v == 0.0));
+            // Each tap's first whole vector (channel `shift`) and the bias's start on a
+            // vector boundary of the array (which the layer allocates 64-byte aligned).
+            for t in 0..taps {
+                assert_eq!(
+                    (at + t * stride + shift) % lanes,
+                    0,
+                    "shift {shift}, tap {t}"
+                );
+            }
+            assert_eq!((b + shift) % lanes, 0, "shift {shift}: bias");
+            assert_eq!((z + shift) % lanes, 0, "shift {shift}: zeros");
+        }
+        // One copy per 16-byte step: shifts 4, 8 and 12, apart from each other.
+        assert_eq!(starts.len(), 3);
+        assert!(starts
+            .windows(2)
+            .all(|w| w[1] >= w[0] + weights.len() + 2 * bias.len()));
     }
 }

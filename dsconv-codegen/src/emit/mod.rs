@@ -34,7 +34,13 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
         .filter(|b| b.is_built())
         .map(|b| Plan::for_layer(&shape, epilogue, b))
         .collect();
-    let layout = Layout::of(&plans[0]);
+    let mut layout = Layout::of(&plans[0]);
+    // The lanes of a plan that realigns its depthwise vectors (AVX-512's), whose layer
+    // keeps realigned copies of the depthwise weights and bias.
+    layout.realign_lanes = plans.iter().find_map(|p| match &p.depthwise.kernel {
+        crate::plan::DepthwiseKernel::ChannelVectors(cv) if cv.realign => Some(cv.lanes),
+        _ => None,
+    });
     let name = &spec.item.ident;
     let layer = layer_struct(spec, &plans, &layout);
     let fixed = fixed_consts(&shape);
@@ -42,15 +48,19 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
     let constructor = constructor(spec);
     let forwards = plans.iter().map(forward_fn);
     let shape_literal = shape_literal(&shape);
+    let mut tensors = vec![
+        (format_ident!("dw"), layout.dw_packed()),
+        (format_ident!("dw_bias"), layout.cp),
+        (format_ident!("pw"), layout.pw_packed()),
+        (format_ident!("pw_bias"), layout.np),
+        (format_ident!("zeros"), layout.cp),
+    ];
+    if let Some(len) = layout.dw_realigned() {
+        tensors.push((format_ident!("dw_realigned"), len));
+    }
     let kernels = KernelModule {
         layer: name,
-        tensors: vec![
-            (format_ident!("dw"), layout.dw_packed()),
-            (format_ident!("dw_bias"), layout.cp),
-            (format_ident!("pw"), layout.pw_packed()),
-            (format_ident!("pw_bias"), layout.np),
-            (format_ident!("zeros"), layout.cp),
-        ],
+        tensors,
         consts: quote! {
             /// The layer's shape (its `SeparableConv::SHAPE`), for the kernels' pads.
             const SHAPE: ::dsconv::LayerShape = #shape_literal;
@@ -92,6 +102,9 @@ struct Layout {
     np: usize,
     /// Width of the last, partial pointwise panel (0 if none).
     tail_width: usize,
+    /// The vector lanes of a backend whose plan realigns the depthwise vectors (the
+    /// plan's `realign`), if any.
+    realign_lanes: Option<usize>,
 }
 
 impl Layout {
@@ -105,6 +118,13 @@ impl Layout {
         self.np * self.c
     }
 
+    /// Floats of the realigned copies of the depthwise weights and bias
+    /// (`packing::pack_realigned`), when a plan realigns.
+    fn dw_realigned(&self) -> Option<usize> {
+        self.realign_lanes
+            .map(|lanes| dsconv_runtime::packing::realigned_len(self.dw_packed(), self.cp, lanes))
+    }
+
     fn of(plan: &Plan) -> Layout {
         let pw = &plan.pointwise;
         Layout {
@@ -114,6 +134,7 @@ impl Layout {
             taps: plan.depthwise.taps,
             np: pw.full_panels * PANEL_WIDTH + pw.tail_panel_width,
             tail_width: pw.tail_panel_width,
+            realign_lanes: None,
         }
     }
 }
@@ -143,6 +164,15 @@ fn layer_struct(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
     let clone_derive = (!derives(&item.attrs, "Clone")).then(|| quote!(#[derive(Clone)]));
     let (dw_packed, cp) = (l.dw_packed(), l.cp);
     let (pw_packed, np) = (l.pw_packed(), l.np);
+    let realigned = l.dw_realigned().map(|len| {
+        quote! {
+            /// Copies of `dw`, `dw_bias` and `zeros` for calls whose buffers start 16, 32 or 48 bytes
+            /// off a 64-byte boundary (a `Vec` from `malloc`), each placed so that the
+            /// realigned depthwise kernel's weight loads are aligned: about three times the
+            /// depthwise weights.
+            dw_realigned: ::dsconv::__private::AlignedArray<#len>,
+        }
+    });
     quote! {
         #(#attrs)*
         #[doc = #summary]
@@ -162,6 +192,7 @@ fn layer_struct(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
             pw_bias: ::dsconv::__private::AlignedArray<#np>,
             /// `CP` zeros: the input vector of a depthwise tap that falls on padding.
             zeros: ::dsconv::__private::AlignedArray<#cp>,
+            #realigned
         }
     }
 }
@@ -635,6 +666,14 @@ fn load_fn(spec: &LayerSpec, l: &Layout) -> TokenStream {
     let n = spec.n.value;
     let dk = spec.shape().dk;
     let bias = spec.bias;
+    let realigned = l.realign_lanes.map(|lanes| {
+        quote! {
+            let dw_realigned = __rt::pack_realigned(&dw, &dw_bias, #lanes);
+        }
+    });
+    let realigned_field = l.realign_lanes.map(
+        |_| quote!(dw_realigned: __rt::to_array(name, Tensor::DepthwiseWeights, &dw_realigned)?,),
+    );
     quote! {
         fn load(weights: &::dsconv::Weights<'_>) -> ::core::result::Result<Self, ::dsconv::Error> {
             use ::dsconv::__private as __rt;
@@ -651,13 +690,12 @@ fn load_fn(spec: &LayerSpec, l: &Layout) -> TokenStream {
             let zeros_n = [0.0f32; #n];
             let dw_bias = weights.depthwise_bias.unwrap_or(&zeros_c[..]);
             let pw_bias = weights.pointwise_bias.unwrap_or(&zeros_n[..]);
+            let dw = __rt::pack_depthwise(weights.depthwise, #c, #taps, #ws);
+            let dw_bias = __rt::pad_columns(dw_bias, 1, #c, #cp);
+            #realigned
             ::core::result::Result::Ok(Self {
-                dw: __rt::to_array(
-                    name,
-                    Tensor::DepthwiseWeights,
-                    &__rt::pack_depthwise(weights.depthwise, #c, #taps, #ws),
-                )?,
-                dw_bias: __rt::to_array(name, Tensor::DepthwiseBias, &__rt::pad_columns(dw_bias, 1, #c, #cp))?,
+                dw: __rt::to_array(name, Tensor::DepthwiseWeights, &dw)?,
+                dw_bias: __rt::to_array(name, Tensor::DepthwiseBias, &dw_bias)?,
                 pw: __rt::to_array(
                     name,
                     Tensor::PointwiseWeights,
@@ -665,6 +703,7 @@ fn load_fn(spec: &LayerSpec, l: &Layout) -> TokenStream {
                 )?,
                 pw_bias: __rt::to_array(name, Tensor::PointwiseBias, &__rt::pad_columns(pw_bias, 1, #n, #np))?,
                 zeros: __rt::to_array(name, Tensor::DepthwiseBias, &__rt::pad_columns(&[], 1, 0, #cp))?,
+                #realigned_field
             })
         }
     }

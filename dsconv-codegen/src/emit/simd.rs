@@ -199,10 +199,33 @@ pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
     // the aligned depthwise stage of L5-L9).
     let walks = if cv.realign {
         let realigned = walk_with(&PixelKernels::new(plan, cv, &ops, true));
+        // The layer's copy of the weights, bias and zeros for this shift, where the walk's
+        // weight and padding loads are aligned too (the copies need a weight stride and a
+        // padded bias of whole vectors).
+        let (lanes, weights, bias) = (
+            cv.lanes,
+            plan.depthwise.taps * plan.weight_stride,
+            plan.padded_channels,
+        );
+        assert!(
+            plan.weight_stride.is_multiple_of(lanes) && bias.is_multiple_of(lanes),
+            "realigned weight copies need a weight stride and padded bias of whole vectors"
+        );
         quote! {
             if shift == 0 {
                 #aligned
             } else {
+                // SAFETY: `realigned_copy` gives the start of a copy of the packed weights
+                // (`#weights` floats), then the padded bias and as many zeros (`#bias`
+                // each), inside `dw_realigned` (`pack_realigned`'s layout), which the
+                // walk reads exactly as it reads `dw`, `dw_bias` and `zeros`.
+                let (wts, bias, zeros) = match ::dsconv::__private::realigned_copy(shift, #weights, #bias, #lanes) {
+                    ::core::option::Option::Some(at) => {
+                        let copy = self.dw_realigned.as_ptr().add(at);
+                        (copy, copy.add(#weights), copy.add(#weights + #bias))
+                    }
+                    ::core::option::Option::None => (wts, bias, zeros),
+                };
                 #realigned
             }
         }
@@ -1429,6 +1452,9 @@ mod tests {
         assert!(l3.contains("realign_shift"), "{l3}");
         assert!(l3.contains("if shift == 0"), "{l3}");
         assert!(l3.contains("c0 = shift + cv *"), "{l3}");
+        // Its weights, bias and zeros from the layer's copy for the shift, when it has one.
+        assert!(l3.contains("realigned_copy (shift"), "{l3}");
+        assert!(l3.contains("self . dw_realigned"), "{l3}");
         // L1's 32: one walk, from channel 0.
         let l1 = code(32);
         assert!(!l1.contains("shift"), "{l1}");
