@@ -116,6 +116,13 @@ pub fn realigned_copy(shift: usize, weights: usize, bias: usize, lanes: usize) -
 /// each placed so that the realigned kernel's loads at that shift are aligned (see there).
 /// The floats between copies are zeros and never read.
 pub fn pack_realigned(weights: &[f32], bias: &[f32], lanes: usize) -> Box<[f32]> {
+    assert!(
+        lanes > REALIGN_COPY_STEP
+            && lanes.is_multiple_of(REALIGN_COPY_STEP)
+            && weights.len().is_multiple_of(lanes)
+            && bias.len().is_multiple_of(lanes),
+        "pack_realigned: whole vectors of weights and bias, lanes a multiple of the step"
+    );
     let copies = lanes / REALIGN_COPY_STEP - 1;
     let len = realigned_copy_len(weights.len(), bias.len(), lanes);
     let mut out = vec![0.0f32; copies * len];

@@ -10,7 +10,7 @@ mod scalar;
 mod simd;
 
 use crate::model::{Kind, LayerSpec};
-use crate::plan::{Backend, Epilogue, Plan, PANEL_WIDTH};
+use crate::plan::{Backend, DepthwiseKernel, Epilogue, Plan, PANEL_WIDTH};
 use dsconv_runtime::{Activation, Padding};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -35,12 +35,20 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
         .map(|b| Plan::for_layer(&shape, epilogue, b))
         .collect();
     let mut layout = Layout::of(&plans[0]);
-    // The lanes of a plan that realigns its depthwise vectors (AVX-512's), whose layer
-    // keeps realigned copies of the depthwise weights and bias.
-    layout.realign_lanes = plans.iter().find_map(|p| match &p.depthwise.kernel {
-        crate::plan::DepthwiseKernel::ChannelVectors(cv) if cv.realign => Some(cv.lanes),
-        _ => None,
-    });
+    // The backend whose plan realigns its depthwise vectors (AVX-512), whose layer keeps
+    // realigned copies of the depthwise weights, bias and zeros for its lanes.
+    let realigning: Vec<(usize, Backend)> = plans
+        .iter()
+        .filter_map(|p| match &p.depthwise.kernel {
+            DepthwiseKernel::ChannelVectors(cv) if cv.realign => Some((cv.lanes, p.isa)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        realigning.len() <= 1,
+        "one backend realigns: the layer keeps copies for one vector width"
+    );
+    layout.realign = realigning.first().copied();
     let name = &spec.item.ident;
     let layer = layer_struct(spec, &plans, &layout);
     let fixed = fixed_consts(&shape);
@@ -49,14 +57,14 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
     let forwards = plans.iter().map(forward_fn);
     let shape_literal = shape_literal(&shape);
     let mut tensors = vec![
-        (format_ident!("dw"), layout.dw_packed()),
-        (format_ident!("dw_bias"), layout.cp),
-        (format_ident!("pw"), layout.pw_packed()),
-        (format_ident!("pw_bias"), layout.np),
-        (format_ident!("zeros"), layout.cp),
+        (format_ident!("dw"), layout.dw_packed(), quote!()),
+        (format_ident!("dw_bias"), layout.cp, quote!()),
+        (format_ident!("pw"), layout.pw_packed(), quote!()),
+        (format_ident!("pw_bias"), layout.np, quote!()),
+        (format_ident!("zeros"), layout.cp, quote!()),
     ];
     if let Some(len) = layout.dw_realigned() {
-        tensors.push((format_ident!("dw_realigned"), len));
+        tensors.push((format_ident!("dw_realigned"), len, layout.realign_cfg()));
     }
     let kernels = KernelModule {
         layer: name,
@@ -102,9 +110,9 @@ struct Layout {
     np: usize,
     /// Width of the last, partial pointwise panel (0 if none).
     tail_width: usize,
-    /// The vector lanes of a backend whose plan realigns the depthwise vectors (the
+    /// The vector lanes and the backend whose plan realigns the depthwise vectors (the
     /// plan's `realign`), if any.
-    realign_lanes: Option<usize>,
+    realign: Option<(usize, Backend)>,
 }
 
 impl Layout {
@@ -121,8 +129,17 @@ impl Layout {
     /// Floats of the realigned copies of the depthwise weights and bias
     /// (`packing::pack_realigned`), when a plan realigns.
     fn dw_realigned(&self) -> Option<usize> {
-        self.realign_lanes
-            .map(|lanes| dsconv_runtime::packing::realigned_len(self.dw_packed(), self.cp, lanes))
+        self.realign.map(|(lanes, _)| {
+            dsconv_runtime::packing::realigned_len(self.dw_packed(), self.cp, lanes)
+        })
+    }
+
+    /// The `cfg` of the realigning backend's architecture: the copies exist only where
+    /// its kernels do.
+    fn realign_cfg(&self) -> TokenStream {
+        self.realign
+            .map(|(_, isa)| isa::VectorOps { isa }.cfg())
+            .unwrap_or_default()
     }
 
     fn of(plan: &Plan) -> Layout {
@@ -134,7 +151,7 @@ impl Layout {
             taps: plan.depthwise.taps,
             np: pw.full_panels * PANEL_WIDTH + pw.tail_panel_width,
             tail_width: pw.tail_panel_width,
-            realign_lanes: None,
+            realign: None,
         }
     }
 }
@@ -164,12 +181,15 @@ fn layer_struct(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
     let clone_derive = (!derives(&item.attrs, "Clone")).then(|| quote!(#[derive(Clone)]));
     let (dw_packed, cp) = (l.dw_packed(), l.cp);
     let (pw_packed, np) = (l.pw_packed(), l.np);
+    let cfg = l.realign_cfg();
     let realigned = l.dw_realigned().map(|len| {
         quote! {
-            /// Copies of `dw`, `dw_bias` and `zeros` for calls whose buffers start 16, 32 or 48 bytes
-            /// off a 64-byte boundary (a `Vec` from `malloc`), each placed so that the
-            /// realigned depthwise kernel's weight loads are aligned: about three times the
-            /// depthwise weights.
+            /// Copies of `dw`, `dw_bias` and `zeros` for calls whose buffers start 16, 32
+            /// or 48 bytes off a 64-byte boundary (a `Vec` from `malloc`), each placed so
+            /// that the realigned depthwise kernel's weight, bias and padding loads are
+            /// aligned (`packing::pack_realigned`); on the realigning backend's
+            /// architecture only.
+            #cfg
             dw_realigned: ::dsconv::__private::AlignedArray<#len>,
         }
     });
@@ -418,9 +438,9 @@ fn forward_fn(plan: &Plan) -> TokenStream {
 struct KernelModule<'a> {
     /// The layer's type.
     layer: &'a syn::Ident,
-    /// The packed tensors the kernels read: field name and length in floats (each an
-    /// `AlignedArray` of the layer struct).
-    tensors: Vec<(syn::Ident, usize)>,
+    /// The packed tensors the kernels read: field name, length in floats (each an
+    /// `AlignedArray` of the layer struct) and the `cfg` it exists under (empty: always).
+    tensors: Vec<(syn::Ident, usize, TokenStream)>,
     /// Associated items of `Tensors` the kernels use.
     consts: TokenStream,
 }
@@ -433,7 +453,9 @@ impl KernelModule<'_> {
         let layer = self.layer;
         let module = format_ident!("__dsconv_kernels_{}", layer.unraw());
         let consts = &self.consts;
-        let (fields, lens): (Vec<_>, Vec<_>) = self.tensors.iter().cloned().unzip();
+        let fields: Vec<_> = self.tensors.iter().map(|t| &t.0).collect();
+        let lens = self.tensors.iter().map(|t| t.1);
+        let cfgs: Vec<_> = self.tensors.iter().map(|t| &t.2).collect();
         let backends = kernels.map(|(plan, kernels)| {
             let cfg = isa::VectorOps { isa: plan.isa }.cfg();
             let backend = format_ident!("{}", plan.isa.name());
@@ -452,7 +474,7 @@ impl KernelModule<'_> {
             mod #module {
                 /// The layer's packed tensors, borrowed: what its kernels read.
                 pub(super) struct Tensors<'a> {
-                    #(pub(super) #fields: &'a ::dsconv::__private::AlignedArray<#lens>,)*
+                    #(#cfgs pub(super) #fields: &'a ::dsconv::__private::AlignedArray<#lens>,)*
                 }
 
                 impl Tensors<'_> {
@@ -467,7 +489,7 @@ impl KernelModule<'_> {
                 /// The packed tensors as the kernels read them.
                 #[inline(always)]
                 fn __dsconv_kernels(&self) -> #module::Tensors<'_> {
-                    #module::Tensors { #(#fields: &self.#fields,)* }
+                    #module::Tensors { #(#cfgs #fields: &self.#fields,)* }
                 }
             }
         }
@@ -666,14 +688,19 @@ fn load_fn(spec: &LayerSpec, l: &Layout) -> TokenStream {
     let n = spec.n.value;
     let dk = spec.shape().dk;
     let bias = spec.bias;
-    let realigned = l.realign_lanes.map(|lanes| {
+    let cfg = l.realign_cfg();
+    let realigned = l.realign.map(|(lanes, _)| {
         quote! {
+            #cfg
             let dw_realigned = __rt::pack_realigned(&dw, &dw_bias, #lanes);
         }
     });
-    let realigned_field = l.realign_lanes.map(
-        |_| quote!(dw_realigned: __rt::to_array(name, Tensor::DepthwiseWeights, &dw_realigned)?,),
-    );
+    let realigned_field = l.realign.map(|_| {
+        quote! {
+            #cfg
+            dw_realigned: __rt::to_array(name, Tensor::DepthwiseWeights, &dw_realigned)?,
+        }
+    });
     quote! {
         fn load(weights: &::dsconv::Weights<'_>) -> ::core::result::Result<Self, ::dsconv::Error> {
             use ::dsconv::__private as __rt;

@@ -51,8 +51,8 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
     let kernels = KernelModule {
         layer: name,
         tensors: vec![
-            (quote::format_ident!("pw"), pw_packed),
-            (quote::format_ident!("pw_bias"), np),
+            (quote::format_ident!("pw"), pw_packed, TokenStream::new()),
+            (quote::format_ident!("pw_bias"), np, TokenStream::new()),
         ],
         consts: TokenStream::new(),
     }

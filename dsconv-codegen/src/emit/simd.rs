@@ -202,13 +202,13 @@ pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
         // The layer's copy of the weights, bias and zeros for this shift, where the walk's
         // weight and padding loads are aligned too (the copies need a weight stride and a
         // padded bias of whole vectors).
-        let (lanes, weights, bias) = (
+        let (lanes, weights, padded) = (
             cv.lanes,
             plan.depthwise.taps * plan.weight_stride,
             plan.padded_channels,
         );
         assert!(
-            plan.weight_stride.is_multiple_of(lanes) && bias.is_multiple_of(lanes),
+            plan.weight_stride.is_multiple_of(lanes) && padded.is_multiple_of(lanes),
             "realigned weight copies need a weight stride and padded bias of whole vectors"
         );
         quote! {
@@ -216,13 +216,13 @@ pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
                 #aligned
             } else {
                 // SAFETY: `realigned_copy` gives the start of a copy of the packed weights
-                // (`#weights` floats), then the padded bias and as many zeros (`#bias`
+                // (`#weights` floats), then the padded bias and as many zeros (`#padded`
                 // each), inside `dw_realigned` (`pack_realigned`'s layout), which the
                 // walk reads exactly as it reads `dw`, `dw_bias` and `zeros`.
-                let (wts, bias, zeros) = match ::dsconv::__private::realigned_copy(shift, #weights, #bias, #lanes) {
+                let (wts, bias, zeros) = match ::dsconv::__private::realigned_copy(shift, #weights, #padded, #lanes) {
                     ::core::option::Option::Some(at) => {
                         let copy = self.dw_realigned.as_ptr().add(at);
-                        (copy, copy.add(#weights), copy.add(#weights + #bias))
+                        (copy, copy.add(#weights), copy.add(#weights + #padded))
                     }
                     ::core::option::Option::None => (wts, bias, zeros),
                 };
