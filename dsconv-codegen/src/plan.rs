@@ -529,6 +529,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Floats of the packed depthwise weights: every tap's channels at the weight stride.
+    pub fn packed_depthwise_len(&self) -> usize {
+        self.depthwise.taps * self.weight_stride
+    }
+
     /// Plans a `#[pointwise_conv]` layer from `m` to `n` channels: the pointwise stage of
     /// the separable shape with a 1x1 "valid" depthwise stage, which is not emitted.
     pub fn for_pointwise_layer(

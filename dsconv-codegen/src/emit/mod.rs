@@ -57,7 +57,7 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
     let forwards = plans.iter().map(forward_fn);
     let shape_literal = shape_literal(&shape);
     let mut tensors = vec![
-        (format_ident!("dw"), layout.dw_packed(), quote!()),
+        (format_ident!("dw"), layout.dw_packed, quote!()),
         (format_ident!("dw_bias"), layout.cp, quote!()),
         (format_ident!("pw"), layout.pw_packed(), quote!()),
         (format_ident!("pw_bias"), layout.np, quote!()),
@@ -106,6 +106,8 @@ struct Layout {
     ws: usize,
     /// `dk * dk`.
     taps: usize,
+    /// Floats of the packed depthwise weights (the plan's `packed_depthwise_len`).
+    dw_packed: usize,
     /// Output channels padded to whole panels.
     np: usize,
     /// Width of the last, partial pointwise panel (0 if none).
@@ -116,11 +118,6 @@ struct Layout {
 }
 
 impl Layout {
-    /// Floats of the packed depthwise weights.
-    fn dw_packed(&self) -> usize {
-        self.taps * self.ws
-    }
-
     /// Floats of the packed pointwise weights.
     fn pw_packed(&self) -> usize {
         self.np * self.c
@@ -130,7 +127,7 @@ impl Layout {
     /// (`packing::pack_realigned`), when a plan realigns.
     fn dw_realigned(&self) -> Option<usize> {
         self.realign.map(|(lanes, _)| {
-            dsconv_runtime::packing::realigned_len(self.dw_packed(), self.cp, lanes)
+            dsconv_runtime::packing::realigned_len(self.dw_packed, self.cp, lanes)
         })
     }
 
@@ -149,6 +146,7 @@ impl Layout {
             cp: plan.padded_channels,
             ws: plan.weight_stride,
             taps: plan.depthwise.taps,
+            dw_packed: plan.packed_depthwise_len(),
             np: pw.full_panels * PANEL_WIDTH + pw.tail_panel_width,
             tail_width: pw.tail_panel_width,
             realign: None,
@@ -179,7 +177,7 @@ fn layer_struct(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
     let plan_docs: Vec<String> = plans.iter().map(|p| format!("- {p}")).collect();
     // Clone copies the packed weights; it steps aside when the user derives it.
     let clone_derive = (!derives(&item.attrs, "Clone")).then(|| quote!(#[derive(Clone)]));
-    let (dw_packed, cp) = (l.dw_packed(), l.cp);
+    let (dw_packed, cp) = (l.dw_packed, l.cp);
     let (pw_packed, np) = (l.pw_packed(), l.np);
     let cfg = l.realign_cfg();
     let realigned = l.dw_realigned().map(|len| {

@@ -7,9 +7,10 @@
 //! pixels no block covers run the taps through per-pixel pointers (padding taps read a zero
 //! vector), so nothing outside the image is read; a last, partial channel vector uses
 //! masked loads and stores, as do the two end vectors of a realigned call (the plan's
-//! `realign`: vectors that start where an offset input's loads are aligned). With a depth multiplier DM > 1, each input load takes the few
-//! input channels a vector reads and a permute repeats each DM times, the load offset and
-//! permute per channel vector from the plan's table
+//! `realign`: vectors that start where an offset input's loads are aligned). With a depth
+//! multiplier DM > 1, each input load takes the few input channels a vector reads and a
+//! permute repeats each DM times, the load offset and permute per channel vector from the
+//! plan's table
 //! ([`DepthwiseStrategy::ExpandedChannelVectors`]).
 //!
 //! Pointwise: a register-tiled micro-kernel (rows of pixels x vectors of output channels),
@@ -202,11 +203,8 @@ pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
         // The layer's copy of the weights, bias and zeros for this shift, where the walk's
         // weight and padding loads are aligned too (the copies need a weight stride and a
         // padded bias of whole vectors).
-        let (lanes, weights, padded) = (
-            cv.lanes,
-            plan.depthwise.taps * plan.weight_stride,
-            plan.padded_channels,
-        );
+        let (lanes, weights, padded) =
+            (cv.lanes, plan.packed_depthwise_len(), plan.padded_channels);
         assert!(
             plan.weight_stride.is_multiple_of(lanes) && padded.is_multiple_of(lanes),
             "realigned weight copies need a weight stride and padded bias of whole vectors"
