@@ -128,6 +128,14 @@ pub struct ChannelVectorPlan {
     pub full_vectors: usize,
     /// Channels in a last, masked vector (`None` when the channels fill whole vectors).
     pub tail_lanes: Option<usize>,
+    /// Whether that last vector is instead a whole one over the last `lanes` channels,
+    /// `C - lanes..C`, overlapping the vector before it: each lane's sum is its own, so
+    /// the overlapped channels are computed again to the same bits and stored again, and no
+    /// load or store is masked. Then one body of code serves every vector (a masked tail
+    /// is a second copy of the unrolled kernels). Taken where there is a whole vector
+    /// before the tail and the loads are not expanded (a depth multiplier's table fixes
+    /// each vector's lanes).
+    pub overlapped_tail: bool,
     /// With a depth multiplier `DM > 1`: how each input load is made and permuted into a
     /// vector of output channels (`None` for `DM = 1`).
     pub expand: Option<Expansion>,
@@ -815,6 +823,9 @@ fn plan_channel_vectors(
             lanes,
             full_vectors: channels / lanes,
             tail_lanes: (tail > 0).then_some(tail),
+            overlapped_tail: tail > 0
+                && channels >= lanes
+                && strategy != DepthwiseStrategy::ExpandedChannelVectors,
             expand: (strategy == DepthwiseStrategy::ExpandedChannelVectors)
                 .then(|| Expansion::new(shape.m, shape.depth_multiplier, lanes)),
             input_channels: shape.m,
@@ -1076,6 +1087,7 @@ impl Plan {
                 _ => d.channel_vectors(self.channels),
             },
             depthwise_realigned: matches!(&d.kernel, DepthwiseKernel::ChannelVectors(cv) if cv.realign),
+            depthwise_overlapped_tail: matches!(&d.kernel, DepthwiseKernel::ChannelVectors(cv) if cv.overlapped_tail),
             depthwise_rows_per_block: match &d.kernel {
                 DepthwiseKernel::ChannelVectors(cv) if cv.row_pairs => 2,
                 _ => 1,
@@ -1196,6 +1208,44 @@ mod tests {
             None
         );
         assert!((p.lane_utilisation - 6.0 / 8.0).abs() < 1e-12);
+    }
+
+    /// A tail after whole vectors is a whole vector over the last `lanes` channels; alone
+    /// (fewer channels than lanes) or with expanded loads it stays masked.
+    #[test]
+    fn a_tail_after_whole_vectors_overlaps_them_unmasked() {
+        let cv_of = |p: &Plan| match &p.depthwise.kernel {
+            DepthwiseKernel::ChannelVectors(cv) => {
+                (cv.full_vectors, cv.tail_lanes, cv.overlapped_tail)
+            }
+            _ => panic!("channel vectors"),
+        };
+        let p = Plan::for_spec(&shape(3, 31, 8, 1, 1), Backend::Avx2);
+        assert_eq!(cv_of(&p), (3, Some(7), true));
+        assert_eq!(p.depthwise.channel_vectors(31), 4);
+        assert!(p
+            .summary()
+            .to_string()
+            .contains("4 channel vector(s) (the last overlapping the one before, unmasked)"));
+        let p = Plan::for_spec(&shape(3, 24, 8, 1, 1), Backend::Avx512);
+        assert_eq!(cv_of(&p), (1, Some(8), true));
+        // Whole vectors: nothing to overlap.
+        assert_eq!(
+            cv_of(&Plan::for_spec(&shape(3, 32, 8, 1, 1), Backend::Avx2)),
+            (4, None, false)
+        );
+        // One partial vector: masked.
+        assert_eq!(
+            cv_of(&Plan::for_spec(&shape(3, 5, 8, 1, 1), Backend::Avx2)),
+            (0, Some(5), false)
+        );
+        // A depth multiplier's expanded loads: each vector's lanes come from the table.
+        let p = Plan::for_spec(&shape(3, 17, 8, 1, 2), Backend::Avx512);
+        assert_eq!(
+            p.depthwise.strategy(),
+            DepthwiseStrategy::ExpandedChannelVectors
+        );
+        assert_eq!(cv_of(&p), (2, Some(2), false));
     }
 
     #[test]

@@ -149,6 +149,10 @@ pub struct PlanSummary {
     /// vectors (one vector more per pixel). Not inside `forward`, whose depthwise output is
     /// aligned scratch. The same bits either way.
     pub depthwise_realigned: bool,
+    /// Whether the last depthwise channel vector, where the channels do not fill it, is a
+    /// whole vector over the last `lanes` channels, overlapping the one before (those
+    /// channels computed again, to the same bits), instead of a masked one.
+    pub depthwise_overlapped_tail: bool,
     /// Pointwise micro-kernel rows (output pixels).
     pub pointwise_rows: usize,
     /// Pointwise micro-kernel width in output channels (vectors x lanes).
@@ -260,6 +264,8 @@ impl fmt::Display for PlanSummary {
             };
             let realigned = if self.depthwise_realigned {
                 " (realigned to the input's address, ends masked)"
+            } else if self.depthwise_overlapped_tail {
+                " (the last overlapping the one before, unmasked)"
             } else {
                 ""
             };

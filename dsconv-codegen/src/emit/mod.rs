@@ -807,6 +807,7 @@ fn plan_summary(plan: &Plan) -> TokenStream {
     let (weight_stride, padded_channels) = (r.depthwise_weight_stride, r.depthwise_padded_channels);
     let (group, outer_up_to) = (r.depthwise_channel_group, r.depthwise_passes_outer_up_to);
     let (rows_per_block, realigned) = (r.depthwise_rows_per_block, r.depthwise_realigned);
+    let overlapped_tail = r.depthwise_overlapped_tail;
     let (residual, pointwise_only) = (r.residual, r.pointwise_only);
     let (dw_act, pw_act) = (
         activation_path(r.activations.depthwise),
@@ -833,6 +834,7 @@ fn plan_summary(plan: &Plan) -> TokenStream {
             depthwise_passes_outer_up_to: #outer_up_to,
             depthwise_rows_per_block: #rows_per_block,
             depthwise_realigned: #realigned,
+            depthwise_overlapped_tail: #overlapped_tail,
             pointwise_rows: #rows,
             pointwise_cols: #cols,
             pointwise_order: ::dsconv::PointwiseOrder::#order,

@@ -105,7 +105,7 @@ pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
             left_edge,
             find_right_edge,
             right_edge,
-        } = edge_code(kernels, &border);
+        } = edge_code(kernels);
         let interior_runs = cv.blocks.iter().map(|&n| {
             let body = kernels.over_channels(&|partial| kernels.interior_block(n, partial));
             quote! {
@@ -136,6 +136,8 @@ pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
                 }
             }
         });
+        // The border pixels left of the interior and right of it run the same code, once
+        // in the generated function: a loop of two passes, the interior's blocks between.
         let row_walk = quote! {
                         let mut ox = ox0;
                         // A right edge block covers wo - N..wo when the run reaches the row's
@@ -145,16 +147,20 @@ pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
                         let mut stop = ox1;
                         #find_right_edge
                         #left_edge
-                        while ox < a.min(stop) {
-                            #border
-                            ox += 1;
-                        }
                         let b = b.min(stop);
-                        #paired_blocks
-                        #(#interior_runs)*
-                        while ox < stop {
-                            #border
-                            ox += 1;
+                        let mut right_side = false;
+                        loop {
+                            let border_end = if right_side { stop } else { a.min(stop) };
+                            while ox < border_end {
+                                #border
+                                ox += 1;
+                            }
+                            if right_side {
+                                break;
+                            }
+                            right_side = true;
+                            #paired_blocks
+                            #(#interior_runs)*
                         }
                         #right_edge
         };
@@ -296,7 +302,7 @@ struct EdgeCode {
 /// Edge blocks: the first and last `block` pixels of a row run as one block that skips its
 /// out-of-image columns, instead of pixel by pixel through tap pointers (`border`). Whether
 /// they apply is the runtime's `RowEdges` check (`EDGES`), with the plan's numbers.
-fn edge_code(kernels: &PixelKernels<'_>, border: &TokenStream) -> EdgeCode {
+fn edge_code(kernels: &PixelKernels<'_>) -> EdgeCode {
     let edges = &kernels.cv.edges;
     let n_edge = edges.block;
     // The first block of a row misses the row's left padding: one variant per left padding
@@ -326,9 +332,15 @@ fn edge_code(kernels: &PixelKernels<'_>, border: &TokenStream) -> EdgeCode {
         quote!(#m => { #body })
     });
     let has_right = !edges.right_misses.is_empty();
+    // Only the counts the plan enumerated run as an edge block; any other (not reachable)
+    // leaves the row's last pixels to the border loop.
+    let misses = &edges.right_misses;
     let find_right_edge = has_right.then(|| {
         quote! {
             right_missing = EDGES.right_missing(w, wo, ox0, ox1, pl);
+            if !matches!(right_missing, #(#misses)|*) {
+                right_missing = 0;
+            }
             if right_missing > 0 {
                 stop = ox1 - #n_edge;
             }
@@ -342,13 +354,8 @@ fn edge_code(kernels: &PixelKernels<'_>, border: &TokenStream) -> EdgeCode {
                 ox = stop;
                 match right_missing {
                     #(#right_arms)*
-                    // Not reachable (the plan enumerated the counts); pixel by pixel if it were.
-                    _ => {
-                        while ox < ox1 {
-                            #border
-                            ox += 1;
-                        }
-                    }
+                    // Not reachable: `find_right_edge` keeps only these counts.
+                    _ => {}
                 }
                 ox = ox1;
             }
@@ -633,6 +640,18 @@ impl<'a> PixelKernels<'a> {
                 }
             };
         }
+        if self.cv.overlapped_tail {
+            let c = self.plan.channels;
+            return quote! {
+                for cv in g0..g1 {
+                    // The last vector overlaps the one before it (the plan's
+                    // `overlapped_tail`): whole, over channels C - lanes..C.
+                    let c0 = if cv == #full_vectors { #c - #lanes } else { cv * #lanes };
+                    #prologue_full
+                    #full
+                }
+            };
+        }
         let tail_part = self.cv.tail_lanes.map(|tail| {
             let tail = quote!(#tail);
             let body = kind(Some(&tail));
@@ -646,12 +665,18 @@ impl<'a> PixelKernels<'a> {
                 }
             }
         });
-        quote! {
-            for cv in g0..g1.min(#full_vectors) {
-                let c0 = cv * #lanes;
-                #prologue_full
-                #full
+        // No full vector (fewer channels than lanes): only the tail's code is emitted.
+        let full_part = (full_vectors > 0).then(|| {
+            quote! {
+                for cv in g0..g1.min(#full_vectors) {
+                    let c0 = cv * #lanes;
+                    #prologue_full
+                    #full
+                }
             }
+        });
+        quote! {
+            #full_part
             #tail_part
         }
     }
@@ -1312,7 +1337,7 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
     // Every panel of weights (the full panels, then the tail), given the code for the
     // column blocks of a panel of a given width.
     let over_panels = |inner: &dyn Fn(&[ColumnBlock], usize) -> TokenStream| -> TokenStream {
-        let full = inner(&p.full_panel_blocks, PANEL_WIDTH);
+        let full = (full_panels > 0).then(|| inner(&p.full_panel_blocks, PANEL_WIDTH));
         let tail = (!p.tail_blocks.is_empty()).then(|| {
             let body = inner(&p.tail_blocks, p.tail_panel_width);
             quote! {
@@ -1323,12 +1348,18 @@ fn pointwise_driver(plan: &Plan, names: &KernelNames) -> TokenStream {
                 }
             }
         });
-        quote! {
-            for panel_index in panels.0..panels.1.min(#full_panels) {
-                let panel_col = panel_index * #PANEL_WIDTH;
-                let panel = b.add(panel_index * #PANEL_WIDTH * #k);
-                #full
+        // No full panel (fewer output channels than a panel): only the tail's code.
+        let full = full.map(|full| {
+            quote! {
+                for panel_index in panels.0..panels.1.min(#full_panels) {
+                    let panel_col = panel_index * #PANEL_WIDTH;
+                    let panel = b.add(panel_index * #PANEL_WIDTH * #k);
+                    #full
+                }
             }
+        });
+        quote! {
+            #full
             #tail
         }
     };
@@ -1456,5 +1487,20 @@ mod tests {
         // L1's 32: one walk, from channel 0.
         let l1 = code(32);
         assert!(!l1.contains("shift"), "{l1}");
+    }
+
+    /// 40 channels on AVX-512: the last vector (channels 24..40) overlaps the one before,
+    /// no load or store masked, one copy of the pixel code.
+    #[test]
+    fn an_overlapped_tail_emits_one_unmasked_body() {
+        let code = |m| depthwise(&plan(m), &KernelNames::new("avx512")).to_string();
+        let forty = code(40);
+        assert!(
+            forty.contains("if cv == 2usize { 40usize - 16usize }"),
+            "{forty}"
+        );
+        assert!(!forty.contains("mask"), "{forty}");
+        // The border pixels' code is emitted once (tap pointers start each copy).
+        assert_eq!(forty.matches("let tap0").count(), 1, "{forty}");
     }
 }
