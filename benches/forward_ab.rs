@@ -69,6 +69,12 @@ struct K9b;
 struct Ch1024;
 #[separable_conv(dk = 3, m = 1040, n = 16)]
 struct Ch1040;
+// MobileNetV3-Large's 5x5 layers of 72 channels (stride 2, 56x56 in) and 120 (28x28): a
+// partial last channel vector on AVX-512 (8 of 16 lanes).
+#[separable_conv(dk = 5, m = 72, n = 40, stride = 2)]
+struct V3a;
+#[separable_conv(dk = 5, m = 120, n = 40)]
+struct V3b;
 
 fn vals(n: usize) -> Vec<f32> {
     (0..n)
@@ -340,6 +346,8 @@ fn main() {
         "Ch1024" => run(7, 7, reps, |d, p| Ch1024::from_weights(d, p).unwrap()),
         "Ch1040" => run(7, 7, reps, |d, p| Ch1040::from_weights(d, p).unwrap()),
         "E5" => run(56, 56, reps, |d, p| E5::from_weights(d, p).unwrap()),
+        "V3a" => run(56, 56, reps, |d, p| V3a::from_weights(d, p).unwrap()),
+        "V3b" => run(28, 28, reps, |d, p| V3b::from_weights(d, p).unwrap()),
         "Dm2" => run(56, 56, reps, |d, p| Dm2::from_weights(d, p).unwrap()),
         "Dm3" => run(56, 56, reps, |d, p| Dm3::from_weights(d, p).unwrap()),
         "Ceil" => run(14, 14, reps, |d, p| Ceil::from_weights(d, p).unwrap()),
