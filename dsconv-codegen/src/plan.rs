@@ -126,7 +126,8 @@ pub struct ChannelVectorPlan {
     pub lanes: usize,
     /// Whole vectors of output channels per pixel.
     pub full_vectors: usize,
-    /// Channels in a last, masked vector (`None` when the channels fill whole vectors).
+    /// Channels past the whole vectors (`None` when the channels fill whole vectors): a
+    /// masked last vector, unless [`overlapped_tail`](Self::overlapped_tail).
     pub tail_lanes: Option<usize>,
     /// Whether that last vector is instead a whole one over the last `lanes` channels,
     /// `C - lanes..C`, overlapping the vector before it: each lane's sum is its own, so

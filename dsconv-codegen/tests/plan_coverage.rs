@@ -29,6 +29,12 @@ fn choices(plan: &Plan) -> Vec<String> {
                 "{b}: channel vectors tail {}",
                 cv.tail_lanes.is_some()
             ));
+            if cv.tail_lanes.is_some() {
+                out.push(format!(
+                    "{b}: channel vectors overlapped tail {}",
+                    cv.overlapped_tail
+                ));
+            }
             out.push(format!(
                 "{b}: channel vectors weights in registers {}",
                 cv.weights_in_registers

@@ -12,7 +12,8 @@ pub enum DepthwiseStrategy {
     Scalar,
     /// Channels across vector lanes (NHWC), a block of output pixels along the row per
     /// channel vector, each input vector loaded once per kernel row and reused for every tap
-    /// it meets; the last channel vector masked when the channels do not fill it.
+    /// it meets; when the channels do not fill the last vector, it overlaps the one before
+    /// (or, alone, is masked).
     ChannelVectors,
     /// [`DepthwiseStrategy::ChannelVectors`] for a depth multiplier `DM > 1`: output channel
     /// `o` reads input channel `o / DM`, so the `lanes` output channels of a vector read a
@@ -115,7 +116,8 @@ pub struct PlanSummary {
     /// each input vector is loaded once per kernel row and reused for every tap it meets);
     /// for width vectors, the output columns one vector holds.
     pub depthwise_pixels_per_block: usize,
-    /// Vectors per pixel covering the depthwise channels (the last one masked if partial);
+    /// Vectors per pixel covering the depthwise channels (the last one, if partial,
+    /// overlapping the one before or masked);
     /// for width vectors, the channel count (each channel in its own vectors).
     pub depthwise_channel_vectors: usize,
     /// Loads (input + weight) per multiply-add in the interior depthwise inner loop.

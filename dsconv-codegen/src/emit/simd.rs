@@ -5,8 +5,10 @@
 //! kernel row and feeding it to every tap of the block it meets; taps unrolled. The first
 //! and last block of a row are edge blocks that leave out the columns outside the image;
 //! pixels no block covers run the taps through per-pixel pointers (padding taps read a zero
-//! vector), so nothing outside the image is read; a last, partial channel vector uses
-//! masked loads and stores, as do the two end vectors of a realigned call (the plan's
+//! vector), so nothing outside the image is read; a last, partial channel vector is a
+//! whole vector over the last `lanes` channels, overlapping the one before (the plan's
+//! `overlapped_tail`), or, alone or with expanded loads, uses masked loads and stores, as
+//! do the two end vectors of a realigned call (the plan's
 //! `realign`: vectors that start where an offset input's loads are aligned). With a depth
 //! multiplier DM > 1, each input load takes the few input channels a vector reads and a
 //! permute repeats each DM times, the load offset and permute per channel vector from the
@@ -338,6 +340,10 @@ fn edge_code(kernels: &PixelKernels<'_>) -> EdgeCode {
     let find_right_edge = has_right.then(|| {
         quote! {
             right_missing = EDGES.right_missing(w, wo, ox0, ox1, pl);
+            debug_assert!(
+                right_missing == 0 || matches!(right_missing, #(#misses)|*),
+                "a right edge the plan did not enumerate"
+            );
             if !matches!(right_missing, #(#misses)|*) {
                 right_missing = 0;
             }
@@ -767,8 +773,9 @@ impl<'a> PixelKernels<'a> {
         };
         quote! {
             // SAFETY: a whole vector has c0 + lanes <= CP, the padded length of every tap's
-            // weights and the bias (realigned: c0 + lanes <= C - lanes + shift); a masked
-            // end vector reads c0..c0 + nl, within C.
+            // weights and the bias (realigned: c0 + lanes <= C - lanes + shift; an
+            // overlapped tail: c0 + lanes = C); a masked end vector reads c0..c0 + nl,
+            // within C.
             #(#weights)*
             let bv: #ty = #bias;
             #input
