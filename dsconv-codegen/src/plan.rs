@@ -543,6 +543,17 @@ impl Plan {
         self.depthwise.taps * self.weight_stride
     }
 
+    /// The first channel of the last channel vector when it overlaps the one before
+    /// ([`ChannelVectorPlan::overlapped_tail`]): `C - lanes`.
+    pub fn overlapped_tail_start(&self) -> Option<usize> {
+        match &self.depthwise.kernel {
+            DepthwiseKernel::ChannelVectors(cv) if cv.overlapped_tail => {
+                Some(self.channels - cv.lanes)
+            }
+            _ => None,
+        }
+    }
+
     /// Plans a `#[pointwise_conv]` layer from `m` to `n` channels: the pointwise stage of
     /// the separable shape with a 1x1 "valid" depthwise stage, which is not emitted.
     pub fn for_pointwise_layer(

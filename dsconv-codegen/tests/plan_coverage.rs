@@ -8,6 +8,10 @@ use dsconv_codegen::model;
 use dsconv_codegen::plan::{Backend, DepthwiseKernel, Plan};
 use std::collections::BTreeSet;
 
+#[path = "support/matrix_layers.rs"]
+mod matrix_layers;
+use matrix_layers::matrix_layers;
+
 /// The choices a plan makes, as readable strings.
 fn choices(plan: &Plan) -> Vec<String> {
     let b = plan.isa.name();
@@ -70,29 +74,6 @@ fn plan_of(args: &str, backend: Backend) -> Option<Plan> {
     let item: proc_macro2::TokenStream = "struct Layer;".parse().unwrap();
     let spec = model::parse(model::Kind::Separable, attr, item).ok()?;
     Some(Plan::for_spec(&spec.shape(), backend))
-}
-
-/// `(name, args)` of every layer declared in the matrix suites.
-fn matrix_layers() -> Vec<(String, String)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests");
-    let mut layers = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        if !(name.starts_with("matrix_") && name.ends_with(".rs")) {
-            continue;
-        }
-        for line in std::fs::read_to_string(&path).unwrap().lines() {
-            let line = line.trim();
-            let Some((layer, rest)) = line.split_once(": (") else {
-                continue;
-            };
-            if let Some(args) = rest.strip_suffix(");") {
-                layers.push((layer.to_string(), args.to_string()));
-            }
-        }
-    }
-    layers
 }
 
 #[test]
