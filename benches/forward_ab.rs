@@ -63,6 +63,12 @@ struct K5b;
 struct K7b;
 #[separable_conv(dk = 9, m = 256, n = 256)]
 struct K9b;
+// Large kernels, whose kernel rows run as a loop: 11x11 on 28x28 (a border of 5 pixels
+// around the interior), 31x31 on 14x14 (every pixel on the border).
+#[separable_conv(dk = 11, m = 128, n = 128)]
+struct K11;
+#[separable_conv(dk = 31, m = 256, n = 256)]
+struct K31;
 // L9's depthwise stage with 1024 channels (input pixels 4 KiB apart, in one L1 set at each
 // channel offset) and with 1040 (64 bytes more per pixel): what the input's stride costs.
 #[separable_conv(dk = 3, m = 1024, n = 16)]
@@ -357,6 +363,8 @@ fn main() {
         "K5B" => run(28, 28, reps, |d, p| K5b::from_weights(d, p).unwrap()),
         "K7B" => run(28, 28, reps, |d, p| K7b::from_weights(d, p).unwrap()),
         "K9B" => run(28, 28, reps, |d, p| K9b::from_weights(d, p).unwrap()),
+        "K11" => run(28, 28, reps, |d, p| K11::from_weights(d, p).unwrap()),
+        "K31" => run(14, 14, reps, |d, p| K31::from_weights(d, p).unwrap()),
         x => panic!("{x}"),
     }
 }

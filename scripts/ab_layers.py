@@ -9,7 +9,7 @@ import subprocess, sys, os, statistics, re
 LAYERS = ["S0","L1","L2","L3","L4","L5","L6","L7","L8","L9","E5","Dm2","Ceil"] + (["BODY"] if os.environ.get("BODY") else [])
 if os.environ.get("ONLY"):
     LAYERS = os.environ["ONLY"].split(",")
-REPS = {"S0":3000,"Ceil":3000,"L1":60,"L2":80,"L3":80,"L4":100,"L5":150,"L6":200,"L7":250,"L8":250,"L9":250,"E5":100,"Dm2":80,"Dm3":40,"BODY":10,"Ch1024":300,"Ch1040":300,"V3a":300,"V3b":300}
+REPS = {"S0":3000,"Ceil":3000,"L1":60,"L2":80,"L3":80,"L4":100,"L5":150,"L6":200,"L7":250,"L8":250,"L9":250,"E5":100,"Dm2":80,"Dm3":40,"BODY":10,"Ch1024":300,"Ch1040":300,"V3a":300,"V3b":300,"K11":40,"K31":10}
 def bin(v): return v
 def timed(v, layer, backend):
     env = dict(os.environ, TIME="1", B=backend)

@@ -980,52 +980,31 @@ impl<'a> PixelKernels<'a> {
             |v: TokenStream| self.store_output(quote!(seg.add((ox - ox0) * #c + c0)), v, partial);
         if self.plan.depthwise.row_loop {
             // A large kernel: a loop over the taps that read the image (padding taps add
-            // nothing: their inputs are zero and the weights finite), four accumulators
-            // taking the columns in turn so that four FMA chains are in flight.
+            // nothing: their inputs are zero and the weights finite), one accumulator taking
+            // them row by row, left to right: the order of `edge_block`, which computes the
+            // same pixel when a tile's row segment holds a whole block around it, so a
+            // pixel's value does not depend on where the tiles (and so the threads) cut.
             let (d, cin, cp) = (s.dilation, self.cin, self.plan.weight_stride);
-            let tap = |acc: &Ident, dx: usize| {
-                let load = self.load_input(
-                    quote!(inp.add(((y0 + ky * #d - pt) * w + x0 + (kx + #dx) * #d - pl) * #cin + in0)),
-                    partial,
-                );
-                let weight = self
-                    .ops
-                    .load(quote!(wts.add((ky * #dk + kx + #dx) * #cp + c0)));
-                let f = self.ops.fma(quote!(#acc), load, weight);
-                quote!(#acc = #f;)
-            };
-            let accs: Vec<Ident> = (0..4usize).map(|i| format_ident!("acc{}", i)).collect();
-            let four = accs.iter().enumerate().map(|(i, a)| tap(a, i));
-            let one = tap(&accs[0], 0);
-            let zero = self.ops.zero();
-            let sum = {
-                let (a0, a1, a2, a3) = (&accs[0], &accs[1], &accs[2], &accs[3]);
-                let lo = self.ops.add(quote!(#a0), quote!(#a1));
-                let hi = self.ops.add(quote!(#a2), quote!(#a3));
-                self.ops.add(lo, hi)
-            };
+            let load = self.load_input(
+                quote!(inp.add(((y0 + ky * #d - pt) * w + x0 + kx * #d - pl) * #cin + in0)),
+                partial,
+            );
+            let weight = self.ops.load(quote!(wts.add((ky * #dk + kx) * #cp + c0)));
+            let fma = self.ops.fma(quote!(acc), load, weight);
             let v = self
                 .ops
                 .activate(self.plan.epilogue.activations.depthwise, quote!(acc));
             let store = store(v);
             return quote! {
-                let (mut acc0, mut acc1, mut acc2, mut acc3): (#ty, #ty, #ty, #ty) =
-                    (bv, #zero, #zero, #zero);
+                let mut acc: #ty = bv;
                 // SAFETY (every tap): the tap ranges keep row and column inside the image; a
                 // load reads channels in0.. of the pixel (at most M - in0); the tap's
                 // weights hold CP >= c0 + lanes floats.
                 for ky in ky_lo..ky_hi {
-                    let mut kx = kx_lo;
-                    while kx + 4 <= kx_hi {
-                        #(#four)*
-                        kx += 4;
-                    }
-                    while kx < kx_hi {
-                        #one
-                        kx += 1;
+                    for kx in kx_lo..kx_hi {
+                        acc = #fma;
                     }
                 }
-                let acc: #ty = #sum;
                 // SAFETY: pixel ox lies in the segment, which lies in `out`.
                 #store;
             };
