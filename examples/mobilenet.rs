@@ -83,7 +83,7 @@ fn main() -> Result<(), Error> {
         if let Some(plan) = layer.plan_on(backend) {
             println!("         plan: {plan}");
         }
-        if let Some(split) = layer.split_on(backend, h, w) {
+        if let Some(split) = layer.split_on(backend, h, w, dsconv::Pool::global().threads()) {
             println!("         this size: {split}");
         }
         outputs.push(out);

@@ -47,6 +47,9 @@ fn expand() -> Expand {
     Expand::load(&values(96 * 64, 5), Some(&values(96, 6))).unwrap()
 }
 
+/// The pool sizes the bit-identity check runs, against one thread.
+const THREAD_COUNTS: [usize; 4] = [2, 3, 4, 7];
+
 /// Every layer kind, on `threads` threads, gives the bits it gives on one.
 fn every_thread_count_gives_the_same_bits() {
     let b = block();
@@ -85,7 +88,7 @@ fn every_thread_count_gives_the_same_bits() {
         })
     };
     let one = run(&Pool::new(1));
-    for threads in [2, 3, 4, 7] {
+    for threads in THREAD_COUNTS {
         let pool = Pool::new(threads);
         for _ in 0..3 {
             assert!(run(&pool) == one, "{threads} threads");
@@ -98,10 +101,10 @@ fn every_thread_count_gives_the_same_bits() {
 }
 
 /// The layers and sizes of `every_thread_count_gives_the_same_bits` take every kind of
-/// split on the active backend: fused tiles, the stages in turn (few pixels: 1x1 by weight
-/// panels), one item inline (too little work), for separable and 1x1 layers. (Which size
-/// takes which kind depends on the backend's register tile: on NEON's 14 rows the residual
-/// layer's 744 pixels go in stages, on AVX2's 6 in tiles.)
+/// split on the active backend, on each of its thread counts: fused tiles, the stages in
+/// turn (few pixels: 1x1 by weight panels), one item inline (too little work), for separable
+/// and 1x1 layers. (Which size takes which kind depends on the backend's register tile and
+/// the thread count: the more threads, the more sizes go in stages.)
 fn the_bit_identity_check_covers_every_split() {
     use std::collections::BTreeSet;
     let backend = Backend::active().unwrap();
@@ -110,31 +113,40 @@ fn the_bit_identity_check_covers_every_split() {
         Split::Tiles { .. } => "tiles",
         Split::Staged { .. } => "staged",
     };
-    let of = |plan: Option<&dsconv::PlanSummary>, (ho, wo): (usize, usize)| {
-        kind(plan.unwrap().split.split(ho * wo))
-    };
-    let separable: BTreeSet<&str> = [
-        of(Block::plan(backend), (61, 47)),
-        of(Block::plan(backend), (14, 14)),
-        of(Block::plan(backend), (4, 4)),
-        of(Residual::plan(backend), Residual::output_size(61, 47)),
-        of(Panels::plan(backend), (7, 7)),
-    ]
-    .into_iter()
-    .collect();
-    assert_eq!(
-        separable,
-        BTreeSet::from(["inline", "staged", "tiles"]),
-        "{backend}"
-    );
-    let pointwise = <Expand as PointwiseConv>::plan(backend);
-    let one_by_one: BTreeSet<&str> = [of(pointwise, (61, 47)), of(pointwise, (14, 14))]
+    for threads in THREAD_COUNTS {
+        let of = |plan: Option<&dsconv::PlanSummary>, (ho, wo): (usize, usize)| {
+            kind(plan.unwrap().split.split(ho * wo, threads))
+        };
+        let separable: BTreeSet<&str> = [
+            of(Block::plan(backend), (61, 47)),
+            of(Block::plan(backend), (14, 14)),
+            of(Block::plan(backend), (4, 4)),
+            of(Residual::plan(backend), Residual::output_size(61, 47)),
+            of(Panels::plan(backend), (7, 7)),
+        ]
         .into_iter()
         .collect();
-    assert_eq!(one_by_one, BTreeSet::from(["staged", "tiles"]), "{backend}");
+        assert_eq!(
+            separable,
+            BTreeSet::from(["inline", "staged", "tiles"]),
+            "{backend}, {threads} threads"
+        );
+        let pointwise = <Expand as PointwiseConv>::plan(backend);
+        let one_by_one: BTreeSet<&str> = [of(pointwise, (61, 47)), of(pointwise, (14, 14))]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            one_by_one,
+            BTreeSet::from(["staged", "tiles"]),
+            "{backend}, {threads} threads"
+        );
+    }
     // What a plan prints of it.
     let printed = Panels::plan(backend).unwrap().to_string();
-    assert!(printed.contains("threads: one item under"), "{printed}");
+    assert!(
+        printed.contains("threads: one item on one thread"),
+        "{printed}"
+    );
 }
 
 /// 8 caller threads share layers, a chain each, and the global pool for two seconds; every

@@ -32,9 +32,9 @@ use crate::{LayerShape, Pads, Split, SplitRule};
 ///   each item writing only its panels' columns of its rows (`next` is `None`).
 ///
 /// `scratch_floats` of per-thread scratch follow each tile (the depthwise kernel's own).
-/// The split depends only on the layer and the image size, and an output value does not
-/// depend on the item or thread that computes it: outputs are bit-identical for every
-/// thread count.
+/// The split depends on the layer, the image size and the pool's thread count, but an
+/// output value does not depend on the item or thread that computes it: outputs are
+/// bit-identical for every thread count.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn fused_tiles(
@@ -48,10 +48,10 @@ pub fn fused_tiles(
         + Sync,
 ) {
     let (pixels, panels) = (output.len() / n, rule.panels);
-    let split = rule.split(pixels);
+    let split = rule.split(pixels, crate::Pool::current(|pool| pool.job_threads()));
     let out = SharedOut(output.as_mut_ptr());
     if !matches!(split, Split::Staged { .. }) {
-        let tile_floats = split.tile(0).1 * c;
+        let tile_floats = split.longest_tile() * c;
         let tiles = split.tiles();
         let threads = if split.parallel() {
             crate::Pool::current(|pool| pool.threads())
@@ -668,13 +668,14 @@ mod tests {
 
     #[test]
     fn fused_tiles_visit_every_pixel_once_in_order() {
-        // On one thread the items run in order; on three, each still runs once with the
-        // same extent, into its own part of the output. 7 pixels of 100 multiplications
-        // each: under the dispatch threshold, one item of three tiles. Of 10^5 each: too
-        // few pixels for 24 tiles of 4 row blocks, so in stages: the depthwise runs, then
-        // single pixels by single panels.
+        // On one thread the items run in order, inline; on three, each still runs once with
+        // the same extent, into its own part of the output. 7 pixels of 100 multiplications
+        // each: under the dispatch threshold, one item of three tiles. Of 10^5 each on three
+        // threads: too few pixels for 12 tiles of 4 row blocks, so in stages: 3 depthwise
+        // runs, then 6 chunks by 2 single panels.
         let (n, c) = (2, 3);
-        for (per_pixel, staged) in [(100, false), (100_000, true)] {
+        for (per_pixel, threads) in [(100, 1), (100, 3), (100_000, 1), (100_000, 3)] {
+            let staged = per_pixel == 100_000 && threads == 3;
             let rule = SplitRule {
                 tile_pixels: 3,
                 rows: 1,
@@ -682,7 +683,7 @@ mod tests {
                 multiplications_per_pixel: per_pixel,
                 depthwise: true,
             };
-            for threads in [1, 3] {
+            {
                 let mut out = vec![0.0f32; 7 * n];
                 let firsts = std::sync::Mutex::new(Vec::new());
                 let written = std::sync::Mutex::new(Vec::new());
@@ -700,16 +701,12 @@ mod tests {
                         },
                         |first, tile, pixels, out_rows, panels, next, cold| {
                             assert_eq!(tile.len(), pixels * c);
-                            // Under the dispatch threshold the tiles run inline, one
-                            // thread: only the first is cold. Staged: 14 items of one
-                            // pixel by one panel, panels outer; cold where a panel or a
-                            // thread's share (0..4, 4..9, 9..14 on 3 threads) starts.
-                            let item = panels.0 * 7 + first;
-                            let expected: &[usize] = match (staged, threads) {
-                                (false, _) => &[0],
-                                (true, 1) => &[0, 7],
-                                (true, _) => &[0, 4, 7, 9],
-                            };
+                            // Inline (one thread, or under the dispatch threshold): only
+                            // the first tile is cold. Staged: 12 items, chunks of pixels
+                            // 0, 1, 2, 3, 4 and 5..7 by one panel, panels outer; cold where
+                            // a panel (items 0, 6) or a thread's share (0, 4, 8) starts.
+                            let item = panels.0 * 6 + first;
+                            let expected: &[usize] = if staged { &[0, 4, 6, 8] } else { &[0] };
                             assert_eq!(cold, expected.contains(&item), "item {item}");
                             written.lock().unwrap().push((first, pixels, panels));
                             // Tiles name the tile after them (none after the last);
@@ -734,15 +731,15 @@ mod tests {
                     written.sort_unstable();
                 }
                 if staged {
-                    // Depthwise runs of at least 8 pixels, capped at the tile the scratch
-                    // is sized for.
-                    assert_eq!(firsts, vec![(0, 3), (3, 3), (6, 1)]);
+                    // Depthwise runs as equal as they come, as many as the tile the
+                    // scratch is sized for needs (runs of 8 pixels would be fewer).
+                    assert_eq!(firsts, vec![(0, 2), (2, 2), (4, 3)]);
                     assert!(written.iter().all(|w| w.2 .1 - w.2 .0 == 1));
-                    assert_eq!(written.len(), 7 * 2);
+                    assert_eq!(written.len(), 6 * 2);
                     // Each pixel holds its run's first pixel (+1).
                     assert_eq!(
                         out,
-                        [1., 1., 1., 1., 1., 1., 4., 4., 4., 4., 4., 4., 7., 7.]
+                        [1., 1., 1., 1., 3., 3., 3., 3., 5., 5., 5., 5., 5., 5.]
                     );
                 } else {
                     assert_eq!(firsts, vec![(0, 3), (3, 3), (6, 1)]);
@@ -782,20 +779,22 @@ mod tests {
                 .filter(|&i| cold_item(split, i, threads))
                 .collect()
         };
-        // 28 tiles (L5 on AVX-512: 784 pixels of 28): the first of each thread's share.
+        // 28 tiles (784 pixels in row blocks of 14): the first of each thread's share.
         let tiles = Split::Tiles {
-            tile_pixels: 28,
+            tiles: 28,
+            rows: 14,
             pixels: 784,
         };
         assert_eq!(cold(&tiles, 1), [0]);
         assert_eq!(cold(&tiles, 2), [0, 14]);
         assert_eq!(cold(&tiles, 3), [0, 9, 18]);
-        // Staged, 4 chunks by 8 groups of panels (L7: 196 pixels of 56, 16 panels by 2):
-        // each group's first chunk, and each share's first item.
+        // Staged, 4 chunks by 8 groups of panels (L7: 196 pixels, 16 panels by 2): each
+        // group's first chunk, and each share's first item.
         let staged = Split::Staged {
-            run_pixels: 56,
-            chunk_pixels: 56,
-            group_panels: 2,
+            runs: 4,
+            chunks: 4,
+            rows: 14,
+            groups: 8,
             panels: 16,
             pixels: 196,
         };

@@ -37,12 +37,12 @@ pub trait Layer: Send + Sync {
     /// The plan of `backend`, if the layer has kernels for it on this target.
     fn plan_on(&self, backend: Backend) -> Option<&'static PlanSummary>;
 
-    /// How a call on an `h x w` input on `backend` is divided into the thread pool's work
-    /// items (the plan's rule for that output size), if the layer has kernels for `backend`
-    /// and takes that size.
-    fn split_on(&self, backend: Backend, h: usize, w: usize) -> Option<Split> {
+    /// How a call on an `h x w` input on `backend` is divided into the work items of a
+    /// pool of `threads` threads (the plan's rule for that output size and thread count), if
+    /// the layer has kernels for `backend` and takes that size.
+    fn split_on(&self, backend: Backend, h: usize, w: usize, threads: usize) -> Option<Split> {
         let (ho, wo) = self.output_dims(h, w).ok()?;
-        Some(self.plan_on(backend)?.split.split(ho * wo))
+        Some(self.plan_on(backend)?.split.split(ho * wo, threads))
     }
 
     /// Runs the whole layer on one `h x w` HWC image on `backend`

@@ -196,7 +196,7 @@ unsafe fn run_rows<L: PointwiseConv + ?Sized>(
         },
         |p| p.split,
     );
-    let split = rule.split(pixels);
+    let split = rule.split(pixels, crate::Pool::current(|pool| pool.job_threads()));
     let (m, n) = (L::M, L::N);
     let out = crate::drive::SharedOut(output.as_mut_ptr());
     let threads = match split {

@@ -84,6 +84,9 @@ static GLOBAL: OnceLock<Pool> = OnceLock::new();
 thread_local! {
     /// Set on the pool's worker threads: a job they start runs inline.
     static IN_WORKER: Cell<bool> = const { Cell::new(false) };
+    /// Set on a caller while its job runs on the workers: a job it starts from an item runs
+    /// inline (the pool is busy with its own job).
+    static DISPATCHING: Cell<bool> = const { Cell::new(false) };
     /// The pool `Pool::install` made current on this thread.
     static CURRENT: Cell<Option<*const Pool>> = const { Cell::new(None) };
 }
@@ -161,6 +164,23 @@ impl Pool {
         self.threads
     }
 
+    /// The threads a job started here and now would run on: 1 on one of this pool's
+    /// workers or inside an item of a job this thread dispatched (such a job runs inline),
+    /// else [`threads`](Self::threads). Layer calls size their work items for it
+    /// ([`SplitRule::split`](crate::SplitRule::split)); a job that finds the pool busy with
+    /// another caller's still runs inline, on items sized for the whole pool.
+    pub fn job_threads(&self) -> usize {
+        #[cfg(feature = "rayon")]
+        if self.rayon {
+            return self.threads();
+        }
+        if IN_WORKER.with(Cell::get) || DISPATCHING.with(Cell::get) {
+            1
+        } else {
+            self.threads
+        }
+    }
+
     /// Whether the pool's worker threads have been started.
     pub fn started(&self) -> bool {
         self.workers.get().is_some()
@@ -226,7 +246,9 @@ impl Pool {
             let _sleep = lock(&shared.sleep);
             shared.wake.notify_all();
         }
+        let was_dispatching = DISPATCHING.with(|d| d.replace(true));
         let mine = catch_unwind(AssertUnwindSafe(|| claim(shared, f, items, 0)));
+        DISPATCHING.with(|d| d.set(was_dispatching));
         // No worker joins from now on; wait for those inside to finish their items.
         *lock(&shared.job) = None;
         while shared.active.load(Ordering::Acquire) != 0 {

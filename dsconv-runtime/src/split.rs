@@ -1,26 +1,31 @@
 //! How one call's work is divided into the thread pool's work items: a rule the planner
 //! gives every layer and backend ([`SplitRule`], in its [`PlanSummary`](crate::PlanSummary)),
-//! applied to the image size at the call ([`SplitRule::split`]).
+//! applied to the image size and the pool's thread count at the call
+//! ([`SplitRule::split`]).
 //!
-//! The split depends on the layer, the backend and the image size, never on the thread
-//! count, and no split reorders a reduction (an output value is computed by the same
-//! instructions whatever item holds it): outputs are bit-identical for every thread count.
+//! The items are sized for the threads that run them: about [`ITEMS_PER_THREAD`] per
+//! thread, and a multiple of the thread count where the image allows, so 2, 3, 4, 8 or 16
+//! threads each get the same share ([`Split::balance`] counts it). No split reorders a
+//! reduction (an output value is computed by the same instructions whatever item holds
+//! it): outputs are bit-identical for every thread count, whatever the split.
 //!
-//! - Too little work to pay for a dispatch: one item, on the calling thread.
+//! - One thread, or too little work to pay for a dispatch: one item, on the calling thread,
+//!   in the plan's cache-sized tiles.
 //! - Enough pixels: `forward`'s fused tiles (depthwise into per-thread scratch, then the
-//!   pointwise stage while it is in cache) are the items, at least [`BALANCED_ITEMS`] of
-//!   them: the plan's tile, shrunk (to whole micro-kernel row blocks) when the image has too
-//!   few of them.
+//!   pointwise stage while it is in cache) are the items: the plan's tile, or shorter so
+//!   the threads get equal shares of them.
 //! - Few pixels (the 14x14 and 7x7 layers): in stages: the depthwise stage of the whole
 //!   image in runs of pixels, then the pointwise stage in chunks of pixels times groups of
 //!   weight panels.
 
 use std::fmt;
 
-/// The work items a split aims for. Equal items divide evenly among 2, 3, 4, 6 and 8
-/// threads; with 5, 7 or more than 8 the last round leaves some idle (see
-/// [`Split::balance`]).
-pub const BALANCED_ITEMS: usize = 24;
+/// The work items a split aims for per thread: enough that a thread slowed for a while
+/// (another process, a cold cache) hands a few items to the others, few enough that the
+/// fused tiles stay long. Measured on 2 threads against 24 items for every thread count:
+/// MobileNetV1's 28x28 layers run as 8 fused tiles rather than in stages, about 6% faster
+/// (`docs/benchmarks.md`).
+pub const ITEMS_PER_THREAD: usize = 4;
 
 /// Below this many multiplications a call is one item, run on the calling thread: a
 /// dispatch costs about 0.5 µs with the workers awake and tens of µs waking them, and 2^18
@@ -53,7 +58,10 @@ pub struct SplitRule {
     pub depthwise: bool,
 }
 
-/// One call's work items ([`SplitRule::split`]).
+/// One call's work items ([`SplitRule::split`]). Pieces of pixels (a tile, a run, a chunk)
+/// and groups of weight panels are as equal as their units allow: `parts` pieces of `units`
+/// units take `units / parts` or one more each (a piece of pixels is whole micro-kernel
+/// row blocks, but for the image's last).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Split {
     /// One item: the whole call on the calling thread, in tiles of `tile_pixels`.
@@ -65,8 +73,10 @@ pub enum Split {
     },
     /// The fused tiles (a 1x1 layer's chunks of pixels) are the items.
     Tiles {
-        /// Pixels per tile (the last may be shorter).
-        tile_pixels: usize,
+        /// Tiles: the items.
+        tiles: usize,
+        /// Pixels per row block (the pointwise micro-kernel's rows): the unit of a tile.
+        rows: usize,
         /// Output pixels.
         pixels: usize,
     },
@@ -74,12 +84,14 @@ pub enum Split {
     /// once every run is done, the pointwise stage in chunks of pixels times groups of weight
     /// panels.
     Staged {
-        /// Pixels per depthwise run (0 for a 1x1 layer: no depthwise stage).
-        run_pixels: usize,
-        /// Pixels per pointwise chunk.
-        chunk_pixels: usize,
-        /// Weight panels per group.
-        group_panels: usize,
+        /// Depthwise runs (0 for a 1x1 layer: no depthwise stage).
+        runs: usize,
+        /// Pointwise chunks of pixels.
+        chunks: usize,
+        /// Pixels per row block: the unit of a chunk.
+        rows: usize,
+        /// Groups of weight panels.
+        groups: usize,
         /// Weight panels in all.
         panels: usize,
         /// Output pixels.
@@ -88,53 +100,63 @@ pub enum Split {
 }
 
 impl SplitRule {
-    /// The split of a call over `pixels` output pixels.
-    pub fn split(&self, pixels: usize) -> Split {
-        let rows = self.rows.max(1);
+    /// The split of a call over `pixels` output pixels on `threads` threads (the pool's
+    /// [`job_threads`](crate::Pool::job_threads)). No piece of pixels is longer than the
+    /// plan's tile.
+    pub fn split(&self, pixels: usize, threads: usize) -> Split {
         let tile_pixels = self.tile_pixels.max(1);
+        // Tiles and chunks are whole row blocks, so one block must fit in a tile.
+        let rows = self.rows.clamp(1, tile_pixels);
         let work = (pixels as u64).saturating_mul(self.multiplications_per_pixel);
-        if work < MIN_PARALLEL_MULTIPLICATIONS {
+        if threads <= 1 || work < MIN_PARALLEL_MULTIPLICATIONS {
             return Split::Inline {
                 tile_pixels,
                 pixels,
             };
         }
-        if pixels.div_ceil(tile_pixels) >= BALANCED_ITEMS {
+        let want = threads * ITEMS_PER_THREAD;
+        let blocks = pixels.div_ceil(rows);
+        // The fewest pieces of whole blocks no longer than the plan's tile.
+        let fewest = blocks.div_ceil(tile_pixels / rows).max(1);
+        // Enough of the plan's tiles: as many, or up to `threads - 1` more (shorter), so that
+        // every thread gets as many.
+        if fewest >= want {
             return Split::Tiles {
-                tile_pixels,
+                tiles: round_up(fewest, threads).min(blocks),
+                rows,
                 pixels,
             };
         }
-        let balanced = pixels / BALANCED_ITEMS / rows * rows;
-        if balanced >= MIN_BALANCE_TILE_BLOCKS * rows {
+        // Fewer: `want` shorter tiles, if each keeps enough of the micro-kernel's rows.
+        if blocks / want >= MIN_BALANCE_TILE_BLOCKS {
             return Split::Tiles {
-                tile_pixels: balanced,
+                tiles: want,
+                rows,
                 pixels,
             };
         }
-        // Few pixels: chunks as long as the plan's tile (evened out), then as many panel
-        // groups as make the items; too few panels for that, shorter chunks.
+        // Few pixels: chunks as long as the plan's tile, then as many panel groups as make
+        // the items, each as many panels (the next count that divides them, else one panel
+        // each); too few panels for that, more (shorter) chunks, and more again until the
+        // items are a multiple of the threads.
         let panels = self.panels.max(1);
-        let chunks = pixels.div_ceil(tile_pixels);
-        let mut chunk_pixels = round_up(pixels.div_ceil(chunks), rows).min(tile_pixels);
-        let group_panels = (panels / BALANCED_ITEMS.div_ceil(chunks)).max(1);
-        let groups = panels.div_ceil(group_panels);
-        if chunks * groups < BALANCED_ITEMS {
-            let want_chunks = BALANCED_ITEMS.div_ceil(groups);
-            chunk_pixels = round_up(pixels.div_ceil(want_chunks), rows).min(chunk_pixels);
-        }
-        let run_pixels = if self.depthwise {
-            pixels
-                .div_ceil(BALANCED_ITEMS)
-                .max(MIN_RUN_PIXELS)
-                .min(tile_pixels)
+        let least_groups = want.div_ceil(fewest).min(panels);
+        let groups = (least_groups..panels)
+            .find(|&g| panels.is_multiple_of(g))
+            .unwrap_or(panels);
+        let chunks = want.div_ceil(groups).max(fewest);
+        let chunks = round_up(chunks, threads / gcd(groups, threads)).min(blocks);
+        let runs = if self.depthwise {
+            want.min(pixels / MIN_RUN_PIXELS)
+                .max(pixels.div_ceil(tile_pixels))
         } else {
             0
         };
         Split::Staged {
-            run_pixels,
-            chunk_pixels: chunk_pixels.min(pixels),
-            group_panels,
+            runs,
+            chunks,
+            rows,
+            groups,
             panels,
             pixels,
         }
@@ -145,10 +167,29 @@ fn round_up(x: usize, m: usize) -> usize {
     x.div_ceil(m) * m
 }
 
-/// `(first, len)` of item `i` when `total` is cut into pieces of `piece` (the last shorter).
-fn piece(i: usize, piece: usize, total: usize) -> (usize, usize) {
-    let first = i * piece;
-    (first, piece.min(total - first))
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// `(first, len)` of piece `i` of `parts` as equal pieces as whole units of `unit` allow
+/// of `total` (the last unit may be short; `parts` at most the units).
+fn part(i: usize, parts: usize, unit: usize, total: usize) -> (usize, usize) {
+    let units = total.div_ceil(unit);
+    let parts = parts.clamp(1, units.max(1));
+    let first = (i * units / parts * unit).min(total);
+    let end = ((i + 1) * units / parts * unit).min(total);
+    (first, end - first)
+}
+
+/// The shortest and the longest of `parts` pieces ([`part`]).
+fn part_lens(parts: usize, unit: usize, total: usize) -> (usize, usize) {
+    (0..parts.max(1))
+        .map(|i| part(i, parts, unit, total).1)
+        .fold((usize::MAX, 0), |(lo, hi), len| (lo.min(len), hi.max(len)))
 }
 
 impl Split {
@@ -157,33 +198,39 @@ impl Split {
         !matches!(self, Split::Inline { .. })
     }
 
-    /// `(tile_pixels, pixels)` of an inline or tiled split.
-    fn tiling(&self) -> Option<(usize, usize)> {
+    /// Tiles of an inline or tiled split (0 for a staged one).
+    pub fn tiles(&self) -> usize {
         match *self {
             Split::Inline {
                 tile_pixels,
                 pixels,
-            }
-            | Split::Tiles {
-                tile_pixels,
-                pixels,
-            } => Some((tile_pixels, pixels)),
-            Split::Staged { .. } => None,
+            } => pixels.div_ceil(tile_pixels),
+            Split::Tiles { tiles, .. } => tiles,
+            Split::Staged { .. } => 0,
         }
     }
 
-    /// Tiles of an inline or tiled split (0 for a staged one).
-    pub fn tiles(&self) -> usize {
-        self.tiling()
-            .map_or(0, |(tile, pixels)| pixels.div_ceil(tile))
+    /// The longest tile of an inline or tiled split, in pixels (what its scratch holds);
+    /// 0 for a staged split.
+    pub fn longest_tile(&self) -> usize {
+        match *self {
+            Split::Inline {
+                tile_pixels,
+                pixels,
+            } => tile_pixels.min(pixels),
+            Split::Tiles {
+                tiles,
+                rows,
+                pixels,
+            } => part_lens(tiles, rows, pixels).1,
+            Split::Staged { .. } => 0,
+        }
     }
 
     /// Depthwise runs of a staged split (0 otherwise).
     pub fn runs(&self) -> usize {
         match *self {
-            Split::Staged {
-                run_pixels, pixels, ..
-            } if run_pixels > 0 => pixels.div_ceil(run_pixels),
+            Split::Staged { runs, .. } => runs,
             _ => 0,
         }
     }
@@ -191,9 +238,7 @@ impl Split {
     /// The pixels `(first, len)` of depthwise run `i` of a staged split.
     pub fn run(&self, i: usize) -> (usize, usize) {
         match *self {
-            Split::Staged {
-                run_pixels, pixels, ..
-            } => piece(i, run_pixels, pixels),
+            Split::Staged { runs, pixels, .. } => part(i, runs, 1, pixels),
             _ => (0, 0),
         }
     }
@@ -201,11 +246,7 @@ impl Split {
     /// Pointwise chunks of a staged split.
     fn chunks(&self) -> usize {
         match *self {
-            Split::Staged {
-                chunk_pixels,
-                pixels,
-                ..
-            } => pixels.div_ceil(chunk_pixels),
+            Split::Staged { chunks, .. } => chunks,
             _ => 0,
         }
     }
@@ -213,11 +254,7 @@ impl Split {
     /// Panel groups of a staged split.
     fn groups(&self) -> usize {
         match *self {
-            Split::Staged {
-                group_panels,
-                panels,
-                ..
-            } => panels.div_ceil(group_panels),
+            Split::Staged { groups, .. } => groups,
             _ => 0,
         }
     }
@@ -226,7 +263,7 @@ impl Split {
     pub fn items(&self) -> usize {
         match *self {
             Split::Inline { .. } => 1,
-            Split::Tiles { .. } => self.tiles(),
+            Split::Tiles { tiles, .. } => tiles,
             Split::Staged { .. } => self.chunks() * self.groups(),
         }
     }
@@ -238,16 +275,15 @@ impl Split {
     pub fn chunk(&self, i: usize) -> ((usize, usize), (usize, usize)) {
         match *self {
             Split::Staged {
-                chunk_pixels,
-                group_panels,
+                chunks,
+                rows,
+                groups,
                 panels,
                 pixels,
                 ..
             } => {
-                let chunks = self.chunks();
-                let (first, len) = piece(i % chunks, chunk_pixels, pixels);
-                let (lo, n) = piece(i / chunks, group_panels, panels);
-                ((first, len), (lo, lo + n))
+                let (lo, n) = part(i / chunks, groups, 1, panels);
+                (part(i % chunks, chunks, rows, pixels), (lo, lo + n))
             }
             _ => ((0, 0), (0, 0)),
         }
@@ -268,10 +304,20 @@ impl Split {
     /// The pixels `(first, len)` of tile `i` of a tiled or inline split (of a staged one,
     /// every pixel).
     pub fn tile(&self, i: usize) -> (usize, usize) {
-        match (self.tiling(), *self) {
-            (Some((tile, pixels)), _) => piece(i, tile, pixels),
-            (None, Split::Staged { pixels, .. }) => (0, pixels),
-            (None, _) => (0, 0),
+        match *self {
+            Split::Inline {
+                tile_pixels,
+                pixels,
+            } => {
+                let first = (i * tile_pixels).min(pixels);
+                (first, tile_pixels.min(pixels - first))
+            }
+            Split::Tiles {
+                tiles,
+                rows,
+                pixels,
+            } => part(i, tiles, rows, pixels),
+            Split::Staged { pixels, .. } => (0, pixels),
         }
     }
 
@@ -316,6 +362,15 @@ impl Split {
     }
 }
 
+/// `a px` or `a-b px`.
+fn lens(f: &mut fmt::Formatter<'_>, (lo, hi): (usize, usize), what: &str) -> fmt::Result {
+    if lo == hi {
+        write!(f, "{hi} {what}")
+    } else {
+        write!(f, "{lo}-{hi} {what}")
+    }
+}
+
 impl fmt::Display for Split {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
@@ -324,34 +379,35 @@ impl fmt::Display for Split {
                 pixels,
             } => write!(
                 f,
-                "one item on the calling thread (too little work to pay for a dispatch): {} \
-                 tile(s) of {tile_pixels} px",
+                "one item on the calling thread (one thread, or too little work to pay for a \
+                 dispatch): {} tile(s) of {tile_pixels} px",
                 pixels.div_ceil(tile_pixels)
             ),
-            Split::Tiles { tile_pixels, .. } => {
-                write!(f, "{} items: tiles of {tile_pixels} px", self.items())
+            Split::Tiles {
+                tiles,
+                rows,
+                pixels,
+            } => {
+                write!(f, "{tiles} items: tiles of ")?;
+                lens(f, part_lens(tiles, rows, pixels), "px")
             }
             Split::Staged {
-                run_pixels,
-                chunk_pixels,
-                group_panels,
-                ..
+                runs,
+                chunks,
+                rows,
+                groups,
+                panels,
+                pixels,
             } => {
-                if run_pixels > 0 {
-                    write!(
-                        f,
-                        "in stages: depthwise in {} runs of {run_pixels} px, then ",
-                        self.runs()
-                    )?;
+                if runs > 0 {
+                    write!(f, "in stages: depthwise in {runs} runs of ")?;
+                    lens(f, part_lens(runs, 1, pixels), "px")?;
+                    write!(f, ", then ")?;
                 }
-                write!(
-                    f,
-                    "{} items: {} chunk(s) of {chunk_pixels} px x {} group(s) of {group_panels} \
-                     weight panel(s)",
-                    self.items(),
-                    self.chunks(),
-                    self.groups()
-                )
+                write!(f, "{} items: {chunks} chunk(s) of ", self.items())?;
+                lens(f, part_lens(chunks, rows, pixels), "px")?;
+                write!(f, " x {groups} group(s) of ")?;
+                lens(f, part_lens(groups, 1, panels), "weight panel(s)")
             }
         }
     }
@@ -361,9 +417,9 @@ impl fmt::Display for SplitRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "threads: one item under {MIN_PARALLEL_MULTIPLICATIONS} multiplications, else at \
-             least {BALANCED_ITEMS} items: {} of at most {} px, fewer pixels in stages by {} \
-             weight panel(s)",
+            "threads: one item on one thread or under {MIN_PARALLEL_MULTIPLICATIONS} \
+             multiplications, else about {ITEMS_PER_THREAD} items per thread: {} of at most {} \
+             px, fewer pixels in stages by {} weight panel(s)",
             if self.depthwise {
                 "fused tiles"
             } else {
@@ -467,7 +523,9 @@ mod tests {
                             depthwise,
                         };
                         for pixels in [1, 5, 7, 49, 196, 784, 3136, 12544] {
-                            covers_once(&rule.split(pixels), &rule, pixels);
+                            for threads in [1, 2, 3, 4, 5, 8, 16, 64] {
+                                covers_once(&rule.split(pixels, threads), &rule, pixels);
+                            }
                         }
                     }
                 }
@@ -477,34 +535,76 @@ mod tests {
 
     #[test]
     fn mobilenet_layers_split_into_balanced_items() {
-        let mut lines = Vec::new();
         for (name, rule, pixels) in v1() {
-            let split = rule.split(pixels);
-            assert!(split.parallel(), "{name}");
-            assert!(split.items() >= BALANCED_ITEMS - 4, "{name}: {split}");
-            for threads in [2, 3, 4] {
+            let mut line = format!("{name}:");
+            for threads in [2, 3, 4, 8, 16] {
+                let split = rule.split(pixels, threads);
+                assert!(split.parallel(), "{name}");
+                assert!(
+                    split.items() >= threads * (ITEMS_PER_THREAD - 1),
+                    "{name} on {threads} threads: {split}"
+                );
                 let b = split.balance(threads);
-                assert!(b >= 0.85, "{name} on {threads} threads: {b:.2} ({split})");
+                // Up to 4 threads, each layer's items share out within 10%; past that the 7x7
+                // layers' 49 pixels and few panels run out of equal pieces.
+                let floor = if threads <= 4 { 0.9 } else { 0.75 };
+                assert!(b >= floor, "{name} on {threads} threads: {b:.2} ({split})");
+                // The scaling estimate (`--nocapture`): the share of thread time spent working.
+                line += &format!(" {threads}: {split}, balance {b:.2};");
             }
-            lines.push(format!("{name}: {split}"));
-            // The scaling estimate (`--nocapture`): the share of thread time spent working.
-            let shares: Vec<String> = [2, 3, 4, 8, 16]
-                .iter()
-                .map(|&t| format!("{t}: {:.2}", split.balance(t)))
-                .collect();
-            eprintln!("{name}: {split}; balance on {}", shares.join(", "));
+            eprintln!("{line}");
         }
-        // What the plans print for the 14x14 and 7x7 layers: stages, panels.
-        assert!(lines[5].contains("in stages"), "{}", lines[5]);
-        assert!(lines[8].contains("32 items"), "{}", lines[8]);
-        // The large layers keep their cache-sized tiles.
+        let split = |layer: usize, threads: usize| {
+            let (_, rule, pixels) = v1()[layer];
+            rule.split(pixels, threads)
+        };
+        // On 2 threads the 28x28 layers run as 8 fused tiles.
         assert_eq!(
-            v1()[0].1.split(112 * 112),
+            split(3, 2),
             Split::Tiles {
-                tile_pixels: 516,
+                tiles: 8,
+                rows: 6,
+                pixels: 784
+            }
+        );
+        // The 14x14 layers: 8 tiles of 4 row blocks (the least a tile keeps) on 2 threads, in
+        // stages on more.
+        assert_eq!(split(5, 2).to_string(), "8 items: tiles of 24-28 px");
+        assert!(
+            split(5, 3).to_string().contains("in stages"),
+            "{}",
+            split(5, 3)
+        );
+        assert!(
+            split(8, 2).to_string().contains("8 items"),
+            "{}",
+            split(8, 2)
+        );
+        // The large layers keep their cache-sized tiles, as many per thread.
+        assert_eq!(
+            split(0, 2),
+            Split::Tiles {
+                tiles: 26,
+                rows: 6,
                 pixels: 112 * 112
             }
         );
+        assert_eq!(split(0, 2).items(), 26);
+        assert_eq!(split(0, 16).items(), 64);
+    }
+
+    #[test]
+    fn one_thread_runs_the_plans_tiles_inline() {
+        for (name, rule, pixels) in v1() {
+            assert_eq!(
+                rule.split(pixels, 1),
+                Split::Inline {
+                    tile_pixels: rule.tile_pixels,
+                    pixels
+                },
+                "{name}"
+            );
+        }
     }
 
     #[test]
@@ -517,7 +617,7 @@ mod tests {
             multiplications_per_pixel: 75 + 3 * 256,
             depthwise: true,
         };
-        let split = seed.split(64);
+        let split = seed.split(64, 8);
         assert!(!split.parallel());
         assert_eq!(split.items(), 1);
         assert_eq!(split.balance(8), 1.0);
@@ -527,7 +627,8 @@ mod tests {
     #[test]
     fn balance_counts_the_idle_threads_of_the_last_round() {
         let five = Split::Tiles {
-            tile_pixels: 10,
+            tiles: 5,
+            rows: 10,
             pixels: 50,
         };
         assert_eq!(five.balance(1), 1.0);
