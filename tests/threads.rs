@@ -39,6 +39,10 @@ struct Expand;
 )]
 struct Panels;
 
+/// No activation, so the depthwise stage's output is its sum's sign as computed.
+#[separable_conv(dk = 3, m = 16, n = 8, bias = true)]
+struct Signed;
+
 fn block() -> Block {
     Block::load(&OwnedWeights::for_layer::<Block>(3).view()).unwrap()
 }
@@ -63,7 +67,8 @@ fn every_thread_count_gives_the_same_bits() {
     let p = Panels::load(&OwnedWeights::for_layer::<Panels>(7).view()).unwrap();
     let x64 = values(7 * 7 * 64, 4);
     let skip200 = values(7 * 7 * 200, 5);
-    // Three images of 14x14 (a staged split each), then of 4x4 (inline).
+    // Three images of 14x14 (on up to 3 threads each image is an item, inline on its
+    // thread; on more, each image split in turn), one alone (split), then 4x4 (inline).
     let batch = values(3 * 14 * 14 * 32, 6);
     let run = |pool: &Pool| {
         pool.install(|| {
@@ -84,7 +89,10 @@ fn every_thread_count_gives_the_same_bits() {
             let mut o7 = vec![0.0; 3 * 4 * 4 * 64];
             b.forward_batch(&batch[..3 * 4 * 4 * 32], 3, 4, 4, &mut o7)
                 .unwrap();
-            (o1, o2, o3, o4, o5, o6, o7)
+            let mut o8 = vec![0.0; 14 * 14 * 64];
+            b.forward(&batch[14 * 14 * 32..2 * 14 * 14 * 32], 14, 14, &mut o8)
+                .unwrap();
+            (o1, o2, o3, o4, o5, o6, o7, o8)
         })
     };
     let one = run(&Pool::new(1));
@@ -147,6 +155,44 @@ fn the_bit_identity_check_covers_every_split() {
         printed.contains("threads: one item on one thread"),
         "{printed}"
     );
+}
+
+/// A depthwise bias of -0.0 over a zero image and negative weights: every product is -0.0,
+/// and a sum starting at -0.0 would stay -0.0 in the pixels whose code skips the padding
+/// taps, but become +0.0 where the code adds them (`+0 * w`, w > 0 on the padding side), so
+/// a pixel's sign would depend on where a tile cuts its row. The layer stores the bias as
+/// +0.0: every depthwise output is +0.0, on every backend and pool.
+fn a_negative_zero_bias_gives_the_same_bits_everywhere() {
+    // Taps of the right column positive, the others negative, per channel.
+    let dw: Vec<f32> = (0..16 * 9)
+        .map(|i| if i % 3 == 2 { 0.5 } else { -0.5 })
+        .collect();
+    let (dw_bias, pw, pw_bias) = (vec![-0.0f32; 16], values(8 * 16, 2), vec![0.0f32; 8]);
+    let layer = Signed::load(&dsconv::Weights {
+        depthwise: &dw,
+        depthwise_bias: Some(&dw_bias),
+        pointwise: &pw,
+        pointwise_bias: Some(&pw_bias),
+    })
+    .unwrap();
+    let (h, w) = (40, 40);
+    let x = vec![0.0f32; h * w * 16];
+    for backend in Backend::available() {
+        for threads in [1, 2, 3] {
+            let mut d = vec![1.0f32; h * w * 16];
+            Pool::new(threads).install(|| layer.depthwise_on(backend, &x, h, w, &mut d).unwrap());
+            let mut o = vec![1.0f32; h * w * 8];
+            Pool::new(threads).install(|| layer.forward_on(backend, &x, h, w, &mut o).unwrap());
+            assert!(
+                d.iter().all(|v| v.to_bits() == 0),
+                "{backend}, {threads} thread(s): a depthwise output is not +0.0"
+            );
+            assert!(
+                o.iter().all(|v| *v == 0.0),
+                "{backend}, {threads} thread(s)"
+            );
+        }
+    }
 }
 
 /// 8 caller threads share layers, a chain each, and the global pool for two seconds; every
@@ -295,12 +341,14 @@ fn main() {
         dsconv_testkit::tests![
             every_thread_count_gives_the_same_bits,
             the_bit_identity_check_covers_every_split,
+            a_negative_zero_bias_gives_the_same_bits_everywhere,
             eight_callers_share_layers_and_the_pool,
             dsconv_threads_sets_the_count,
             idle_pool_uses_no_cpu
         ],
         &[
             "every_thread_count_gives_the_same_bits",
+            "a_negative_zero_bias_gives_the_same_bits_everywhere",
             "eight_callers_share_layers_and_the_pool",
             "dsconv_threads_sets_the_count",
             "idle_pool_uses_no_cpu",

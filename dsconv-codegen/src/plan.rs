@@ -1057,8 +1057,8 @@ fn plan_pointwise(k: usize, n: usize, isa: Backend) -> PointwisePlan {
 }
 
 impl Plan {
-    /// How a call's work is divided into the thread pool's work items, by image size
-    /// (`SplitRule::split`): fused tiles of at most the fusion plan's size (a 1x1 layer's
+    /// How a call's work is divided into the thread pool's work items, by image size and
+    /// thread count (`SplitRule::split`): fused tiles of at most the fusion plan's size (a 1x1 layer's
     /// chunks), or for few pixels the stages in turn, the pointwise stage by weight panels.
     pub fn split_rule(&self) -> SplitRule {
         let (c, s) = (self.channels as u64, &self.shape);

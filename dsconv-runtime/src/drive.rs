@@ -670,12 +670,12 @@ mod tests {
     fn fused_tiles_visit_every_pixel_once_in_order() {
         // On one thread the items run in order, inline; on three, each still runs once with
         // the same extent, into its own part of the output. 7 pixels of 100 multiplications
-        // each: under the dispatch threshold, one item of three tiles. Of 10^5 each on three
-        // threads: too few pixels for 12 tiles of 4 row blocks, so in stages: 3 depthwise
-        // runs, then 6 chunks by 2 single panels.
+        // each: under the dispatch threshold, one item of three tiles. Of 10^5 each on two
+        // threads: too few pixels for 8 tiles of 4 row blocks, or for 4 (the plan's 3 tiles
+        // made even), so in stages: 3 depthwise runs, then 4 chunks by 2 single panels.
         let (n, c) = (2, 3);
-        for (per_pixel, threads) in [(100, 1), (100, 3), (100_000, 1), (100_000, 3)] {
-            let staged = per_pixel == 100_000 && threads == 3;
+        for (per_pixel, threads) in [(100, 1), (100, 3), (100_000, 1), (100_000, 2)] {
+            let staged = per_pixel == 100_000 && threads == 2;
             let rule = SplitRule {
                 tile_pixels: 3,
                 rows: 1,
@@ -702,11 +702,11 @@ mod tests {
                         |first, tile, pixels, out_rows, panels, next, cold| {
                             assert_eq!(tile.len(), pixels * c);
                             // Inline (one thread, or under the dispatch threshold): only
-                            // the first tile is cold. Staged: 12 items, chunks of pixels
-                            // 0, 1, 2, 3, 4 and 5..7 by one panel, panels outer; cold where
-                            // a panel (items 0, 6) or a thread's share (0, 4, 8) starts.
-                            let item = panels.0 * 6 + first;
-                            let expected: &[usize] = if staged { &[0, 4, 6, 8] } else { &[0] };
+                            // the first tile is cold. Staged: 8 items, chunks of pixels 0,
+                            // 1..3, 3..5 and 5..7 by one panel, panels outer; cold where a
+                            // panel or a thread's share (both items 0 and 4) starts.
+                            let item = panels.0 * 4 + first.div_ceil(2);
+                            let expected: &[usize] = if staged { &[0, 4] } else { &[0] };
                             assert_eq!(cold, expected.contains(&item), "item {item}");
                             written.lock().unwrap().push((first, pixels, panels));
                             // Tiles name the tile after them (none after the last);
@@ -735,7 +735,7 @@ mod tests {
                     // scratch is sized for needs (runs of 8 pixels would be fewer).
                     assert_eq!(firsts, vec![(0, 2), (2, 2), (4, 3)]);
                     assert!(written.iter().all(|w| w.2 .1 - w.2 .0 == 1));
-                    assert_eq!(written.len(), 6 * 2);
+                    assert_eq!(written.len(), 4 * 2);
                     // Each pixel holds its run's first pixel (+1).
                     assert_eq!(
                         out,

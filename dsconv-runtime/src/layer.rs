@@ -9,8 +9,8 @@ pub use crate::drive::{
     PixelChunks, PlanarScratch, RowEdges, RowRun, RowRuns,
 };
 pub use crate::packing::{
-    pack_depthwise, pack_pointwise_panels, pack_realigned, pad_columns, realigned_copy, transpose,
-    CHANNEL_PAD, PANEL_WIDTH,
+    depthwise_bias, pack_depthwise, pack_pointwise_panels, pack_realigned, pad_columns,
+    realigned_copy, transpose, CHANNEL_PAD, PANEL_WIDTH,
 };
 pub use crate::pointwise::output_dims as pointwise_output_dims;
 use crate::{AlignedBuf, Dims, Error, LayerShape, Tensor};

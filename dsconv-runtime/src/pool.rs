@@ -84,9 +84,9 @@ static GLOBAL: OnceLock<Pool> = OnceLock::new();
 thread_local! {
     /// Set on the pool's worker threads: a job they start runs inline.
     static IN_WORKER: Cell<bool> = const { Cell::new(false) };
-    /// Set on a caller while its job runs on the workers: a job it starts from an item runs
-    /// inline (the pool is busy with its own job).
-    static DISPATCHING: Cell<bool> = const { Cell::new(false) };
+    /// The pool (its shared state) whose job this thread dispatched and is running items
+    /// of: a job it starts on that pool from an item runs inline (the pool is busy).
+    static DISPATCHING: Cell<*const Shared> = const { Cell::new(std::ptr::null()) };
     /// The pool `Pool::install` made current on this thread.
     static CURRENT: Cell<Option<*const Pool>> = const { Cell::new(None) };
 }
@@ -119,8 +119,8 @@ impl Pool {
     /// pool the call is made from (the one a `ThreadPool::install` closure runs on, else
     /// rayon's global pool), as a parallel iterator over the items. It starts no thread of
     /// its own. Use it for one call with [`install`](Self::install), or for every call with
-    /// [`set_global`](Self::set_global). The items, and so the outputs, are the same as on
-    /// dsconv's own pool.
+    /// [`set_global`](Self::set_global). The items are sized for the rayon pool's thread
+    /// count, and the outputs are the same bits as on dsconv's own pool.
     #[cfg(feature = "rayon")]
     pub fn rayon() -> Pool {
         let mut pool = Pool::new(1);
@@ -164,8 +164,8 @@ impl Pool {
         self.threads
     }
 
-    /// The threads a job started here and now would run on: 1 on one of this pool's
-    /// workers or inside an item of a job this thread dispatched (such a job runs inline),
+    /// The threads a job started here and now would run on: 1 on a pool worker or inside an
+    /// item of a job this thread dispatched on this pool (such a job runs inline),
     /// else [`threads`](Self::threads). Layer calls size their work items for it
     /// ([`SplitRule::split`](crate::SplitRule::split)); a job that finds the pool busy with
     /// another caller's still runs inline, on items sized for the whole pool.
@@ -174,7 +174,9 @@ impl Pool {
         if self.rayon {
             return self.threads();
         }
-        if IN_WORKER.with(Cell::get) || DISPATCHING.with(Cell::get) {
+        if IN_WORKER.with(Cell::get)
+            || std::ptr::eq(DISPATCHING.with(Cell::get), Arc::as_ptr(&self.shared))
+        {
             1
         } else {
             self.threads
@@ -246,7 +248,7 @@ impl Pool {
             let _sleep = lock(&shared.sleep);
             shared.wake.notify_all();
         }
-        let was_dispatching = DISPATCHING.with(|d| d.replace(true));
+        let was_dispatching = DISPATCHING.with(|d| d.replace(shared));
         let mine = catch_unwind(AssertUnwindSafe(|| claim(shared, f, items, 0)));
         DISPATCHING.with(|d| d.set(was_dispatching));
         // No worker joins from now on; wait for those inside to finish their items.
@@ -431,6 +433,29 @@ mod tests {
             });
         });
         assert_eq!(total.load(Ordering::Relaxed), 12);
+    }
+
+    #[test]
+    fn job_threads_is_one_where_a_job_would_run_inline() {
+        let (pool, other) = (Pool::new(3), Pool::new(2));
+        assert_eq!(pool.job_threads(), 3);
+        let seen = Mutex::new(Vec::new());
+        pool.run(30, &|_| {
+            // On the caller (dispatching) or a worker, a job on this pool runs inline; on
+            // the caller, another pool still dispatches.
+            let on_worker = IN_WORKER.with(Cell::get);
+            let theirs = if on_worker { 1 } else { 2 };
+            seen.lock()
+                .unwrap()
+                .push((pool.job_threads(), other.job_threads() == theirs));
+        });
+        let seen = seen.into_inner().unwrap();
+        assert!(
+            seen.iter().all(|&(mine, other)| mine == 1 && other),
+            "{seen:?}"
+        );
+        assert_eq!(pool.job_threads(), 3);
+        assert_eq!(Pool::new(1).job_threads(), 1);
     }
 
     #[test]

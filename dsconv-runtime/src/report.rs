@@ -179,7 +179,7 @@ pub struct PlanSummary {
     /// Useful pointwise multiplications / lane-multiplications issued.
     pub pointwise_lane_utilisation: f64,
     /// How a call is divided into the thread pool's work items ([`SplitRule::split`](crate::SplitRule::split) gives
-    /// the split of an image size): at most `split.tile_pixels` per fused tile of `forward`
+    /// the split of an image size on a thread count): at most `split.tile_pixels` per fused tile of `forward`
     /// (a depthwise tile kept in cache, then consumed by the pointwise stage).
     pub split: crate::SplitRule,
     /// Whether the pointwise store adds a skip input (`residual = true`).

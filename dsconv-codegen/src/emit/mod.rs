@@ -716,7 +716,7 @@ fn load_fn(spec: &LayerSpec, l: &Layout) -> TokenStream {
             let dw_bias = weights.depthwise_bias.unwrap_or(&zeros_c[..]);
             let pw_bias = weights.pointwise_bias.unwrap_or(&zeros_n[..]);
             let dw = __rt::pack_depthwise(weights.depthwise, #c, #taps, #ws);
-            let dw_bias = __rt::pad_columns(dw_bias, 1, #c, #cp);
+            let dw_bias = __rt::depthwise_bias(dw_bias, #c, #cp);
             #realigned
             ::core::result::Result::Ok(Self {
                 dw: __rt::to_array(name, Tensor::DepthwiseWeights, &dw)?,
