@@ -18,7 +18,9 @@ build() { # $1 = rev or "worktree", $2 = name
     mkdir -p "$dir/benches/common"
     cp "$root/benches/forward_ab.rs" "$dir/benches/"
     cp "$root/benches/common/peak.rs" "$dir/benches/common/"
-    grep -q 'name = "forward_ab"' "$dir/Cargo.toml" ||
+    # Before the benchmarks were their own crate (benches/Cargo.toml), they were the root
+    # package's: add forward_ab there if the revision lacks it.
+    [ -f "$dir/benches/Cargo.toml" ] || grep -q 'name = "forward_ab"' "$dir/Cargo.toml" ||
       printf '\n[[bench]]\nname = "forward_ab"\nharness = false\n' >> "$dir/Cargo.toml"
   fi
   (cd "$dir" && CARGO_TARGET_DIR=$out/target-$2 cargo bench --bench forward_ab --no-run -q)

@@ -671,8 +671,8 @@ mod tests {
         // On one thread the items run in order, inline; on three, each still runs once with
         // the same extent, into its own part of the output. 7 pixels of 100 multiplications
         // each: under the dispatch threshold, one item of three tiles. Of 10^5 each on two
-        // threads: too few pixels for 8 tiles of 4 row blocks, or for 4 (the plan's 3 tiles
-        // made even), so in stages: 3 depthwise runs, then 4 chunks by 2 single panels.
+        // threads: too few pixels for 8 tiles of 4 row blocks, and the plan's 3 tiles are not
+        // a multiple of 2, so in stages: 3 depthwise runs, then 4 chunks by 2 single panels.
         let (n, c) = (2, 3);
         for (per_pixel, threads) in [(100, 1), (100, 3), (100_000, 1), (100_000, 2)] {
             let staged = per_pixel == 100_000 && threads == 2;

@@ -4,7 +4,8 @@
 //! ([`SplitRule::split`]).
 //!
 //! The items are sized for the threads that run them: at least [`ITEMS_PER_THREAD`] per
-//! thread, and a multiple of the thread count where the image allows, so 2, 3, 4, 8 or 16
+//! thread where the pixels allow (else as few as one each), and a multiple of the thread
+//! count where the image allows, so 2, 3, 4, 8 or 16
 //! threads each get the same share ([`Split::balance`] counts it). No split reorders a
 //! reduction (an output value is computed by the same instructions whatever item holds
 //! it): outputs are bit-identical for every thread count, whatever the split.
@@ -136,8 +137,8 @@ impl SplitRule {
                 pixels,
             };
         }
-        // Fewer still: the plan's tiles, if the threads can take as many each and the
-        // longest is at most 5% over the mean (a thread has few items: none evens it out).
+        // Fewer still: the plan's tiles, if the threads can take as many each and the mean
+        // is at least 95% of the longest (a thread has few items: none evens it out).
         // Each thread then reads the weights once per tile, as one thread would; shorter
         // tiles would read them more often, which the stages' panel groups avoid. Measured
         // on 2 threads: MobileNetV1's 14x14 layer with stride 2 in its plan's 2 fused
@@ -198,7 +199,8 @@ fn gcd(a: usize, b: usize) -> usize {
 fn part(i: usize, parts: usize, unit: usize, total: usize) -> (usize, usize) {
     let units = total.div_ceil(unit);
     let parts = parts.clamp(1, units.max(1));
-    // i * units / parts, without the product: i * q + i * r / parts, r < parts.
+    // i * units / parts as i * q + i * r / parts (r < parts): no product of the image's
+    // size with the piece count.
     let (q, r) = (units / parts, units % parts);
     let start = |i: usize| {
         let i = i.min(parts);
