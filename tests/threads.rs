@@ -177,8 +177,15 @@ fn a_negative_zero_bias_gives_the_same_bits_everywhere() {
     .unwrap();
     let (h, w) = (40, 40);
     let x = vec![0.0f32; h * w * 16];
+    // Under qemu-user (no thread may start) the one-thread pool alone: the plan's tiles
+    // still cut the rows there, so the check holds for the NEON kernels too.
+    let thread_counts: &[usize] = if std::env::var_os("DSCONV_NO_THREADS").is_some() {
+        &[1]
+    } else {
+        &[1, 2, 3]
+    };
     for backend in Backend::available() {
-        for threads in [1, 2, 3] {
+        for &threads in thread_counts {
             let mut d = vec![1.0f32; h * w * 16];
             Pool::new(threads).install(|| layer.depthwise_on(backend, &x, h, w, &mut d).unwrap());
             let mut o = vec![1.0f32; h * w * 8];
@@ -348,7 +355,6 @@ fn main() {
         ],
         &[
             "every_thread_count_gives_the_same_bits",
-            "a_negative_zero_bias_gives_the_same_bits_everywhere",
             "eight_callers_share_layers_and_the_pool",
             "dsconv_threads_sets_the_count",
             "idle_pool_uses_no_cpu",
