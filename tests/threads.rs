@@ -202,6 +202,65 @@ fn a_negative_zero_bias_gives_the_same_bits_everywhere() {
     }
 }
 
+/// A sum that underflows: each tap's exact product (the smallest subnormal times 0.25) rounds
+/// to a zero of its own sign, so the zero a depthwise sum ends on follows its taps' order
+/// and which taps it adds (weights positive in the right column, negative elsewhere; a
+/// padding tap that is added contributes `+0 * w`). Each backend has one order, so every
+/// pixel of the last column (whose right taps are padding) gets one sign, and every other
+/// pixel one sign, whatever the image size, the tiles and the threads: code that added the
+/// padding taps in some pixels and skipped them in others (where a tile cuts a row) would
+/// break it. The pointwise weights are 1 and its bias -0.0, so each output keeps its
+/// pixel's sign.
+fn an_underflowing_sum_gives_the_same_bits_everywhere() {
+    let dw: Vec<f32> = (0..16 * 9)
+        .map(|i| if i % 3 == 2 { 0.25 } else { -0.25 })
+        .collect();
+    let (dw_bias, pw, pw_bias) = (vec![0.0f32; 16], vec![1.0f32; 8 * 16], vec![-0.0f32; 8]);
+    let layer = Signed::load(&dsconv::Weights {
+        depthwise: &dw,
+        depthwise_bias: Some(&dw_bias),
+        pointwise: &pw,
+        pointwise_bias: Some(&pw_bias),
+    })
+    .unwrap();
+    // Under qemu-user (no thread may start) the one-thread pool alone.
+    let thread_counts: &[usize] = if std::env::var_os("DSCONV_NO_THREADS").is_some() {
+        &[1]
+    } else {
+        &[1, 2, 3, 4, 7]
+    };
+    let tiny = f32::from_bits(1);
+    for backend in Backend::available() {
+        // (last column, other columns), as the first call gives them.
+        let mut signs: Option<(u32, u32)> = None;
+        for (h, w) in [(40, 40), (14, 14), (30, 7), (9, 3), (5, 2)] {
+            let x = vec![tiny; h * w * 16];
+            for &threads in thread_counts {
+                let mut o = vec![1.0f32; h * w * 8];
+                Pool::new(threads).install(|| layer.forward_on(backend, &x, h, w, &mut o).unwrap());
+                assert!(o.iter().all(|v| *v == 0.0), "{backend}: not all zeros");
+                let (last, other) =
+                    *signs.get_or_insert((o[(w - 1) * 8].to_bits(), o[0].to_bits()));
+                for (i, v) in o.iter().enumerate() {
+                    let want = if (i / 8) % w == w - 1 { last } else { other };
+                    assert!(
+                        v.to_bits() == want,
+                        "{backend}, {threads} thread(s), {h}x{w}: pixel {} is {v}, \
+                         where the first call gave {}",
+                        i / 8,
+                        f32::from_bits(want)
+                    );
+                }
+            }
+        }
+        println!(
+            "{backend}: last column {}, other pixels {}",
+            f32::from_bits(signs.unwrap().0),
+            f32::from_bits(signs.unwrap().1)
+        );
+    }
+}
+
 /// 8 caller threads share layers, a chain each, and the global pool for two seconds; every
 /// output equals the one-thread result.
 fn eight_callers_share_layers_and_the_pool() {
@@ -349,6 +408,7 @@ fn main() {
             every_thread_count_gives_the_same_bits,
             the_bit_identity_check_covers_every_split,
             a_negative_zero_bias_gives_the_same_bits_everywhere,
+            an_underflowing_sum_gives_the_same_bits_everywhere,
             eight_callers_share_layers_and_the_pool,
             dsconv_threads_sets_the_count,
             idle_pool_uses_no_cpu

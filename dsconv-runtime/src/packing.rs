@@ -49,14 +49,11 @@ pub fn pad_columns(src: &[f32], rows: usize, cols: usize, padded_cols: usize) ->
 }
 
 /// The depthwise bias padded to `padded_cols` columns ([`pad_columns`]), each -0.0 made
-/// +0.0 (the same value). A depthwise sum starts from its bias, and a sum of products that
-/// are exact (no underflow) and does not start at -0.0 never reaches -0.0 (in
-/// round-to-nearest, `a + b` is -0.0 only if both are). So whether a pixel's code adds a
-/// padding tap (`+ 0 * w`, the border pixels) or skips it (the edge blocks) does not flip
-/// the sign of a zero result, and which code computes a pixel (where a tile, and so a
-/// thread's share, cuts its row) does not change its bits. Not covered: an FMA whose exact
-/// result underflows (a subnormal input times a small weight) rounds to -0.0, and a zero
-/// result's sign may then still follow the cut.
+/// +0.0 (the same value), so that a -0.0 bias gives the zeros a +0.0 bias gives. (Bit
+/// identity across splits does not rest on it: every depthwise code adds exactly the taps
+/// that read the image, in one order, so a pixel's bits do not depend on which code, and
+/// so which tile or thread, computes it; `tests/threads.rs` checks it with sums that
+/// underflow to -0.0.)
 pub fn depthwise_bias(src: &[f32], cols: usize, padded_cols: usize) -> Box<[f32]> {
     let mut out = pad_columns(src, 1, cols, padded_cols);
     out.iter_mut().for_each(|b| *b += 0.0);

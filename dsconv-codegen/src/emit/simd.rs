@@ -4,8 +4,10 @@
 //! the row: a block computes several output pixels, loading each input vector once per
 //! kernel row and feeding it to every tap of the block it meets; taps unrolled. The first
 //! and last block of a row are edge blocks that leave out the columns outside the image;
-//! pixels no block covers run the taps through per-pixel pointers (padding taps read a zero
-//! vector), so nothing outside the image is read; a last, partial channel vector is a
+//! pixels no block covers run the taps that read the image through per-pixel pointers, in
+//! the edge blocks' order (padding taps skipped, as the edge blocks skip them, so a pixel
+//! has the same bits whichever code computes it), so nothing outside the image is read; a
+//! last, partial channel vector is a
 //! whole vector over the last `lanes` channels, overlapping the one before (the plan's
 //! `overlapped_tail`), or, alone or with expanded loads, uses masked loads and stores, as
 //! do the two end vectors of a realigned call (the plan's
@@ -938,9 +940,10 @@ impl<'a> PixelKernels<'a> {
         quote!(#(#stores)*)
     }
 
-    /// Pointers to the input pixels of a border pixel's taps, padding taps pointing at a
-    /// zero vector: computed once per pixel, so the channel loop runs without branches
-    /// (and a padding tap multiplies zeros, exactly as the reference does).
+    /// Pointers to the input pixels of a border pixel's taps and whether each reads the
+    /// image (`insideN`), computed once per pixel for its channel loop, which adds only the
+    /// taps inside ([`Self::border_pixel`]); a padding tap's pointer is the zero vector,
+    /// never read.
     fn border_pointers(&self) -> TokenStream {
         let s = &self.plan.shape;
         let (dk, stride, d, cin) = (s.dk, s.stride, s.dilation, self.cin);
@@ -951,18 +954,22 @@ impl<'a> PixelKernels<'a> {
                 let (kx_lo, kx_hi) = ::dsconv::__private::tap_range(x0, pl, w, #dk, #d);
             };
         }
-        let taps = (0..dk).flat_map(|ky| (0..dk).map(move |kx| (ky, kx))).map(|(ky, kx)| {
-            let name = format_ident!("tap{}", ky * dk + kx);
-            let (dy, dx) = (ky * d, kx * d);
-            quote! {
-                let #name: *const f32 = if ky_lo <= #ky && #ky < ky_hi && kx_lo <= #kx && #kx < kx_hi {
-                    // SAFETY: the predicates keep row and column inside the image.
-                    inp.add(((y0 + #dy - pt) * w + (x0 + #dx - pl)) * #cin)
-                } else {
-                    zeros
-                };
-            }
-        });
+        let taps = (0..dk)
+            .flat_map(|ky| (0..dk).map(move |kx| (ky, kx)))
+            .map(|(ky, kx)| {
+                let name = format_ident!("tap{}", ky * dk + kx);
+                let inside = format_ident!("inside{}", ky * dk + kx);
+                let (dy, dx) = (ky * d, kx * d);
+                quote! {
+                    let #inside = ky_lo <= #ky && #ky < ky_hi && kx_lo <= #kx && #kx < kx_hi;
+                    let #name: *const f32 = if #inside {
+                        // SAFETY: the predicates keep row and column inside the image.
+                        inp.add(((y0 + #dy - pt) * w + (x0 + #dx - pl)) * #cin)
+                    } else {
+                        zeros
+                    };
+                }
+            });
         quote! {
             let x0 = ox * #stride;
             let (kx_lo, kx_hi) = ::dsconv::__private::tap_range(x0, pl, w, #dk, #d);
@@ -979,8 +986,8 @@ impl<'a> PixelKernels<'a> {
         let store =
             |v: TokenStream| self.store_output(quote!(seg.add((ox - ox0) * #c + c0)), v, partial);
         if self.plan.depthwise.row_loop {
-            // A large kernel: a loop over the taps that read the image (padding taps add
-            // nothing: their inputs are zero and the weights finite), one accumulator taking
+            // A large kernel: a loop over the taps that read the image (padding taps
+            // skipped, as the edge blocks skip them), one accumulator taking
             // them row by row, left to right: the order of `edge_block`, which computes the
             // same pixel when a tile's row segment holds a whole block around it, so a
             // pixel's value does not depend on where the tiles (and so the threads) cut.
@@ -1009,14 +1016,22 @@ impl<'a> PixelKernels<'a> {
                 #store;
             };
         }
+        // Only the taps that read the image, in the order of `edge_block` (row by row, left
+        // to right), which computes the same pixel when a tile's row segment holds a whole
+        // block around it: a padding tap would add `+0 * w`, which turns a sum of -0.0 (an
+        // FMA that underflowed, a -0.0 bias) into +0.0, so a pixel's sign would depend on
+        // where the tiles (and so the threads) cut.
         let taps = (0..dk * dk).map(|t| {
             let wn = self.weight(t);
             let tap = format_ident!("tap{}", t);
+            let inside = format_ident!("inside{}", t);
             let load = self.load_input(quote!(#tap.add(in0)), partial);
             let f = self.ops.fma(quote!(acc), quote!(x), wn);
             quote! {
-                let x: #ty = #load;
-                acc = #f;
+                if #inside {
+                    let x: #ty = #load;
+                    acc = #f;
+                }
             }
         });
         let v = self
@@ -1025,8 +1040,8 @@ impl<'a> PixelKernels<'a> {
         let store = store(v);
         quote! {
             let mut acc: #ty = bv;
-            // SAFETY: each tap points at an input pixel or at the zero vector, both holding
-            // the channels in0.. a load reads (M per pixel; the zero vector holds CP).
+            // SAFETY: each tap read is inside the image (`insideN`): it points at an input
+            // pixel, holding the channels in0.. a load reads (M per pixel).
             #(#taps)*
             // SAFETY: pixel ox lies in the segment, which lies in `out`.
             #store;
