@@ -50,10 +50,10 @@ pub fn pad_columns(src: &[f32], rows: usize, cols: usize, padded_cols: usize) ->
 
 /// The depthwise bias padded to `padded_cols` columns ([`pad_columns`]), each -0.0 made
 /// +0.0 (the same value), so that a -0.0 bias gives the zeros a +0.0 bias gives. (Bit
-/// identity across splits does not rest on it: every depthwise code adds exactly the taps
-/// that read the image, in one order, so a pixel's bits do not depend on which code, and
-/// so which tile or thread, computes it; `tests/threads.rs` checks it with sums that
-/// underflow to -0.0.)
+/// identity across splits does not rest on it: each depthwise kernel computes a pixel the
+/// same way wherever the tiles cut, the channel-vector codes adding exactly the taps that
+/// read the image in one order and the width-vector code running every pixel through the
+/// same instructions; `tests/threads.rs` checks it with sums that underflow to -0.0.)
 pub fn depthwise_bias(src: &[f32], cols: usize, padded_cols: usize) -> Box<[f32]> {
     let mut out = pad_columns(src, 1, cols, padded_cols);
     out.iter_mut().for_each(|b| *b += 0.0);
@@ -100,19 +100,18 @@ pub fn pack_pointwise_panels(
 pub const REALIGN_COPY_STEP: usize = 4;
 
 /// Floats of one realigned copy of a layer's packed depthwise weights (`weights` floats,
-/// a whole number of vectors) and bias (`bias` floats): a vector of lead-in, both, then as
-/// many zeros as the bias (the input of the taps that fall on padding).
+/// a whole number of vectors) and bias (`bias` floats): a vector of lead-in, then both.
 const fn realigned_copy_len(weights: usize, bias: usize, lanes: usize) -> usize {
-    lanes + weights + 2 * bias
+    lanes + weights + bias
 }
 
 /// Where the copy for `shift` starts its weights in [`pack_realigned`]'s array (its bias
-/// and its zeros follow them), or `None` for a shift without a copy (0, or not a multiple of
+/// follows them), or `None` for a shift without a copy (0, or not a multiple of
 /// [`REALIGN_COPY_STEP`]: such a call reads the layer's own weights, its loads unaligned).
 ///
 /// A realigned kernel reads tap `t`'s vector `cv` at `t * stride + shift + cv * lanes`; in
 /// the copy for `shift` that lands on a vector boundary (when `stride` and `bias` are
-/// multiples of `lanes`), so its weight, bias and padding loads are aligned as its input
+/// multiples of `lanes`), so its weight and bias loads are aligned as its input
 /// loads are.
 #[inline(always)]
 pub fn realigned_copy(shift: usize, weights: usize, bias: usize, lanes: usize) -> Option<usize> {
@@ -123,7 +122,7 @@ pub fn realigned_copy(shift: usize, weights: usize, bias: usize, lanes: usize) -
     Some(copy * realigned_copy_len(weights, bias, lanes) + lanes - shift)
 }
 
-/// Copies of packed depthwise `weights`, padded `bias` and zeros for every shift
+/// Copies of packed depthwise `weights` and padded `bias` for every shift
 /// [`realigned_copy`] serves (`lanes / REALIGN_COPY_STEP - 1` of them: 3 for 16 lanes),
 /// each placed so that the realigned kernel's loads at that shift are aligned (see there).
 /// The floats between copies are zeros and never read.
@@ -198,12 +197,10 @@ mod tests {
                 continue;
             };
             starts.push(at);
-            // The copy holds the weights, the bias, then as many zeros.
+            // The copy holds the weights, then the bias.
             assert_eq!(&copies[at..at + weights.len()], &weights[..]);
             let b = at + weights.len();
             assert_eq!(&copies[b..b + bias.len()], &bias[..]);
-            let z = b + bias.len();
-            assert!(copies[z..z + bias.len()].iter().all(|&v| v == 0.0));
             // Each tap's first whole vector (channel `shift`) and the bias's start on a
             // vector boundary of the array (which the layer allocates 64-byte aligned).
             for t in 0..taps {
@@ -214,12 +211,11 @@ mod tests {
                 );
             }
             assert_eq!((b + shift) % lanes, 0, "shift {shift}: bias");
-            assert_eq!((z + shift) % lanes, 0, "shift {shift}: zeros");
         }
         // One copy per 16-byte step: shifts 4, 8 and 12, apart from each other.
         assert_eq!(starts.len(), 3);
         assert!(starts
             .windows(2)
-            .all(|w| w[1] >= w[0] + weights.len() + 2 * bias.len()));
+            .all(|w| w[1] >= w[0] + weights.len() + bias.len()));
     }
 }

@@ -36,7 +36,7 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
         .collect();
     let mut layout = Layout::of(&plans[0]);
     // The backend whose plan realigns its depthwise vectors (AVX-512), whose layer keeps
-    // realigned copies of the depthwise weights, bias and zeros for its lanes.
+    // realigned copies of the depthwise weights and bias for its lanes.
     let realigning: Vec<(usize, Backend)> = plans
         .iter()
         .filter_map(|p| match &p.depthwise.kernel {
@@ -61,7 +61,6 @@ pub fn expand(spec: &LayerSpec) -> TokenStream {
         (format_ident!("dw_bias"), layout.cp, quote!()),
         (format_ident!("pw"), layout.pw_packed(), quote!()),
         (format_ident!("pw_bias"), layout.np, quote!()),
-        (format_ident!("zeros"), layout.cp, quote!()),
     ];
     if let Some(len) = layout.dw_realigned() {
         tensors.push((format_ident!("dw_realigned"), len, layout.realign_cfg()));
@@ -182,9 +181,9 @@ fn layer_struct(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
     let cfg = l.realign_cfg();
     let realigned = l.dw_realigned().map(|len| {
         quote! {
-            /// Copies of `dw`, `dw_bias` and `zeros` for calls whose buffers start 16, 32
+            /// Copies of `dw` and `dw_bias` for calls whose buffers start 16, 32
             /// or 48 bytes off a 64-byte boundary (a `Vec` from `malloc`), each placed so
-            /// that the realigned depthwise kernel's weight, bias and padding loads are
+            /// that the realigned depthwise kernel's weight and bias loads are
             /// aligned (`packing::pack_realigned`); on the realigning backend's
             /// architecture only.
             #cfg
@@ -208,8 +207,6 @@ fn layer_struct(spec: &LayerSpec, plans: &[Plan], l: &Layout) -> TokenStream {
             pw: ::dsconv::__private::AlignedArray<#pw_packed>,
             /// Pointwise bias (zeros without `bias = true`), padded to whole panels.
             pw_bias: ::dsconv::__private::AlignedArray<#np>,
-            /// `CP` zeros: the input vector of a depthwise tap that falls on padding.
-            zeros: ::dsconv::__private::AlignedArray<#cp>,
             #realigned
         }
     }
@@ -727,7 +724,6 @@ fn load_fn(spec: &LayerSpec, l: &Layout) -> TokenStream {
                     &__rt::pack_pointwise_panels(weights.pointwise, #n, #c, __rt::PANEL_WIDTH, #tail_width),
                 )?,
                 pw_bias: __rt::to_array(name, Tensor::PointwiseBias, &__rt::pad_columns(pw_bias, 1, #n, #np))?,
-                zeros: __rt::to_array(name, Tensor::DepthwiseBias, &__rt::pad_columns(&[], 1, 0, #cp))?,
                 #realigned_field
             })
         }

@@ -210,8 +210,8 @@ pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
     // the aligned depthwise stage of L5-L9).
     let walks = if cv.realign {
         let realigned = walk_with(&PixelKernels::new(plan, cv, &ops, true));
-        // The layer's copy of the weights, bias and zeros for this shift, where the walk's
-        // weight and padding loads are aligned too (the copies need a weight stride and a
+        // The layer's copy of the weights and bias for this shift, where the walk's weight
+        // and bias loads are aligned too (the copies need a weight stride and a
         // padded bias of whole vectors).
         let (lanes, weights, padded) =
             (cv.lanes, plan.packed_depthwise_len(), plan.padded_channels);
@@ -224,15 +224,15 @@ pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
                 #aligned
             } else {
                 // SAFETY: `realigned_copy` gives the start of a copy of the packed weights
-                // (`#weights` floats), then the padded bias and as many zeros (`#padded`
-                // each), inside `dw_realigned` (`pack_realigned`'s layout), which the
-                // walk reads exactly as it reads `dw`, `dw_bias` and `zeros`.
-                let (wts, bias, zeros) = match ::dsconv::__private::realigned_copy(shift, #weights, #padded, #lanes) {
+                // (`#weights` floats), then the padded bias (`#padded`), inside
+                // `dw_realigned` (`pack_realigned`'s layout), which the walk reads exactly
+                // as it reads `dw` and `dw_bias`.
+                let (wts, bias) = match ::dsconv::__private::realigned_copy(shift, #weights, #padded, #lanes) {
                     ::core::option::Option::Some(at) => {
                         let copy = self.dw_realigned.as_ptr().add(at);
-                        (copy, copy.add(#weights), copy.add(#weights + #padded))
+                        (copy, copy.add(#weights))
                     }
-                    ::core::option::Option::None => (wts, bias, zeros),
+                    ::core::option::Option::None => (wts, bias),
                 };
                 #realigned
             }
@@ -258,7 +258,6 @@ pub fn depthwise(plan: &Plan, names: &KernelNames) -> TokenStream {
             #shift
             let wts = self.dw.as_ptr();
             let bias = self.dw_bias.as_ptr();
-            let zeros = self.zeros.as_ptr();
             #tables
             let end = first_pixel + out.len() / #c;
             const EDGES: ::dsconv::__private::RowEdges = ::dsconv::__private::RowEdges {
@@ -942,8 +941,7 @@ impl<'a> PixelKernels<'a> {
 
     /// Pointers to the input pixels of a border pixel's taps and whether each reads the
     /// image (`insideN`), computed once per pixel for its channel loop, which adds only the
-    /// taps inside ([`Self::border_pixel`]); a padding tap's pointer is the zero vector,
-    /// never read.
+    /// taps inside ([`Self::border_pixel`]); a padding tap's pointer is null, never read.
     fn border_pointers(&self) -> TokenStream {
         let s = &self.plan.shape;
         let (dk, stride, d, cin) = (s.dk, s.stride, s.dilation, self.cin);
@@ -966,7 +964,7 @@ impl<'a> PixelKernels<'a> {
                         // SAFETY: the predicates keep row and column inside the image.
                         inp.add(((y0 + #dy - pt) * w + (x0 + #dx - pl)) * #cin)
                     } else {
-                        zeros
+                        ::core::ptr::null()
                     };
                 }
             });
@@ -1481,7 +1479,7 @@ mod tests {
         assert!(l3.contains("realign_shift"), "{l3}");
         assert!(l3.contains("if shift == 0"), "{l3}");
         assert!(l3.contains("c0 = shift + cv *"), "{l3}");
-        // Its weights, bias and zeros from the layer's copy for the shift, when it has one.
+        // Its weights and bias from the layer's copy for the shift, when it has one.
         assert!(l3.contains("realigned_copy (shift"), "{l3}");
         assert!(l3.contains("self . dw_realigned"), "{l3}");
         // L1's 32: one walk, from channel 0.
