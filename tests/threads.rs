@@ -43,6 +43,29 @@ struct Panels;
 #[separable_conv(dk = 3, m = 16, n = 8, bias = true)]
 struct Signed;
 
+/// A [`Signed`] layer: tap `t` (`3 * ky + kx`) of every channel weighs `dw(t)`, every
+/// channel's depthwise bias is `dw_bias`, every output's pointwise bias `pw_bias`.
+fn signed(dw: impl Fn(usize) -> f32, dw_bias: f32, pw: &[f32], pw_bias: f32) -> Signed {
+    let dw: Vec<f32> = (0..16 * 9).map(|i| dw(i % 9)).collect();
+    Signed::load(&dsconv::Weights {
+        depthwise: &dw,
+        depthwise_bias: Some(&[dw_bias; 16]),
+        pointwise: pw,
+        pointwise_bias: Some(&[pw_bias; 8]),
+    })
+    .unwrap()
+}
+
+/// The pool sizes a check runs on: `counts`, or one thread alone under qemu-user
+/// (`DSCONV_NO_THREADS`), where no thread may start.
+fn pools_here(counts: &'static [usize]) -> &'static [usize] {
+    if std::env::var_os("DSCONV_NO_THREADS").is_some() {
+        &[1]
+    } else {
+        counts
+    }
+}
+
 fn block() -> Block {
     Block::load(&OwnedWeights::for_layer::<Block>(3).view()).unwrap()
 }
@@ -163,26 +186,18 @@ fn the_bit_identity_check_covers_every_split() {
 /// depthwise output is +0.0, on every backend and pool.
 fn a_negative_zero_bias_gives_the_same_bits_everywhere() {
     // Taps of the right column positive, the others negative, per channel.
-    let dw: Vec<f32> = (0..16 * 9)
-        .map(|i| if i % 3 == 2 { 0.5 } else { -0.5 })
-        .collect();
-    let (dw_bias, pw, pw_bias) = (vec![-0.0f32; 16], values(8 * 16, 2), vec![0.0f32; 8]);
-    let layer = Signed::load(&dsconv::Weights {
-        depthwise: &dw,
-        depthwise_bias: Some(&dw_bias),
-        pointwise: &pw,
-        pointwise_bias: Some(&pw_bias),
-    })
-    .unwrap();
+    let positive = |t: usize| t % 3 == 2;
+    let layer = signed(
+        |t| if positive(t) { 0.5 } else { -0.5 },
+        -0.0,
+        &values(8 * 16, 2),
+        0.0,
+    );
     let (h, w) = (40, 40);
     let x = vec![0.0f32; h * w * 16];
-    // Under qemu-user (no thread may start) the one-thread pool alone: the plan's tiles
-    // still cut the rows there, so the check holds for the NEON kernels too.
-    let thread_counts: &[usize] = if std::env::var_os("DSCONV_NO_THREADS").is_some() {
-        &[1]
-    } else {
-        &[1, 2, 3]
-    };
+    // Under qemu-user the one-thread pool alone: the plan's tiles still cut the rows
+    // there, so the check holds for the NEON kernels too.
+    let thread_counts = pools_here(&[1, 2, 3]);
     for backend in Backend::available() {
         for &threads in thread_counts {
             let mut d = vec![1.0f32; h * w * 16];
@@ -212,28 +227,18 @@ fn a_negative_zero_bias_gives_the_same_bits_everywhere() {
 /// and its bias -0.0, so each output keeps its pixel's sign. The scalar backend rounds each
 /// product before adding it (no fused multiply-add): its zero sums are all +0.0.
 fn an_underflowing_sum_gives_the_same_bits_everywhere() {
-    // Under qemu-user (no thread may start) the one-thread pool alone.
-    let thread_counts: &[usize] = if std::env::var_os("DSCONV_NO_THREADS").is_some() {
-        &[1]
-    } else {
-        &[1, 2, 3, 4, 7]
-    };
+    let thread_counts = pools_here(&[1, 2, 3, 4, 7]);
     let tiny = f32::from_bits(1);
     // Weights positive in the right column of taps (kx = 2) or in the bottom row (ky = 2)
     // of each channel (tap t = 3 * ky + kx): the last column or the last row ends -0.0.
     for (what, by_column) in [("last column", true), ("last row", false)] {
         let positive = |t: usize| if by_column { t % 3 == 2 } else { t / 3 == 2 };
-        let dw: Vec<f32> = (0..16 * 9)
-            .map(|i| if positive(i % 9) { 0.25 } else { -0.25 })
-            .collect();
-        let (dw_bias, pw, pw_bias) = (vec![0.0f32; 16], vec![1.0f32; 8 * 16], vec![-0.0f32; 8]);
-        let layer = Signed::load(&dsconv::Weights {
-            depthwise: &dw,
-            depthwise_bias: Some(&dw_bias),
-            pointwise: &pw,
-            pointwise_bias: Some(&pw_bias),
-        })
-        .unwrap();
+        let layer = signed(
+            |t| if positive(t) { 0.25 } else { -0.25 },
+            0.0,
+            &[1.0; 8 * 16],
+            -0.0,
+        );
         for backend in Backend::available() {
             let (edge, other) = if backend == Backend::Scalar {
                 (0.0f32, 0.0f32)
