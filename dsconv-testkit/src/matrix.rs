@@ -73,18 +73,66 @@ pub struct Case {
     pub weights: OwnedWeights,
 }
 
-/// Mostly ordinary values, with zeros, negatives, large magnitudes and the relu6 edges.
-fn value() -> impl Strategy<Value = f32> {
-    prop_oneof![
-        6 => -1.0f32..1.0,
-        1 => Just(0.0f32),
-        1 => -1000.0f32..1000.0,
-        1 => prop::sample::select(vec![-0.0f32, 6.0, 5.999, 6.001, -6.0, 1e-3]),
-    ]
+/// Random values: mostly ordinary, with zeros, negatives, large magnitudes and the relu6
+/// edges, drawn in one pass over the case's RNG.
+///
+/// A case draws up to a million values. `prop::collection::vec` of a per-value strategy
+/// built a value tree for each of them (a boxed union, about 100 bytes), and building,
+/// moving and dropping those trees took most of a large case's time, over half of it in
+/// page faults; the layers' checks took a few percent. These vectors do not shrink (a
+/// failing case is reported with its image size shrunk, and its seed reproduces it): halving
+/// a million values one at a time within `max_shrink_iters` would not get far anyway.
+#[derive(Clone, Copy, Debug)]
+struct Values {
+    len: usize,
 }
 
-fn values(len: usize) -> impl Strategy<Value = Vec<f32>> {
-    prop::collection::vec(value(), len)
+/// One draw of [`Values`]: the vector, kept as drawn.
+#[derive(Clone, Debug)]
+struct Drawn(Vec<f32>);
+
+impl proptest::strategy::ValueTree for Drawn {
+    type Value = Vec<f32>;
+    fn current(&self) -> Vec<f32> {
+        self.0.clone()
+    }
+    fn simplify(&mut self) -> bool {
+        false
+    }
+    fn complicate(&mut self) -> bool {
+        false
+    }
+}
+
+/// The special values: a negative zero, the relu6 edges and a small magnitude.
+const SPECIAL: [f32; 6] = [-0.0, 6.0, 5.999, 6.001, -6.0, 1e-3];
+
+/// One value from `bits`: 6 in 9 uniform in [-1, 1), 1 in 9 zero, 1 in 9 uniform in
+/// [-1000, 1000), 1 in 9 one of [`SPECIAL`].
+fn value(bits: u64) -> f32 {
+    // 24 random bits: a uniform float in [0, 1) (every such float is exact in f32).
+    let unit = (bits >> 40) as f32 / (1u32 << 24) as f32;
+    match (bits & 0xffff_ffff) % 9 {
+        0..=5 => unit * 2.0 - 1.0,
+        6 => 0.0,
+        7 => unit * 2000.0 - 1000.0,
+        _ => SPECIAL[((bits >> 32) & 0xff) as usize % SPECIAL.len()],
+    }
+}
+
+impl Strategy for Values {
+    type Tree = Drawn;
+    type Value = Vec<f32>;
+    fn new_tree(&self, runner: &mut TestRunner) -> proptest::strategy::NewTree<Self> {
+        let rng = runner.rng();
+        Ok(Drawn(
+            (0..self.len).map(|_| value(rng.next_u64())).collect(),
+        ))
+    }
+}
+
+fn values(len: usize) -> Values {
+    Values { len }
 }
 
 /// Cases for `L`: its fixed size, or random sizes from the smallest it accepts to 40.
@@ -128,7 +176,7 @@ pub fn case_strategy<L: SeparableConv>() -> impl Strategy<Value = Case> {
 }
 
 /// Random values a case of a fixed-size layer draws above which it runs fewer cases (the
-/// large images of the matrix: their oracles cost seconds per case).
+/// large images of the matrix: their cases cost the most, in the f64 oracles).
 const VALUES_PER_CASE_BUDGET: usize = 150_000;
 
 /// Cases for `L`: `DSCONV_CASES` (default 24), scaled down (to at least 2) for fixed-size
@@ -362,4 +410,40 @@ pub fn run(mut trials: Vec<Trial>) -> ! {
         },
     ));
     libtest_mimic::run(&args, trials).exit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::strategy::ValueTree;
+
+    /// Every kind of value turns up at about its share, ordinary values fill [-1, 1) and
+    /// large ones reach past 100 on both sides.
+    #[test]
+    fn values_draw_every_kind_at_its_share() {
+        let mut runner = TestRunner::new(config(1));
+        let drawn = values(90_000).new_tree(&mut runner).unwrap().current();
+        assert_eq!(drawn.len(), 90_000);
+        let share = |f: &dyn Fn(f32) -> bool| drawn.iter().filter(|&&v| f(v)).count();
+        // Zeros: 1 in 9, and -0.0 from the specials (about 1 in 54).
+        let zeros = share(&|v| v == 0.0);
+        assert!((11_000..12_400).contains(&zeros), "{zeros} zeros");
+        assert!(share(&|v| v == 0.0 && v.is_sign_negative()) > 1_000);
+        for special in [6.0, 5.999, 6.001, -6.0, 1e-3] {
+            let n = share(&|v| v == special);
+            assert!((1_400..2_000).contains(&n), "{n} of {special}");
+        }
+        let (large_pos, large_neg) = (share(&|v| v > 100.0), share(&|v| v < -100.0));
+        assert!(
+            large_pos > 4_000 && large_neg > 4_000,
+            "{large_pos}, {large_neg}"
+        );
+        assert!(drawn.iter().all(|v| (-1000.0..1000.0).contains(v)));
+        let small = share(&|v| v != 0.0 && (-1.0..1.0).contains(&v) && v != 1e-3);
+        // 6 in 9 ordinary, and the large draws that land inside (-1, 1) (1 in 1000 of them).
+        assert!((59_000..61_100).contains(&small), "{small} ordinary");
+        // Two draws differ: the RNG advances.
+        let again = values(16).new_tree(&mut runner).unwrap().current();
+        assert_ne!(&again[..], &drawn[..16]);
+    }
 }
