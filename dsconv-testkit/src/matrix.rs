@@ -214,20 +214,6 @@ fn config(cases: u32) -> Config {
 /// with the reason.
 pub fn trial<L: SeparableConv + 'static>(backend: Backend, name: &str, args: &str) -> Trial {
     let args = args.split_whitespace().collect::<Vec<_>>().join(" ");
-    // Under emulation (the aarch64 suite sets DSCONV_MAX_DRAWN) the largest images would
-    // take minutes: they are reported as ignored, with the reason.
-    let limit = std::env::var("DSCONV_MAX_DRAWN")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok());
-    let limit = limit.filter(|_| backend.is_available());
-    if let (Some(limit), Some(drawn)) = (limit, drawn_per_case::<L>()) {
-        if drawn > limit {
-            let label = format!(
-                "{backend}::{name} ({args}) [skipped: draws {drawn} values per case, over DSCONV_MAX_DRAWN={limit}]"
-            );
-            return Trial::test(label, || Ok(())).with_ignored_flag(true);
-        }
-    }
     crate::backend_trial(backend, &format!("{name} ({args})"), check_layer::<L>)
 }
 
