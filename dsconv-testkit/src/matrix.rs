@@ -79,9 +79,11 @@ pub struct Case {
 /// A case draws up to a million values. `prop::collection::vec` of a per-value strategy
 /// built a value tree for each of them (a boxed union, about 100 bytes), and building,
 /// moving and dropping those trees took most of a large case's time, over half of it in
-/// page faults; the layers' checks took a few percent. These vectors do not shrink (a
-/// failing case is reported with its image size shrunk, and its seed reproduces it): halving
-/// a million values one at a time within `max_shrink_iters` would not get far anyway.
+/// page faults; the layers' checks took a few percent. These vectors do not shrink: a
+/// failing case of a layer without a fixed size shrinks its image size (drawing new values
+/// for each size tried), a fixed-size case is reported as drawn, and the printed seed
+/// reproduces either. Halving a million values one at a time within `max_shrink_iters`
+/// would not get far anyway.
 #[derive(Clone, Copy, Debug)]
 struct Values {
     len: usize,
@@ -428,6 +430,17 @@ mod tests {
         let small = share(&|v| v != 0.0 && (-1.0..1.0).contains(&v) && v != 1e-3);
         // 6 in 9 ordinary, and the large draws that land inside (-1, 1) (1 in 1000 of them).
         assert!((59_000..61_100).contains(&small), "{small} ordinary");
+        // Half of them negative (30,000, sigma about 140), spread over the whole range.
+        let negative = share(&|v| (-1.0..0.0).contains(&v));
+        assert!((29_000..31_000).contains(&negative), "{negative} negative");
+        let (low, high) = (
+            share(&|v| (-1.0..-0.9).contains(&v)),
+            share(&|v| (0.9..1.0).contains(&v)),
+        );
+        assert!(
+            low > 2_500 && high > 2_500,
+            "{low} below -0.9, {high} above 0.9"
+        );
         // Two draws differ: the RNG advances.
         let again = values(16).new_tree(&mut runner).unwrap().current();
         assert_ne!(&again[..], &drawn[..16]);
