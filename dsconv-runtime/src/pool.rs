@@ -164,22 +164,37 @@ impl Pool {
         self.threads
     }
 
-    /// The threads a job started here and now would run on: 1 on a pool worker or inside an
-    /// item of a job this thread dispatched on this pool (such a job runs inline),
-    /// else [`threads`](Self::threads). Layer calls size their work items for it
-    /// ([`SplitRule::split`](crate::SplitRule::split)); a job that finds the pool busy with
-    /// another caller's still runs inline, on items sized for the whole pool.
+    /// The threads a job started here and now would run on: 1 on a pool worker, inside an
+    /// item of a job this thread dispatched on this pool, or while the pool runs another
+    /// job (any such job runs inline), else [`threads`](Self::threads). Layer calls size
+    /// their work items for it ([`SplitRule::split`](crate::SplitRule::split)), so a call
+    /// that finds the pool busy runs on the calling thread in the plan's own tiles. The
+    /// pool can be taken between this answer and the job: that job then runs inline on the
+    /// items sized for the whole pool (the same bits either way).
     pub fn job_threads(&self) -> usize {
         #[cfg(feature = "rayon")]
         if self.rayon {
             return self.threads();
         }
-        if IN_WORKER.with(Cell::get)
+        if self.threads == 1
+            || IN_WORKER.with(Cell::get)
             || std::ptr::eq(DISPATCHING.with(Cell::get), Arc::as_ptr(&self.shared))
+            || self.try_dispatch().is_none()
         {
             1
         } else {
             self.threads
+        }
+    }
+
+    /// The right to run a job on the workers, if no other job holds it. A job whose item
+    /// panicked poisons the lock on its way out; the pool's state is reset by every
+    /// dispatch (and that job waited for its workers), so the pool goes on with the next.
+    fn try_dispatch(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
+        match self.dispatch.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
         }
     }
 
@@ -221,7 +236,7 @@ impl Pool {
         if self.threads == 1 || items <= 1 || IN_WORKER.with(Cell::get) {
             return inline();
         }
-        let Ok(_dispatch) = self.dispatch.try_lock() else {
+        let Some(_dispatch) = self.try_dispatch() else {
             return inline();
         };
         let shared = &*self.shared;
@@ -476,11 +491,56 @@ mod tests {
             pool.run(50, &|i| assert!(i != 37, "item 37"));
         }));
         assert!(r.is_err());
-        // The pool still works.
-        let n = AtomicUsize::new(0);
-        pool.run(20, &|_| {
+        // The pool still works, on both threads: items of 2 ms, so the worker (spinning or
+        // woken) joins long before the caller is through its own share of 50 ms.
+        assert_eq!(pool.job_threads(), 2);
+        let (n, on_worker) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        pool.run(50, &|_| {
+            std::thread::sleep(std::time::Duration::from_millis(2));
             n.fetch_add(1, Ordering::Relaxed);
+            if IN_WORKER.with(Cell::get) {
+                on_worker.fetch_add(1, Ordering::Relaxed);
+            }
         });
-        assert_eq!(n.load(Ordering::Relaxed), 20);
+        assert_eq!(n.load(Ordering::Relaxed), 50);
+        assert!(
+            on_worker.load(Ordering::Relaxed) > 0,
+            "every item ran on the caller"
+        );
+    }
+
+    #[test]
+    fn a_busy_pool_gives_a_job_one_thread() {
+        let pool = Pool::new(2);
+        let (inside, outside) = (Mutex::new(Vec::new()), std::sync::Barrier::new(2));
+        std::thread::scope(|s| {
+            // Another thread asks while this one's job holds the pool: 1, and its job runs
+            // inline, all of it on that thread.
+            let other = s.spawn(|| {
+                outside.wait();
+                let threads = pool.job_threads();
+                let here = std::thread::current().id();
+                let ids = Mutex::new(Vec::new());
+                pool.run(4, &|_| {
+                    ids.lock().unwrap().push(std::thread::current().id())
+                });
+                outside.wait();
+                (
+                    threads,
+                    ids.into_inner().unwrap().iter().all(|&id| id == here),
+                )
+            });
+            // Whichever thread runs item 0 holds the job open while the other asks.
+            pool.run(2, &|i| {
+                if i == 0 {
+                    outside.wait();
+                    outside.wait();
+                }
+                inside.lock().unwrap().push(i);
+            });
+            assert_eq!(other.join().unwrap(), (1, true));
+        });
+        assert_eq!(inside.into_inner().unwrap().len(), 2);
+        assert_eq!(pool.job_threads(), 2);
     }
 }
