@@ -74,8 +74,27 @@ pub struct Pool {
     rayon: bool,
     shared: Arc<Shared>,
     workers: OnceLock<Vec<JoinHandle<()>>>,
-    /// Held by the caller whose job runs on the workers.
-    dispatch: Mutex<()>,
+    /// Set while a caller's job runs on the workers ([`Dispatch`] clears it).
+    busy: AtomicBool,
+}
+
+/// A job's hold on its pool's workers ([`Pool::try_dispatch`]), released on drop.
+struct Dispatch<'a>(&'a AtomicBool);
+
+impl Drop for Dispatch<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// A worker's presence in a job, counted in `active` and uncounted on drop: even if the
+/// worker's thread unwinds, the caller waiting for `active` to reach 0 is not left waiting.
+struct Inside<'a>(&'a AtomicUsize);
+
+impl Drop for Inside<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// The process-wide pool ([`Pool::global`], [`Pool::set_global`]).
@@ -109,7 +128,7 @@ impl Pool {
                 shutdown: AtomicBool::new(false),
             }),
             workers: OnceLock::new(),
-            dispatch: Mutex::new(()),
+            busy: AtomicBool::new(false),
             #[cfg(feature = "rayon")]
             rayon: false,
         }
@@ -179,7 +198,7 @@ impl Pool {
         if self.threads == 1
             || IN_WORKER.with(Cell::get)
             || std::ptr::eq(DISPATCHING.with(Cell::get), Arc::as_ptr(&self.shared))
-            || self.try_dispatch().is_none()
+            || self.busy.load(Ordering::Relaxed)
         {
             1
         } else {
@@ -187,15 +206,15 @@ impl Pool {
         }
     }
 
-    /// The right to run a job on the workers, if no other job holds it. A job whose item
-    /// panicked poisons the lock on its way out; the pool's state is reset by every
-    /// dispatch (and that job waited for its workers), so the pool goes on with the next.
-    fn try_dispatch(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
-        match self.dispatch.try_lock() {
-            Ok(guard) => Some(guard),
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        }
+    /// The right to run a job on the workers, if no other job holds it: cleared when the
+    /// job ends, a panicking one included (that job waited for its workers, and every
+    /// dispatch resets the pool's state), so a panic does not leave the pool running every
+    /// later job inline.
+    fn try_dispatch(&self) -> Option<Dispatch<'_>> {
+        self.busy
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| Dispatch(&self.busy))
     }
 
     /// Whether the pool's worker threads have been started.
@@ -219,7 +238,7 @@ impl Pool {
     /// Runs `f(i)` for every `i` in `0..items`, on this pool's threads and the caller's;
     /// returns when all have run. Inline, in order, when the pool has one thread, there is
     /// at most one item, the caller is one of the pool's workers, or the pool is busy with
-    /// another caller's job. A panic in `f` is raised again here. On [`Pool::rayon`], a
+    /// another caller's job. A panic in `f` is raised again here. On `Pool::rayon()` (feature `rayon`), a
     /// parallel iterator on the current rayon pool.
     pub fn run(&self, items: usize, f: &(dyn Fn(usize) + Sync)) {
         let inline = || (0..items).for_each(f);
@@ -400,12 +419,12 @@ fn worker(shared: &Shared, me: usize) {
             }
         };
         if let Some(job) = job {
+            let _inside = Inside(&shared.active);
             // SAFETY: the caller keeps `f` alive until `active` is back to 0.
             let f = unsafe { &*job.f };
             if catch_unwind(AssertUnwindSafe(|| claim(shared, f, job.items, me))).is_err() {
                 shared.panicked.store(true, Ordering::Relaxed);
             }
-            shared.active.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
@@ -491,22 +510,27 @@ mod tests {
             pool.run(50, &|i| assert!(i != 37, "item 37"));
         }));
         assert!(r.is_err());
-        // The pool still works, on both threads: items of 2 ms, so the worker (spinning or
-        // woken) joins long before the caller is through its own share of 50 ms.
+        // The pool still works, on both threads: item 1 (the worker's share) marks that a
+        // worker ran it; item 0 waits for that mark (up to 10 s). The caller cannot take
+        // item 1 while it waits in item 0, so only a worker can set the mark.
         assert_eq!(pool.job_threads(), 2);
-        let (n, on_worker) = (AtomicUsize::new(0), AtomicUsize::new(0));
-        pool.run(50, &|_| {
-            std::thread::sleep(std::time::Duration::from_millis(2));
-            n.fetch_add(1, Ordering::Relaxed);
-            if IN_WORKER.with(Cell::get) {
-                on_worker.fetch_add(1, Ordering::Relaxed);
+        let (marked, seen) = (AtomicBool::new(false), AtomicBool::new(false));
+        pool.run(2, &|i| {
+            if i == 1 {
+                if IN_WORKER.with(Cell::get) {
+                    marked.store(true, Ordering::Release);
+                }
+                return;
             }
+            let start = std::time::Instant::now();
+            while !marked.load(Ordering::Acquire)
+                && start.elapsed() < std::time::Duration::from_secs(10)
+            {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            seen.store(marked.load(Ordering::Acquire), Ordering::Relaxed);
         });
-        assert_eq!(n.load(Ordering::Relaxed), 50);
-        assert!(
-            on_worker.load(Ordering::Relaxed) > 0,
-            "every item ran on the caller"
-        );
+        assert!(seen.load(Ordering::Relaxed), "no worker ran item 1");
     }
 
     #[test]
@@ -525,10 +549,8 @@ mod tests {
                     ids.lock().unwrap().push(std::thread::current().id())
                 });
                 outside.wait();
-                (
-                    threads,
-                    ids.into_inner().unwrap().iter().all(|&id| id == here),
-                )
+                let ids = ids.into_inner().unwrap();
+                (threads, ids.len() == 4 && ids.iter().all(|&id| id == here))
             });
             // Whichever thread runs item 0 holds the job open while the other asks.
             pool.run(2, &|i| {
