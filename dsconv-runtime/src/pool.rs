@@ -66,7 +66,7 @@ struct Shared {
 }
 
 /// A pool of `threads - 1` workers plus the calling thread (or, with the `rayon` feature,
-/// [`Pool::rayon`]: the rayon pool of the calling context).
+/// `Pool::rayon()`: the rayon pool of the calling context).
 pub struct Pool {
     threads: usize,
     /// Jobs go to rayon instead of this pool's own workers.
@@ -173,7 +173,7 @@ impl Pool {
         }
     }
 
-    /// The number of threads (the caller included; for [`Pool::rayon`], the current rayon
+    /// The number of threads (the caller included; for `Pool::rayon()`, the current rayon
     /// pool's).
     pub fn threads(&self) -> usize {
         #[cfg(feature = "rayon")]
