@@ -1,6 +1,6 @@
 //! Runtime support for `dsconv`: shape rules, the [`SeparableConv`] trait that every
 //! `#[separable_conv]` layer implements, errors, weight loading and packing, and the naive
-//! [`reference`] kernels that tests judge generated kernels against.
+//! [`reference`](mod@reference) kernels that tests judge generated kernels against.
 //!
 //! Users normally depend on the `dsconv` facade crate, which re-exports this crate.
 
