@@ -103,9 +103,6 @@ static GLOBAL: OnceLock<Pool> = OnceLock::new();
 thread_local! {
     /// Set on the pool's worker threads: a job they start runs inline.
     static IN_WORKER: Cell<bool> = const { Cell::new(false) };
-    /// The pool (its shared state) whose job this thread dispatched and is running items
-    /// of: a job it starts on that pool from an item runs inline (the pool is busy).
-    static DISPATCHING: Cell<*const Shared> = const { Cell::new(std::ptr::null()) };
     /// The pool `Pool::install` made current on this thread.
     static CURRENT: Cell<Option<*const Pool>> = const { Cell::new(None) };
 }
@@ -195,11 +192,8 @@ impl Pool {
         if self.rayon {
             return self.threads();
         }
-        if self.threads == 1
-            || IN_WORKER.with(Cell::get)
-            || std::ptr::eq(DISPATCHING.with(Cell::get), Arc::as_ptr(&self.shared))
-            || self.busy.load(Ordering::Relaxed)
-        {
+        // `busy` covers a job started from an item of this pool's own job, on any thread.
+        if IN_WORKER.with(Cell::get) || self.busy.load(Ordering::Relaxed) {
             1
         } else {
             self.threads
@@ -238,8 +232,8 @@ impl Pool {
     /// Runs `f(i)` for every `i` in `0..items`, on this pool's threads and the caller's;
     /// returns when all have run. Inline, in order, when the pool has one thread, there is
     /// at most one item, the caller is one of the pool's workers, or the pool is busy with
-    /// another caller's job. A panic in `f` is raised again here. On `Pool::rayon()` (feature `rayon`), a
-    /// parallel iterator on the current rayon pool.
+    /// another caller's job. A panic in `f` is raised again here. On `Pool::rayon()`
+    /// (feature `rayon`), a parallel iterator on the current rayon pool.
     pub fn run(&self, items: usize, f: &(dyn Fn(usize) + Sync)) {
         let inline = || (0..items).for_each(f);
         #[cfg(feature = "rayon")]
@@ -282,9 +276,7 @@ impl Pool {
             let _sleep = lock(&shared.sleep);
             shared.wake.notify_all();
         }
-        let was_dispatching = DISPATCHING.with(|d| d.replace(shared));
         let mine = catch_unwind(AssertUnwindSafe(|| claim(shared, f, items, 0)));
-        DISPATCHING.with(|d| d.set(was_dispatching));
         // No worker joins from now on; wait for those inside to finish their items.
         *lock(&shared.job) = None;
         while shared.active.load(Ordering::Acquire) != 0 {
