@@ -4,6 +4,13 @@
 //! speed-up with its spread. Batch 1, aligned buffers, the best backend this CPU has. `FMA`
 //! is the ceiling: register-only work, which scales only as the cores' clock allows.
 //!
+//! After `FMA`, the same items run inside jobs of the larger pool, each item timed on the
+//! thread that runs it: how fast each thread goes at the same moment. Where the cores run
+//! at different speeds (a virtual machine's cores share their hosts' cores with other
+//! work), a job can go no faster than the threads' speeds added up, so that sum over the
+//! calling thread's speed (the thread that runs the 1-thread side) is the ceiling the
+//! speed-ups are held against, job by job.
+//!
 //! Run: `cargo bench --bench threads` (`ROUNDS`, `CALLS`, `THREADS` (the larger count,
 //! default 2) in the environment; `ONLY=L3,L5` runs those cases alone).
 use dsconv::{separable_conv, AlignedBuf, Backend, Chain, Layer, Pool};
@@ -139,5 +146,59 @@ fn main() {
             median(t1),
             median(tn)
         );
+        if *name == "FMA" {
+            thread_speeds(&many, backend, rounds * calls);
+        }
     }
+}
+
+/// Runs `jobs` jobs of 24 register-only FMA items on `pool`, timing each item on the thread
+/// that runs it, and prints, as medians over the jobs: the slowest thread's speed over the
+/// fastest's, and the threads' speeds added up over the calling thread's (the most a job
+/// of equal items could gain over the calling thread alone).
+fn thread_speeds(pool: &Pool, backend: Backend, jobs: usize) {
+    let caller = std::thread::current().id();
+    let (mut slowest, mut ceiling) = (Vec::new(), Vec::new());
+    for _ in 0..jobs {
+        let log = std::sync::Mutex::new(Vec::new());
+        pool.run(24, &|_| {
+            let s = Instant::now();
+            peak::fma_loop(backend, 20_000);
+            let secs = s.elapsed().as_secs_f64();
+            log.lock()
+                .unwrap()
+                .push((std::thread::current().id(), secs));
+        });
+        let log = log.into_inner().unwrap();
+        let mut threads: Vec<_> = log.iter().map(|&(id, _)| id).collect();
+        threads.sort_by_key(|id| format!("{id:?}"));
+        threads.dedup();
+        // Each thread's speed in this job: items per second, from its median item.
+        let speed = |id| 1.0 / median(log.iter().filter(|e| e.0 == id).map(|e| e.1).collect());
+        let speeds: Vec<f64> = threads.iter().map(|&id| speed(id)).collect();
+        // A job the calling thread ran alone, or without it, says nothing of the ceiling.
+        if speeds.len() == pool.threads() && threads.contains(&caller) {
+            let (lo, hi) = speeds
+                .iter()
+                .fold((f64::MAX, 0.0f64), |(l, h), &v| (l.min(v), h.max(v)));
+            slowest.push(lo / hi);
+            ceiling.push(speeds.iter().sum::<f64>() / speed(caller));
+        }
+    }
+    let jobs_used = slowest.len();
+    if jobs_used == 0 {
+        println!("thread speeds: no job ran on every thread");
+        return;
+    }
+    let spread = |v: &[f64]| {
+        v.iter()
+            .fold((f64::MAX, 0.0f64), |(l, h), &x| (l.min(x), h.max(x)))
+    };
+    let ((sl, sh), (cl, ch)) = (spread(&slowest), spread(&ceiling));
+    println!(
+        "thread speeds inside {}-thread jobs of FMA items ({jobs_used} jobs): the slowest thread at {:.2} [{sl:.2}, {sh:.2}] of the fastest's speed; all threads' speeds over the calling thread's: {:.2}x [{cl:.2}, {ch:.2}]",
+        pool.threads(),
+        median(slowest),
+        median(ceiling)
+    );
 }
