@@ -4,12 +4,13 @@
 //! speed-up with its spread. Batch 1, aligned buffers, the best backend this CPU has. `FMA`
 //! is the ceiling: register-only work, which scales only as the cores' clock allows.
 //!
-//! After `FMA`, the same items run inside jobs of the larger pool, each item timed on the
-//! thread that runs it: how fast each thread goes at the same moment. Where the cores run
-//! at different speeds (a virtual machine's cores share their hosts' cores with other
-//! work), a job can go no faster than the threads' speeds added up, so that sum over the
-//! calling thread's speed (the thread that runs the 1-thread side) is the ceiling the
-//! speed-ups are held against, job by job.
+//! Right after `FMA`, the same items run inside jobs of the larger pool, each item timed on
+//! the thread that runs it: how fast each thread goes at the same moment. The bench prints
+//! the slowest thread's speed over the fastest's, and the threads' speeds added up over the
+//! calling thread's (the thread that also runs the 1-thread side): a second estimate of the
+//! ceiling, which shows when the cores run at different speeds (a virtual machine's cores
+//! share their host's cores with other work). It is taken minutes apart from the `FMA`
+//! speed-up, so the two need not agree.
 //!
 //! Run: `cargo bench --bench threads` (`ROUNDS`, `CALLS`, `THREADS` (the larger count,
 //! default 2) in the environment; `ONLY=L3,L5` runs those cases alone).
@@ -153,9 +154,10 @@ fn main() {
 }
 
 /// Runs `jobs` jobs of 24 register-only FMA items on `pool`, timing each item on the thread
-/// that runs it, and prints, as medians over the jobs: the slowest thread's speed over the
-/// fastest's, and the threads' speeds added up over the calling thread's (the most a job
-/// of equal items could gain over the calling thread alone).
+/// that runs it, and prints, as medians over the jobs in which every thread ran an item:
+/// the slowest thread's speed over the fastest's, and the threads' speeds added up over the
+/// calling thread's (what a job of equal items could gain over the calling thread, had it
+/// run alone at its speed in the job).
 fn thread_speeds(pool: &Pool, backend: Backend, jobs: usize) {
     let caller = std::thread::current().id();
     let (mut slowest, mut ceiling) = (Vec::new(), Vec::new());
@@ -176,8 +178,9 @@ fn thread_speeds(pool: &Pool, backend: Backend, jobs: usize) {
         // Each thread's speed in this job: items per second, from its median item.
         let speed = |id| 1.0 / median(log.iter().filter(|e| e.0 == id).map(|e| e.1).collect());
         let speeds: Vec<f64> = threads.iter().map(|&id| speed(id)).collect();
-        // A job the calling thread ran alone, or without it, says nothing of the ceiling.
-        if speeds.len() == pool.threads() && threads.contains(&caller) {
+        // A thread that ran no item of the job has no speed in it: such jobs are left out
+        // (and counted). Only the pool's threads run its items, so the caller is among them.
+        if speeds.len() == pool.threads() {
             let (lo, hi) = speeds
                 .iter()
                 .fold((f64::MAX, 0.0f64), |(l, h), &v| (l.min(v), h.max(v)));
@@ -196,7 +199,7 @@ fn thread_speeds(pool: &Pool, backend: Backend, jobs: usize) {
     };
     let ((sl, sh), (cl, ch)) = (spread(&slowest), spread(&ceiling));
     println!(
-        "thread speeds inside {}-thread jobs of FMA items ({jobs_used} jobs): the slowest thread at {:.2} [{sl:.2}, {sh:.2}] of the fastest's speed; all threads' speeds over the calling thread's: {:.2}x [{cl:.2}, {ch:.2}]",
+        "thread speeds inside {}-thread jobs of FMA items ({jobs_used} of {jobs} jobs ran on every thread): the slowest thread at {:.2} [{sl:.2}, {sh:.2}] of the fastest's speed; all threads' speeds over the calling thread's: {:.2}x [{cl:.2}, {ch:.2}]",
         pool.threads(),
         median(slowest),
         median(ceiling)
