@@ -23,7 +23,7 @@ mod ab;
 mod peak;
 #[path = "common/v1.rs"]
 mod v1;
-use ab::{env, median, time};
+use ab::{env, median, spread, time};
 use v1::{body_layers, layer, values, L1, L2, L3, L4, L5, L6, L7, L8, L9};
 
 #[separable_conv(dk = 5, m = 3, n = 256)]
@@ -138,9 +138,7 @@ fn main() {
             tn.push(b);
             speedups.push(a / b);
         }
-        let (lo, hi) = speedups
-            .iter()
-            .fold((f64::MAX, 0.0f64), |(l, h), &r| (l.min(r), h.max(r)));
+        let (lo, hi) = spread(&speedups);
         println!(
             "{name}: {:.2}x [{lo:.2}, {hi:.2}] ({:.1} us on 1 thread, {:.1} us on {threads})",
             median(speedups),
@@ -172,18 +170,19 @@ fn thread_speeds(pool: &Pool, backend: Backend, jobs: usize) {
                 .push((std::thread::current().id(), secs));
         });
         let log = log.into_inner().unwrap();
-        let mut threads: Vec<_> = log.iter().map(|&(id, _)| id).collect();
-        threads.sort_by_key(|id| format!("{id:?}"));
-        threads.dedup();
+        let mut threads = Vec::new();
+        for &(id, _) in &log {
+            if !threads.contains(&id) {
+                threads.push(id);
+            }
+        }
         // Each thread's speed in this job: items per second, from its median item.
         let speed = |id| 1.0 / median(log.iter().filter(|e| e.0 == id).map(|e| e.1).collect());
         let speeds: Vec<f64> = threads.iter().map(|&id| speed(id)).collect();
         // A thread that ran no item of the job has no speed in it: such jobs are left out
         // (and counted). Only the pool's threads run its items, so the caller is among them.
         if speeds.len() == pool.threads() {
-            let (lo, hi) = speeds
-                .iter()
-                .fold((f64::MAX, 0.0f64), |(l, h), &v| (l.min(v), h.max(v)));
+            let (lo, hi) = spread(&speeds);
             slowest.push(lo / hi);
             ceiling.push(speeds.iter().sum::<f64>() / speed(caller));
         }
@@ -193,10 +192,6 @@ fn thread_speeds(pool: &Pool, backend: Backend, jobs: usize) {
         println!("thread speeds: no job ran on every thread");
         return;
     }
-    let spread = |v: &[f64]| {
-        v.iter()
-            .fold((f64::MAX, 0.0f64), |(l, h), &x| (l.min(x), h.max(x)))
-    };
     let ((sl, sh), (cl, ch)) = (spread(&slowest), spread(&ceiling));
     println!(
         "thread speeds inside {}-thread jobs of FMA items ({jobs_used} of {jobs} jobs ran on every thread): the slowest thread at {:.2} [{sl:.2}, {sh:.2}] of the fastest's speed; all threads' speeds over the calling thread's: {:.2}x [{cl:.2}, {ch:.2}]",

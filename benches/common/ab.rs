@@ -56,6 +56,12 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The smallest and the largest of `v` (a spread to print beside its median).
+pub fn spread(v: &[f64]) -> (f64, f64) {
+    v.iter()
+        .fold((f64::MAX, 0.0f64), |(l, h), &x| (l.min(x), h.max(x)))
+}
+
 /// The median time of `calls` calls of `f`, in microseconds.
 pub fn time(f: &mut dyn FnMut(), calls: usize) -> f64 {
     median(
@@ -134,9 +140,7 @@ pub fn main(make: impl Fn(Backend) -> Vec<Pair>) {
             ta.push(x);
             tb.push(y);
         }
-        let (lo, hi) = ratios
-            .iter()
-            .fold((f64::MAX, 0.0f64), |(l, h), &r| (l.min(r), h.max(r)));
+        let (lo, hi) = spread(&ratios);
         println!(
             "{}: {:.3}x [{lo:.3}, {hi:.3}] ({:.1} us against {:.1} us)",
             p.name,
